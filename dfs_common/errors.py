@@ -36,6 +36,12 @@ class NotFound(DFSError, FileNotFoundError):
     status, errno_code, exception = 404, errno_codes.ENOENT, "FileNotFoundException"
 
 
+class NoAttribute(DFSError):
+    """The named extended attribute does not exist (ENODATA, what getxattr(2) answers)."""
+
+    status, errno_code = 403, errno_codes.ENODATA
+
+
 class AlreadyExists(DFSError, FileExistsError):
     status, errno_code, exception = 403, errno_codes.EEXIST, "FileAlreadyExistsException"
     java_package = "org.apache.hadoop.fs"
@@ -148,6 +154,7 @@ _BY_ERRNO: dict[int, type[DFSError]] = {
     errno_codes.ENAMETOOLONG: NameTooLong,
     errno_codes.EFBIG: TooLarge,
     errno_codes.EINVAL: IllegalArgument,
+    errno_codes.ENODATA: NoAttribute,
 }
 
 

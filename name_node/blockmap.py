@@ -1,0 +1,207 @@
+"""The block map: which blocks exist, who owns them, which data nodes confirmed holding them.
+
+A block is born pending (ADDBLOCK), becomes confirmed when a data node reports it
+(``block_received``), and becomes part of a file only through COMMIT. A block no file refers to is
+dropped in the same transaction that stopped referring to it: its record goes, and each replica
+goes to the deletion queue that heartbeat answers deliver.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from dfs_common.blocks import format_block_id, parse_block_id, parse_checksum
+from dfs_common.errors import IllegalArgument, TooLarge
+
+from .store import BlockRecord, Txn, node_key, node_prefix, pack_u64, split_node_key, unpack_u64
+
+PENDING_LIFETIME_NS = 3600 * 10**9  # an ADDBLOCK'd block never committed for an hour is garbage
+
+
+def allocate(txn: Txn, now_ns: int) -> int:
+    """A fresh, never reused block number, recorded as pending."""
+    number = txn.bump("next_block")
+    txn.put_block(number, BlockRecord(pending_since=now_ns))
+    txn.put("pending", pack_u64(now_ns) + pack_u64(number))
+    return number
+
+
+def drop_blocks(txn: Txn, numbers: Iterable[int]) -> int:
+    """Forget blocks no file refers to any more and queue their replicas for deletion."""
+    dropped = 0
+    for number in numbers:
+        if not number:
+            continue
+        record = txn.block(number)
+        if record is None:
+            continue
+        for node in record.replicas:
+            key = node_key(node, number)
+            txn.delete("replicas", key)
+            txn.put("deletions", key)
+        if not record.owner:
+            txn.delete("pending", pack_u64(record.pending_since) + pack_u64(number))
+        txn.delete_block(number)
+        dropped += 1
+    return dropped
+
+
+def parse_extents(entries: Any, max_block_size: int) -> list[tuple[str | None, int, str | None]]:
+    """Validate COMMIT's ``blocks`` list: [(block id or None, length, checksum or None)]."""
+    if not isinstance(entries, list):
+        raise IllegalArgument('COMMIT body needs "blocks": a list')
+    parsed: list[tuple[str | None, int, str | None]] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise IllegalArgument("Each COMMIT block must be an object")
+        length = entry.get("length")
+        if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+            raise IllegalArgument(f"Invalid block length: {str(length)[:40]!r}")
+        block_id = entry.get("blockId")
+        checksum = entry.get("checksum")
+        if block_id is None:
+            parsed.append((None, length, None))
+            continue
+        if length > max_block_size:
+            raise TooLarge(f"Block {str(block_id)[:20]} longer than the maximum block size")
+        parsed.append((parse_block_id(block_id), length,
+                       None if checksum is None else parse_checksum(checksum)))
+    return parsed
+
+
+def swap_extents(txn: Txn, ino: int, entries: list[tuple[str | None, int, str | None]]) -> tuple[list[tuple[int, int]], int, list[int]]:
+    """Replace a file's block list, the heart of COMMIT. Answers (extents, size, adopted blocks).
+
+    Each id must already belong to this file (a prefix of it may be kept, as truncate does) or be
+    a pending block a data node confirmed with the same length and checksum; anything else is 400.
+    """
+    old = txn.extents(ino)
+    old_numbers = {number for number, _ in old if number}
+    extents: list[tuple[int, int]] = []
+    adopted: list[int] = []
+    seen: set[int] = set()
+    size = 0
+    for block_id, length, checksum in entries:
+        size += length
+        if block_id is None:
+            if length:
+                if extents and extents[-1][0] == 0:
+                    extents[-1] = (0, extents[-1][1] + length)
+                else:
+                    extents.append((0, length))
+            continue
+        number = int(block_id, 16)
+        if number in seen:
+            raise IllegalArgument(f"Block {block_id} listed twice")
+        seen.add(number)
+        record = txn.block(number)
+        if record is None:
+            raise IllegalArgument(f"Unknown block {block_id}")
+        if record.owner == ino:
+            if length > record.length or (checksum is not None and checksum != record.checksum):
+                raise IllegalArgument(f"Block {block_id} does not match its recorded length and checksum")
+        elif record.owner:
+            raise IllegalArgument(f"Block {block_id} belongs to another file")
+        else:
+            if not record.replicas:
+                raise IllegalArgument(f"Block {block_id} has not been confirmed by any data node")
+            if length != record.length or checksum != record.checksum:
+                raise IllegalArgument(f"Block {block_id} does not match the length and checksum "
+                                      f"its data nodes confirmed")
+            txn.delete("pending", pack_u64(record.pending_since) + pack_u64(number))
+            record.owner, record.pending_since = ino, 0
+            txn.put_block(number, record)
+            adopted.append(number)
+        extents.append((number, length))
+    drop_blocks(txn, old_numbers - seen)
+    txn.put_extents(ino, extents)
+    return extents, size, adopted
+
+
+def receive(txn: Txn, node: str, block_id: Any, length: Any, checksum: Any) -> int | None:
+    """Record that ``node`` holds a block; None when the block is unknown or does not match."""
+    try:
+        number = int(parse_block_id(block_id), 16)
+        checksum = parse_checksum(checksum)
+    except IllegalArgument:
+        return None
+    if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+        return None
+    record = txn.block(number)
+    if record is None:
+        return None
+    if record.length < 0:
+        record.length, record.checksum = length, checksum
+    elif (record.length, record.checksum) != (length, checksum):
+        return None
+    if node not in record.replicas:
+        record.replicas.append(node)
+        txn.put("replicas", node_key(node, number))
+    txn.put_block(number, record)
+    return number
+
+
+def remove_replica(txn: Txn, node: str, number: int) -> BlockRecord | None:
+    """Forget one replica (lost, bad, or trimmed); the node is told to delete it."""
+    record = txn.block(number)
+    txn.delete("replicas", node_key(node, number))
+    txn.put("deletions", node_key(node, number))
+    if record is None or node not in record.replicas:
+        return record
+    record.replicas.remove(node)
+    txn.put_block(number, record)
+    return record
+
+
+def reconcile(txn: Txn, node: str, reported: list[Any]) -> tuple[list[str], list[int]]:
+    """A full block report: answers (ids the node should delete, blocks whose replica was lost)."""
+    held: dict[int, tuple[int, str]] = {}
+    delete: list[str] = []
+    for item in reported:
+        if not isinstance(item, list) or len(item) != 3:
+            raise IllegalArgument("Each reported block must be [blockId, length, checksum]")
+        block_id, length, checksum = item
+        number = receive(txn, node, block_id, length, checksum)
+        if number is None:
+            if isinstance(block_id, str):
+                try:
+                    delete.append(parse_block_id(block_id))
+                except IllegalArgument:
+                    pass
+            continue
+        held[number] = (length, checksum)
+    lost: list[int] = []
+    prefix = node_prefix(node)
+    stale = [key for key, _ in txn.scan("replicas", prefix) if split_node_key(key)[1] not in held]
+    for key in stale:
+        number = split_node_key(key)[1]
+        record = txn.block(number)
+        txn.delete("replicas", key)
+        if record is not None and node in record.replicas:
+            record.replicas.remove(node)
+            txn.put_block(number, record)
+            lost.append(number)
+    return delete, lost
+
+
+def take_deletions(txn: Txn, node: str, limit: int = 1000) -> list[str]:
+    """Pop up to ``limit`` queued deletions for a node (a lost answer is caught by block reports)."""
+    keys = []
+    for key, _ in txn.scan("deletions", node_prefix(node)):
+        keys.append(key)
+        if len(keys) >= limit:
+            break
+    for key in keys:
+        txn.delete("deletions", key)
+    return [format_block_id(split_node_key(key)[1]) for key in keys]
+
+
+def expire_pending(txn: Txn, now_ns: int, limit: int = 10000) -> int:
+    """Drop pending blocks older than an hour (writers that died before COMMIT)."""
+    cutoff = now_ns - PENDING_LIFETIME_NS
+    numbers = []
+    for key, _ in txn.scan("pending"):
+        if unpack_u64(key[:8]) > cutoff or len(numbers) >= limit:
+            break
+        numbers.append(unpack_u64(key[8:]))
+    return drop_blocks(txn, numbers)

@@ -1,0 +1,132 @@
+"""Endpoints outside WebHDFS: the data nodes' ``/internal/`` calls and the cluster views.
+
+Data nodes are trusted only as far as the protocol needs: bodies must be well-formed JSON objects
+(anything else is a 400, never a crash), and a replica counts only when its length and checksum
+match what the block map expects.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request, Response
+
+from dfs_common.errors import IllegalArgument, NotPermitted
+from dfs_common.web import json_response
+
+from . import blockmap
+from .store import ROOT_INO, format_root, pack_u64
+
+if TYPE_CHECKING:
+    from .app import NameNode
+
+MAX_INTERNAL_BODY = 256 * 1024 * 1024  # a block report of millions of blocks still fits
+
+
+def read_json(request: Request) -> dict[str, Any]:
+    if (request.content_length or 0) > MAX_INTERNAL_BODY:
+        raise IllegalArgument("Request body too large")
+    try:
+        body = json.loads(request.get_data(cache=False) or b"")
+    except (ValueError, UnicodeDecodeError):
+        raise IllegalArgument("Request body must be JSON") from None
+    if not isinstance(body, dict):
+        raise IllegalArgument("Request body must be a JSON object")
+    return body
+
+
+def node_id_of(body: dict[str, Any]) -> str:
+    node_id = body.get("id")
+    if not isinstance(node_id, str) or not node_id:
+        raise IllegalArgument('Missing data node "id"')
+    return node_id
+
+
+class InternalOps:
+    node: "NameNode"
+
+    def on_heartbeat(self, request: Request) -> Response:
+        body = read_json(request)
+        with self.node.store.write() as txn:
+            member, wants_report = self.node.members.heartbeat(txn, body)
+            deletions = blockmap.take_deletions(txn, member.id)
+        commands = self.node.members.take_commands(member)
+        if deletions:
+            commands.insert(0, {"op": "delete", "blocks": deletions})
+        return json_response({"commands": commands, "block_report": wants_report})
+
+    def on_block_received(self, request: Request) -> Response:
+        body = read_json(request)
+        node_id = self._known(body)
+        blocks = body.get("blocks")
+        if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
+            raise IllegalArgument('"blocks" must be a list of objects')
+        rejected: list[Any] = []
+        accepted: list[int] = []
+        with self.node.store.write() as txn:
+            for item in blocks:
+                number = blockmap.receive(txn, node_id, item.get("blockId"), item.get("length"), item.get("checksum"))
+                if number is None:
+                    rejected.append(item.get("blockId"))
+                else:
+                    accepted.append(number)
+        self.node.healer.suspect(accepted)
+        return json_response({"rejected": rejected} if rejected else {})
+
+    def on_block_report(self, request: Request) -> Response:
+        body = read_json(request)
+        node_id = self._known(body)
+        blocks = body.get("blocks")
+        if not isinstance(blocks, list):
+            raise IllegalArgument('"blocks" must be a list')
+        with self.node.store.write() as txn:
+            delete, lost = blockmap.reconcile(txn, node_id, blocks)
+        self.node.members.mark_reported(node_id)
+        self.node.healer.suspect(lost)
+        return json_response({"delete": delete})
+
+    def on_bad_block(self, request: Request) -> Response:
+        body = read_json(request)
+        node_id = self._known(body)
+        number = int(blockmap.parse_block_id(body.get("blockId")), 16)  # type: ignore[arg-type]
+        with self.node.store.write() as txn:
+            blockmap.remove_replica(txn, node_id, number)
+        self.node.healer.suspect([number])
+        return json_response({})
+
+    def _known(self, body: dict[str, Any]) -> str:
+        node_id = node_id_of(body)
+        if self.node.members.get(node_id) is None:
+            raise IllegalArgument(f"Unknown data node {node_id[:64]!r}: send a heartbeat first")
+        return node_id
+
+    # cluster views -------------------------------------------------------------------------
+    def on_ping_alive(self, request: Request) -> Response:
+        return json_response({"alive": True})
+
+    def on_df(self, request: Request) -> Response:
+        return json_response(self.node.members.totals())
+
+    def on_status(self, request: Request) -> Response:
+        with self.node.store.read() as txn:
+            counts = {"files": txn.counter("files"), "directories": txn.counter("dirs"),
+                      "blocks": txn.entries("blocks")}
+        return json_response({"datanodes": self.node.members.status(),
+                              "namenode": dict(url=self.node.settings.node_url, **counts,
+                                               under_replicated=self.node.healer.under_replicated)})
+
+    def on_mkfs(self, request: Request) -> Response:
+        caller = self.node.caller_of(request)
+        if not caller.superuser:
+            raise NotPermitted("Only the superuser may format the filesystem")
+        settings = self.node.settings
+        with self.node.store.write() as txn:
+            numbers = [int.from_bytes(key, "big") for key, _ in txn.scan("blocks")]
+            blockmap.drop_blocks(txn, numbers)
+            for name in ("inodes", "dirents", "extents", "xattrs", "pending"):
+                txn.txn.drop(txn.db[name], delete=False)
+            txn.put("meta", b"files", pack_u64(0))
+            format_root(txn, settings.superuser, settings.supergroup)
+            assert txn.inode(ROOT_INO) is not None
+        return json_response({"boolean": True, "formatted": time.time()})

@@ -1,0 +1,168 @@
+"""The data nodes the name node knows: who they are, how full, and whether they are alive.
+
+Members are persisted (a restarted name node keeps them) but liveness is in memory: a node is
+alive while heartbeats arrive; after ``dead_after`` heartbeats of silence it is dead and gets no new
+blocks. A restart gives every known node one grace window to check in.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from dfs_common.errors import IllegalArgument
+from dfs_common.settings import Settings
+
+from .store import Store, Txn
+
+_REPORT_RETRY = 10  # heartbeats to wait for a requested block report before asking again
+
+
+@dataclass(slots=True)
+class Member:
+    """One data node as last heard from; ``reserved`` counts bytes placed since its heartbeat."""
+
+    id: str
+    url: str
+    public_url: str = ""
+    capacity: int = 0
+    used: int = 0
+    remaining: int = 0
+    blocks: int = 0
+    last_seen: float = 0.0
+    seen_at: float = 0.0
+    reported: bool = False
+    report_asked: float = 0.0
+    reserved: int = 0
+    commands: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def client_url(self) -> str:
+        return (self.public_url or self.url).rstrip("/")
+
+    def record(self) -> dict[str, Any]:
+        return {"id": self.id, "url": self.url, "public_url": self.public_url, "capacity": self.capacity,
+                "used": self.used, "remaining": self.remaining, "blocks": self.blocks,
+                "last_seen": self.last_seen}
+
+
+class Members:
+    """The member list, shared by request threads and the healer (a lock guards the dict)."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.settings = settings
+        self.dead_after = settings.dead_after * settings.heartbeat
+        self._lock = threading.Lock()
+        self._members: dict[str, Member] = {}
+        self._alive: dict[str, bool] = {}
+        now = time.monotonic()
+        with store.read() as txn:
+            for key, value in txn.scan("members"):
+                data = json.loads(value)
+                # grace window: a node known before the restart counts as alive until it is late
+                self._members[key.decode()] = Member(
+                    id=data["id"], url=data["url"], public_url=data.get("public_url", ""),
+                    capacity=data.get("capacity", 0), used=data.get("used", 0),
+                    remaining=data.get("remaining", 0), blocks=data.get("blocks", 0),
+                    last_seen=data.get("last_seen", 0.0), seen_at=now)
+
+    def is_alive(self, member: Member, now: float | None = None) -> bool:
+        return (now if now is not None else time.monotonic()) - member.seen_at <= self.dead_after
+
+    def get(self, node_id: str) -> Member | None:
+        return self._members.get(node_id)
+
+    def all(self) -> list[Member]:
+        with self._lock:
+            return list(self._members.values())
+
+    def alive(self) -> list[Member]:
+        now = time.monotonic()
+        return [m for m in self.all() if self.is_alive(m, now)]
+
+    def live_ids(self) -> set[str]:
+        return {m.id for m in self.alive()}
+
+    def heartbeat(self, txn: Txn, body: Any) -> tuple[Member, bool]:
+        """Register or refresh a node from its heartbeat; answers (member, wants a block report)."""
+        info = parse_heartbeat(body)
+        now = time.monotonic()
+        with self._lock:
+            member = self._members.get(info["id"])
+            if member is None:
+                member = Member(id=info["id"], url=info["url"])
+                self._members[member.id] = member
+            member.url, member.public_url = info["url"], info["public_url"]
+            member.capacity, member.used = info["capacity"], info["used"]
+            member.remaining, member.blocks = info["remaining"], info["blocks"]
+            member.last_seen, member.seen_at, member.reserved = time.time(), now, 0
+            wants_report = not member.reported and now - member.report_asked > _REPORT_RETRY * self.settings.heartbeat
+            if wants_report:
+                member.report_asked = now
+        # rewritten on every heartbeat: its stats are what /status shows after a restart
+        txn.put("members", member.id.encode(), json.dumps(member.record()).encode())
+        return member, wants_report
+
+    def mark_reported(self, node_id: str) -> None:
+        member = self._members.get(node_id)
+        if member is not None:
+            member.reported = True
+
+    def queue(self, node_id: str, command: dict[str, Any]) -> bool:
+        with self._lock:
+            member = self._members.get(node_id)
+            if member is None:
+                return False
+            member.commands.append(command)
+            return True
+
+    def take_commands(self, member: Member) -> list[dict[str, Any]]:
+        with self._lock:
+            commands, member.commands = member.commands, []
+            return commands
+
+    def transitions(self) -> list[tuple[str, bool]]:
+        """Nodes whose alive/dead state changed since the last call (the healer polls this)."""
+        now = time.monotonic()
+        changed = []
+        for member in self.all():
+            state = self.is_alive(member, now)
+            if self._alive.get(member.id) != state:
+                if member.id in self._alive or not state:
+                    changed.append((member.id, state))
+                self._alive[member.id] = state
+        return changed
+
+    def status(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        return [dict(m.record(), state="alive" if self.is_alive(m, now) else "dead") for m in self.all()]
+
+    def totals(self) -> dict[str, int]:
+        alive = self.alive()
+        return {"capacity": sum(m.capacity for m in alive), "used": sum(m.used for m in alive),
+                "remaining": sum(m.remaining for m in alive), "datanodes_alive": len(alive),
+                "datanodes_dead": len(self._members) - len(alive)}
+
+
+def parse_heartbeat(body: Any) -> dict[str, Any]:
+    """Validate a heartbeat body; anything malformed is a 400, never a half-registered node."""
+    if not isinstance(body, dict):
+        raise IllegalArgument("Heartbeat body must be a JSON object")
+    node_id = body.get("id")
+    if not isinstance(node_id, str) or not 0 < len(node_id) <= 128 or not node_id.isprintable():
+        raise IllegalArgument("Heartbeat needs a data node \"id\"")
+    info: dict[str, Any] = {"id": node_id}
+    for name in ("url", "public_url"):
+        value = body.get(name) or ""
+        if not isinstance(value, str) or (value or name == "url") and urlparse(value).scheme not in ("http", "https"):
+            raise IllegalArgument(f"Heartbeat field {name!r} must be an http(s) URL")
+        info[name] = value.rstrip("/")
+    for name in ("capacity", "used", "remaining", "blocks"):
+        value = body.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise IllegalArgument(f"Heartbeat field {name!r} must be a non-negative number")
+        info[name] = int(value)
+    return info

@@ -1,0 +1,344 @@
+"""The WebHDFS operations that change the namespace or the block map; each is one write txn."""
+from __future__ import annotations
+
+import json
+import stat
+import time
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Response
+
+from dfs_common.blocks import format_block_id
+from dfs_common.errors import (AlreadyExists, Conflict, IllegalArgument, IsADirectory, NoAttribute,
+                               NotFound, NotPermitted)
+from dfs_common.paths import split_path
+from dfs_common.web import json_response
+
+from . import blockmap, namespace
+from .filestatus import check_xattr_name, decode_xattr_value, file_status
+from .permissions import WRITE, check, check_owner
+from .store import DIR, FILE
+from .webhdfs import Call, _require_file, empty, parse_block_param
+
+if TYPE_CHECKING:
+    from .app import NameNode
+
+_RENAME_OPTIONS = ("NONE", "OVERWRITE")
+
+
+def _boolean(value: bool) -> Response:
+    return json_response({"boolean": value})
+
+
+class WriteOps:
+    node: "NameNode"
+
+    def op_mkdirs(self, call: Call) -> Response:
+        mode = call.params.permission(default=0o755)
+        with self.node.store.write() as txn:
+            namespace.mkdirs(txn, call.path, call.caller, mode, time.time_ns(),  # type: ignore[arg-type]
+                             call.params.boolean("parents", True), call.params.text("owner"),
+                             call.params.text("group"))
+        return _boolean(True)
+
+    def op_createsymlink(self, call: Call) -> Response:
+        target = call.params.required("destination")
+        with self.node.store.write() as txn:
+            namespace.symlink(txn, target, call.path, call.caller, time.time_ns(),
+                              call.params.boolean("createParent", True), call.params.text("owner"),
+                              call.params.text("group"))
+        return empty()
+
+    def op_rename(self, call: Call) -> Response:
+        destination = call.params.required("destination")
+        split_path(destination)
+        options = call.params.text("renameoptions")
+        if options is not None and options.upper() not in _RENAME_OPTIONS:
+            raise IllegalArgument(f'Invalid value for webhdfs parameter "renameoptions": {options[:20]!r}')
+        with self.node.store.write() as txn:
+            done = namespace.rename(txn, call.path, destination, call.caller, time.time_ns(), options)
+        return _boolean(done)
+
+    def op_link(self, call: Call) -> Response:
+        destination = call.params.required("destination")
+        with self.node.store.write() as txn:
+            namespace.link(txn, call.path, destination, call.caller, time.time_ns())
+        return empty()
+
+    def op_delete(self, call: Call) -> Response:
+        recursive = call.params.boolean("recursive", False)
+        with self.node.store.write() as txn:
+            done = namespace.delete(txn, call.path, call.caller, recursive, time.time_ns())
+        return _boolean(done)
+
+    def op_setpermission(self, call: Call) -> Response:
+        mode = call.params.permission(default=0o755)
+        with self.node.store.write() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller)
+            check_owner(call.caller, inode, call.path, "change the permission of")
+            if not call.caller.superuser and inode.kind != DIR and not call.caller.in_group(inode.group):
+                mode &= ~stat.S_ISGID  # as chmod(2): setgid needs membership of the file's group
+            inode.mode = mode & 0o7777  # type: ignore[operator]
+            inode.ctime = time.time_ns()
+            txn.put_inode(ino, inode)
+        return empty()
+
+    def op_setowner(self, call: Call) -> Response:
+        owner = call.params.text("owner") or None
+        group = call.params.text("group") or None
+        if owner is None and group is None:
+            raise IllegalArgument("Both owner and group are empty")
+        with self.node.store.write() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller)
+            if not call.caller.superuser:
+                if owner is not None and owner != inode.owner:
+                    raise NotPermitted(f"Non-super user cannot change owner of {call.path}")
+                check_owner(call.caller, inode, call.path, "change the group of")
+                if group is not None and not call.caller.in_group(group):
+                    raise NotPermitted(f"User {call.caller.user} does not belong to {group}")
+            inode.owner, inode.group = owner or inode.owner, group or inode.group
+            if inode.kind == FILE:
+                inode.mode &= ~stat.S_ISUID
+                if inode.mode & stat.S_IXGRP:
+                    inode.mode &= ~stat.S_ISGID
+            inode.ctime = time.time_ns()
+            txn.put_inode(ino, inode)
+        return empty()
+
+    def op_settimes(self, call: Call) -> Response:
+        mtime = _time_ns(call, "modificationtime")
+        atime = _time_ns(call, "accesstime")
+        with self.node.store.write() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller)
+            if call.caller.user != inode.owner:
+                check(call.caller, inode, WRITE, call.path)
+            if mtime is not None:
+                inode.mtime = mtime
+            if atime is not None:
+                inode.atime = atime
+            inode.ctime = time.time_ns()
+            txn.put_inode(ino, inode)
+        return empty()
+
+    def op_setreplication(self, call: Call) -> Response:
+        replication = call.params.integer("replication", None, minimum=1)
+        if replication is None or replication > 512:
+            raise IllegalArgument('Invalid value for webhdfs parameter "replication"')
+        with self.node.store.write() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            if inode.kind != FILE:
+                return _boolean(False)
+            check(call.caller, inode, WRITE, call.path)
+            inode.replication = replication
+            inode.ctime = time.time_ns()
+            txn.put_inode(ino, inode)
+            numbers = [number for number, _ in txn.extents(ino) if number]
+        self.node.healer.suspect(numbers)
+        return _boolean(True)
+
+    def op_setxattr(self, call: Call) -> Response:
+        name = check_xattr_name(call.params.text("xattr.name"))
+        value = decode_xattr_value(call.params.text("xattr.value"))
+        flags = {f.strip().upper() for f in (call.params.text("flag") or "").split(",") if f.strip()}
+        if flags - {"CREATE", "REPLACE"}:
+            raise IllegalArgument('Invalid value for webhdfs parameter "flag"')
+        with self.node.store.write() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            self._check_xattr_write(call, inode, name)
+            exists = txn.xattr(ino, name) is not None
+            if exists and flags == {"CREATE"}:
+                raise AlreadyExists(f"XAttr: {name} already exists")
+            if not exists and flags == {"REPLACE"}:
+                raise NoAttribute(f"XAttr: {name} does not exist")
+            txn.put_xattr(ino, name, value)
+            inode.ctime = time.time_ns()
+            txn.put_inode(ino, inode)
+        return empty()
+
+    def op_removexattr(self, call: Call) -> Response:
+        name = check_xattr_name(call.params.text("xattr.name"))
+        with self.node.store.write() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            self._check_xattr_write(call, inode, name)
+            if not txn.delete_xattr(ino, name):
+                raise NoAttribute(f"No matching attributes found for remove operation: {name}")
+            inode.ctime = time.time_ns()
+            txn.put_inode(ino, inode)
+        return empty()
+
+    def _check_xattr_write(self, call: Call, inode: Any, name: str) -> None:
+        if not name.startswith("user.") and not call.caller.superuser:
+            raise NotPermitted(f"Only the superuser may set {name.split('.')[0]} attributes")
+        if inode.kind == DIR and inode.mode & stat.S_ISVTX and call.caller.user != inode.owner:
+            check_owner(call.caller, inode, call.path, "set attributes on")
+        check(call.caller, inode, WRITE, call.path)
+
+    def op_truncate(self, call: Call) -> Response:
+        new_length = call.params.integer("newlength", None, minimum=0)
+        if new_length is None:
+            raise IllegalArgument('Missing webhdfs parameter "newlength"')
+        now = time.time_ns()
+        with self.node.store.write() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            _require_file(inode, call.path)
+            check(call.caller, inode, WRITE, call.path)
+            entries: list[tuple[str | None, int, str | None]] = []
+            position = 0
+            for number, size in txn.extents(ino):
+                if position >= new_length:
+                    break
+                keep = min(size, new_length - position)
+                entries.append((format_block_id(number) if number else None, keep, None))
+                position += keep
+            if new_length > position:
+                entries.append((None, new_length - position, None))
+            _, inode.size, _ = blockmap.swap_extents(txn, ino, entries)
+            inode.mtime = inode.ctime = now
+            txn.put_inode(ino, inode)
+        return _boolean(True)
+
+    def op_concat(self, call: Call) -> Response:
+        sources = [s for s in (call.params.required("sources")).split(",") if s]
+        now = time.time_ns()
+        with self.node.store.write() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller)
+            _require_file(inode, call.path)
+            check(call.caller, inode, WRITE, call.path)
+            extents = txn.extents(ino)
+            seen = {ino}
+            for source in sources:
+                where = namespace.resolve(txn, source, call.caller)
+                src_ino, src = where.existing()
+                _require_file(src, source)
+                if src_ino in seen:
+                    raise IllegalArgument(f"concat: {source} is the target or listed twice")
+                seen.add(src_ino)
+                check(call.caller, where.parent, WRITE | 1, source)
+                moved = txn.extents(src_ino)
+                for number, _ in moved:
+                    record = txn.block(number) if number else None
+                    if record is not None:
+                        record.owner = ino
+                        txn.put_block(number, record)
+                extents.extend(moved)
+                inode.size += src.size
+                txn.put_extents(src_ino, [])
+                src.size = 0
+                namespace.remove_entry(txn, where.parent_ino, where.parent, where.name, src, now)
+                namespace.release(txn, src_ino, src, now)
+            txn.put_extents(ino, extents)
+            inode.mtime = inode.ctime = now
+            txn.put_inode(ino, inode)
+        return empty()
+
+    # block-level writes ------------------------------------------------------------------
+    def op_addblock(self, call: Call) -> Response:
+        replication = call.params.integer("replication", None, minimum=1)
+        exclude = [n for n in (call.params.text("exclude") or "").split(",") if n]
+        block_size = self.node.settings.block_size
+        with self.node.store.read() as txn:
+            where = namespace.resolve(txn, call.path, call.caller, follow=True)
+            if where.inode is not None:
+                if where.inode.kind == DIR:
+                    raise IsADirectory(f"{call.path} is a directory")
+                check(call.caller, where.inode, WRITE, call.path)
+                replication = replication or where.inode.replication
+                block_size = where.inode.block_size or block_size
+            else:
+                namespace.check_create(call.caller, where)
+        pipeline = self.node.placement.choose(min(replication or self.node.settings.replication, 32),
+                                              block_size, exclude)
+        with self.node.store.write() as txn:
+            number = blockmap.allocate(txn, time.time_ns())
+        return json_response({"Block": {"blockId": format_block_id(number),
+                                        "pipeline": [{"id": m.id, "url": m.client_url} for m in pipeline]}})
+
+    def op_commit(self, call: Call) -> Response:
+        try:
+            body = json.loads(call.request.get_data(cache=False) or b"null")
+        except (ValueError, UnicodeDecodeError):
+            raise IllegalArgument("COMMIT body must be JSON") from None
+        if not isinstance(body, dict):
+            raise IllegalArgument("COMMIT body must be a JSON object")
+        settings = self.node.settings
+        entries = blockmap.parse_extents(body.get("blocks"), settings.max_block_size)
+        create, overwrite = bool(body.get("create", False)), bool(body.get("overwrite", False))
+        file_id = _optional_int(body, "fileId")
+        mode = _optional_mode(body.get("permission"))
+        replication = _optional_int(body, "replication") or settings.replication
+        block_size = _optional_int(body, "blockSize") or settings.block_size
+        mtime = _optional_int(body, "mtimeNs")
+        now = time.time_ns()
+        with self.node.store.write() as txn:
+            where = namespace.resolve(txn, call.path, call.caller, follow=True)
+            if where.inode is None:
+                if file_id is not None:
+                    raise Conflict(f"{call.path} no longer names file {file_id}")
+                if not create:
+                    raise NotFound(f"File does not exist: {call.path}")
+                ino, inode = namespace.create_file(
+                    txn, where, call.caller, 0o644 if mode is None else mode, min(replication, 512),
+                    block_size, now, _optional_str(body, "owner"), _optional_str(body, "group"))
+            else:
+                ino, inode = where.ino, where.inode  # type: ignore[assignment]
+                _require_file(inode, call.path)
+                if file_id is not None and file_id != ino:
+                    raise Conflict(f"{call.path} no longer names file {file_id}")
+                if file_id is None and create and not overwrite:
+                    raise AlreadyExists(f"{call.path} already exists")
+                check(call.caller, inode, WRITE, call.path)
+            _, inode.size, adopted = blockmap.swap_extents(txn, ino, entries)  # type: ignore[arg-type]
+            inode.mtime = mtime if mtime is not None else now
+            inode.ctime = now
+            txn.put_inode(ino, inode)  # type: ignore[arg-type]
+            short = [n for n in adopted if len(txn.block(n).replicas) < inode.replication]  # type: ignore[union-attr]
+            status = file_status("", ino, inode)  # type: ignore[arg-type]
+        if short:
+            self.node.healer.suspect(short)
+        return json_response({"FileStatus": status})
+
+    def op_reportbadblock(self, call: Call) -> Response:
+        number = parse_block_param(call.params)
+        node_id = call.params.required("datanode")
+        with self.node.store.read() as txn:
+            record = txn.block(number)
+        if record is not None and node_id in record.replicas:
+            self.node.members.queue(node_id, {"op": "verify", "blockId": format_block_id(number)})
+        return empty()
+
+
+def _time_ns(call: Call, name: str) -> int | None:
+    """A time from the ns extension parameter, else the WebHDFS ms one; -1 means unchanged."""
+    value = call.params.integer(name + "ns", None)
+    if value is None:
+        ms = call.params.integer(name, None)
+        value = None if ms is None else ms * 1_000_000 if ms >= 0 else -1
+    return None if value is None or value < 0 else value
+
+
+def _optional_int(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise IllegalArgument(f"COMMIT field {name!r} must be a non-negative integer")
+    return value
+
+
+def _optional_str(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and (not isinstance(value, str) or not value or "\0" in value):
+        raise IllegalArgument(f"COMMIT field {name!r} must be a non-empty string")
+    return value
+
+
+def _optional_mode(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        mode = int(str(value), 8)
+    except ValueError:
+        raise IllegalArgument(f"COMMIT permission must be octal, not {str(value)[:10]!r}") from None
+    if not 0 <= mode <= 0o7777:
+        raise IllegalArgument(f"COMMIT permission out of range: {value}")
+    return mode

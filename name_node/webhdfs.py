@@ -1,0 +1,333 @@
+"""The WebHDFS face, reads and redirects: ``/webhdfs/v1/<path>?op=…``.
+
+Operations are declared in one table (op → HTTP method, handler); the handlers that change the
+namespace live in ``mutations.py``. Each handler is one short LMDB transaction.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from werkzeug.wrappers import Request, Response
+
+from dfs_common.blocks import format_block_id, parse_block_id
+from dfs_common.errors import (AlreadyExists, IllegalArgument, IsADirectory, NoAttribute, NotFound,
+                               Unavailable)
+from dfs_common.paths import normalize
+from dfs_common.web import Params, json_response
+
+from . import namespace
+from .filestatus import check_xattr_name, encode_xattr_value, file_status
+from .permissions import READ, WRITE, Caller, check, parse_fsaction
+from .store import DIR, FILE, Inode, Txn
+
+if TYPE_CHECKING:
+    from .app import NameNode
+
+LIST_PAGE = 1000  # LISTSTATUS_BATCH page size (HDFS's dfs.ls.limit default)
+PREFIX = "/webhdfs/v1"
+
+
+@dataclass(slots=True)
+class Call:
+    """One WebHDFS request: its parsed parameters, path and caller."""
+
+    request: Request
+    params: Params
+    path: str
+    caller: Caller
+
+
+def empty() -> Response:
+    return Response(b"", status=200, content_type="application/octet-stream")
+
+
+class ReadOps:
+    """Handlers that only read the namespace, and the two-step redirects."""
+
+    node: "NameNode"
+
+    # status and listings -----------------------------------------------------------------
+    def op_getfilestatus(self, call: Call) -> Response:
+        with self.node.store.read() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller)
+            return json_response({"FileStatus": file_status("", ino, inode)})
+
+    def op_getfilelinkstatus(self, call: Call) -> Response:
+        return self.op_getfilestatus(call)
+
+    def op_getlinktarget(self, call: Call) -> Response:
+        with self.node.store.read() as txn:
+            _, inode = namespace.resolve_existing(txn, call.path, call.caller)
+        if inode.kind != "l":
+            raise IllegalArgument(f"Not a symbolic link: {call.path}")
+        return json_response({"Path": inode.target})
+
+    def op_liststatus(self, call: Call) -> Response:
+        txn_scope = self.node.store.read()
+        txn = txn_scope.__enter__()
+        try:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            if inode.kind != DIR:
+                body = json.dumps({"FileStatuses": {"FileStatus": [file_status("", ino, inode)]}})
+                txn_scope.__exit__(None, None, None)
+                return Response(body, mimetype="application/json")
+            check(call.caller, inode, READ | 1, call.path)
+        except BaseException:
+            txn_scope.__exit__(None, None, None)
+            raise
+        # A listing of a huge directory is streamed in pages from one read snapshot.
+        return Response(_stream_listing(txn_scope, txn, ino), mimetype="application/json")
+
+    def op_liststatus_batch(self, call: Call) -> Response:
+        start_after = call.params.text("startAfter", "") or ""
+        with self.node.store.read() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            if inode.kind != DIR:
+                page = [file_status("", ino, inode)]
+                remaining = 0
+            else:
+                check(call.caller, inode, READ | 1, call.path)
+                page = []
+                more = False
+                for name, child in txn.children(ino, start_after):
+                    if len(page) >= LIST_PAGE:
+                        more = True
+                        break
+                    child_node = txn.inode(child)
+                    if child_node is not None:
+                        page.append(file_status(name, child, child_node))
+                # exact on the first page; later pages only promise "0 means done"
+                remaining = (max(inode.children - len(page), 1) if more else 0) if not start_after else int(more)
+        return json_response({"DirectoryListing": {"partialListing": {"FileStatuses": {"FileStatus": page}},
+                                                   "remainingEntries": remaining}})
+
+    def op_getcontentsummary(self, call: Call) -> Response:
+        with self.node.store.read() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            dirs, files, length, consumed = _summarize(txn, ino, inode)
+        return json_response({"ContentSummary": {
+            "directoryCount": dirs, "fileCount": files, "length": length, "quota": -1,
+            "spaceConsumed": consumed, "spaceQuota": -1, "typeQuota": {}, "ecPolicy": ""}})
+
+    def op_getquotausage(self, call: Call) -> Response:
+        with self.node.store.read() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            dirs, files, _, consumed = _summarize(txn, ino, inode)
+        return json_response({"QuotaUsage": {"fileAndDirectoryCount": dirs + files, "quota": -1,
+                                             "spaceConsumed": consumed, "spaceQuota": -1, "typeQuota": {}}})
+
+    def op_getfileblocklocations(self, call: Call) -> Response:
+        offset = call.params.integer("offset", 0, minimum=0) or 0
+        length = call.params.integer("length", None, minimum=0)
+        live = {m.id: m for m in self.node.members.alive()}
+        with self.node.store.read() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            _require_file(inode, call.path)
+            check(call.caller, inode, READ, call.path)
+            end = inode.size if length is None else offset + length
+            locations: list[dict[str, Any]] = []
+            position = 0
+            for number, size in txn.extents(ino):
+                if position + size > offset and position < end or (size == 0 and offset <= position < end):
+                    locations.append(_location(txn, number, position, size, live))
+                position += size
+        return json_response({"BlockLocations": {"BlockLocation": locations}, "fileLength": inode.size,
+                              "fileId": ino, "blockSize": inode.block_size, "replication": inode.replication})
+
+    def op_gethomedirectory(self, call: Call) -> Response:
+        return json_response({"Path": f"/user/{call.caller.user}"})
+
+    def op_gettrashroot(self, call: Call) -> Response:
+        return json_response({"Path": f"/user/{call.caller.user}/.Trash"})
+
+    def op_getxattrs(self, call: Call) -> Response:
+        wanted = [check_xattr_name(n) for n in call.request.args.getlist("xattr.name")]
+        encoding = call.params.text("encoding")
+        encode_xattr_value(b"", encoding)  # an unknown encoding is a 400 even with no values
+        with self.node.store.read() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            check(call.caller, inode, READ, call.path)
+            names = wanted or list(txn.xattrs(ino))
+            values = [(name, txn.xattr(ino, name)) for name in names]
+        if any(value is None for _, value in values):
+            raise NoAttribute("At least one of the attributes provided was not found.")
+        return json_response({"XAttrs": [{"name": n, "value": encode_xattr_value(v, encoding)}  # type: ignore[arg-type]
+                                         for n, v in values]})
+
+    def op_listxattrs(self, call: Call) -> Response:
+        with self.node.store.read() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            check(call.caller, inode, READ, call.path)
+            names = list(txn.xattrs(ino))
+        return json_response({"XAttrNames": json.dumps(names)})
+
+    def op_checkaccess(self, call: Call) -> Response:
+        want = parse_fsaction(call.params.required("fsaction"))
+        with self.node.store.read() as txn:
+            _, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            check(call.caller, inode, want, call.path)
+        return empty()
+
+    def op_getaclstatus(self, call: Call) -> Response:
+        with self.node.store.read() as txn:
+            _, inode = namespace.resolve_existing(txn, call.path, call.caller)
+        return json_response({"AclStatus": {"entries": [], "group": inode.group, "owner": inode.owner,
+                                            "permission": format(inode.mode & 0o7777, "o"),
+                                            "stickyBit": bool(inode.mode & 0o1000)}})
+
+    def op_getstatus(self, call: Call) -> Response:
+        totals = self.node.members.totals()
+        return json_response({"FsStatus": {k: totals[k] for k in ("used", "remaining", "capacity")}})
+
+    def op_getserverdefaults(self, call: Call) -> Response:
+        s = self.node.settings
+        return json_response({"FsServerDefaults": {
+            "replication": s.replication, "blockSize": s.block_size, "bytesPerChecksum": 512,
+            "writePacketSize": 65536, "fileBufferSize": 4096, "checksumType": 2, "trashInterval": 0,
+            "encryptDataTransfer": False, "keyProviderUri": "", "defaultStoragePolicyId": 7}})
+
+    # two-step redirects ------------------------------------------------------------------
+    def op_open(self, call: Call) -> Response:
+        offset = call.params.integer("offset", 0, minimum=0) or 0
+        call.params.integer("length", None, minimum=0)
+        live = {m.id: m for m in self.node.members.alive()}
+        target = None
+        with self.node.store.read() as txn:
+            ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            _require_file(inode, call.path)
+            check(call.caller, inode, READ, call.path)
+            position = 0
+            for number, size in txn.extents(ino):
+                if position <= offset < position + size:
+                    record = txn.block(number) if number else None
+                    if record is not None:
+                        holders = [live[n] for n in record.replicas if n in live]
+                        if not holders:
+                            raise Unavailable(f"No live data node holds block {format_block_id(number)} of {call.path}")
+                        target = holders[hash(call.request.remote_addr) % len(holders)]
+                    break
+                position += size
+        return self._redirect(call, target or self.node.placement.any_alive())
+
+    def op_getfilechecksum(self, call: Call) -> Response:
+        with self.node.store.read() as txn:
+            _, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            _require_file(inode, call.path)
+            check(call.caller, inode, READ, call.path)
+        return self._redirect(call, self.node.placement.any_alive())
+
+    def op_create(self, call: Call) -> Response:
+        overwrite = call.params.boolean("overwrite", False)
+        call.params.permission()
+        call.params.integer("blocksize", None, minimum=1)
+        replication = call.params.integer("replication", None, minimum=1)
+        if replication is not None and replication > 512:
+            raise IllegalArgument(f'Invalid value for webhdfs parameter "replication": {replication}')
+        with self.node.store.read() as txn:
+            where = namespace.resolve(txn, call.path, call.caller)
+            if where.inode is not None:
+                if where.inode.kind == DIR:
+                    raise IsADirectory(f"{call.path} already exists as a directory")
+                if not overwrite:
+                    raise AlreadyExists(f"{call.path} for client {call.request.remote_addr} already exists")
+                check(call.caller, where.inode, WRITE, call.path)
+            else:
+                namespace.check_create(call.caller, where)
+        return self._redirect(call, self.node.placement.any_alive())
+
+    def op_append(self, call: Call) -> Response:
+        with self.node.store.read() as txn:
+            _, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            _require_file(inode, call.path)
+            check(call.caller, inode, WRITE, call.path)
+        return self._redirect(call, self.node.placement.any_alive())
+
+    def _redirect(self, call: Call, member: Any) -> Response:
+        """A self-contained data node URL: every client parameter echoed plus our address."""
+        query = [(k, v) for k, v in call.request.args.items(multi=True) if k.lower() != "namenoderpcaddress"]
+        query.append(("namenoderpcaddress", call.request.host))
+        location = f"{member.client_url}{PREFIX}{_quote_path(call.path)}?{urlencode(query)}"
+        if call.params.boolean("noredirect", False):
+            return json_response({"Location": location})
+        return Response(b"", status=307, headers={"Location": location}, content_type="application/octet-stream")
+
+
+def _quote_path(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(normalize(path), safe="/")
+
+
+def _require_file(inode: Inode, path: str) -> None:
+    if inode.kind == DIR:
+        raise IsADirectory(f"{path} is a directory")
+    if inode.kind != FILE:
+        raise NotFound(f"File does not exist: {path} (a dangling or looping symlink)")
+
+
+def _location(txn: Txn, number: int, offset: int, size: int, live: dict[str, Any]) -> dict[str, Any]:
+    record = txn.block(number) if number else None
+    nodes = [live[n] for n in (record.replicas if record else []) if n in live]
+    hosts = [m.client_url.split("//", 1)[-1].rsplit(":", 1)[0] for m in nodes]
+    names = [m.client_url.split("//", 1)[-1] for m in nodes]
+    location: dict[str, Any] = {
+        "offset": offset, "length": size, "hosts": hosts, "names": names,
+        "topologyPaths": ["/default-rack/" + n for n in names], "storageTypes": ["DISK"] * len(nodes),
+        "cachedHosts": [], "corrupt": False,
+        "blockId": format_block_id(number) if number else None,
+        "checksum": record.checksum if record else None,
+        "dataNodes": [{"id": m.id, "url": m.client_url} for m in nodes],
+    }
+    if record is not None and record.length != size:
+        location["blockLength"] = record.length
+    return location
+
+
+def _summarize(txn: Txn, ino: int, inode: Inode) -> tuple[int, int, int, int]:
+    """(directories, files, bytes, bytes × replication) of a subtree, the directory itself counted."""
+    if inode.kind != DIR:
+        return 0, 1, inode.size, inode.size * inode.replication
+    dirs = files = length = consumed = 0
+    stack = [ino]
+    while stack:
+        current = stack.pop()
+        dirs += 1
+        for _, child in txn.children(current):
+            node = txn.inode(child)
+            if node is None:
+                continue
+            if node.kind == DIR:
+                stack.append(child)
+            else:
+                files += 1
+                length += node.size
+                consumed += node.size * node.replication
+    return dirs, files, length, consumed
+
+
+def _stream_listing(scope: Any, txn: Txn, ino: int) -> Iterator[bytes]:
+    try:
+        yield b'{"FileStatuses":{"FileStatus":['
+        first = True
+        chunk: list[str] = []
+        for name, child in txn.children(ino):
+            node = txn.inode(child)
+            if node is None:
+                continue
+            chunk.append(json.dumps(file_status(name, child, node), separators=(",", ":")))
+            if len(chunk) >= LIST_PAGE:
+                yield ((b"" if first else b",") + ",".join(chunk).encode())
+                first, chunk = False, []
+        if chunk:
+            yield ((b"" if first else b",") + ",".join(chunk).encode())
+        yield b"]}}"
+    finally:
+        scope.__exit__(None, None, None)
+
+
+def parse_block_param(params: Params, name: str = "blockid") -> int:
+    return int(parse_block_id(params.required(name)), 16)

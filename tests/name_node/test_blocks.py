@@ -1,0 +1,155 @@
+"""COMMIT validation, the deletion queue, data node endpoints, healing and redirects."""
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlparse
+
+from nn_helpers import NN
+
+
+def test_commit_rejects_unconfirmed_block(nn: NN) -> None:
+    nn.heartbeat("dn1")
+    block = nn.ok("POST", "/f", "ADDBLOCK")["Block"]
+    status, body = nn.commit("/f", [{"blockId": block["blockId"], "length": 10, "checksum": "00000000000000aa"}],
+                             create=True)
+    assert status == 400 and "confirmed" in body["RemoteException"]["message"]
+    assert nn.call("GET", "/f", "GETFILESTATUS")[0] == 404
+
+
+def test_commit_rejects_mismatch_and_unknown(nn: NN) -> None:
+    nn.heartbeat("dn1")
+    block = nn.write_block("/f", 100)
+    assert nn.commit("/f", [dict(block, length=99)], create=True)[0] == 400
+    assert nn.commit("/f", [dict(block, checksum="00000000000000bb")], create=True)[0] == 400
+    assert nn.commit("/f", [dict(block, blockId="00000000000000ff")], create=True)[0] == 400
+
+
+def test_commit_accepts_confirmed_blocks_and_holes(nn: NN) -> None:
+    nn.heartbeat("dn1")
+    block = nn.write_block("/f", 100)
+    status, body = nn.commit("/f", [block, {"blockId": None, "length": 50}], create=True)
+    assert status == 200 and body["FileStatus"]["length"] == 150
+    locations = nn.ok("GET", "/f", "GETFILEBLOCKLOCATIONS")["BlockLocations"]["BlockLocation"]
+    assert [(l["blockId"], l["offset"], l["length"]) for l in locations] == [(block["blockId"], 0, 100), (None, 100, 50)]
+
+
+def test_commit_create_without_overwrite_on_existing(nn: NN) -> None:
+    nn.commit("/f", [], create=True)
+    status, body = nn.commit("/f", [], create=True)
+    assert status == 403 and body["RemoteException"]["exception"] == "FileAlreadyExistsException"
+    file_id = nn.ok("GET", "/f", "GETFILESTATUS")["FileStatus"]["fileId"]
+    assert nn.commit("/f", [], fileId=file_id)[0] == 200
+    assert nn.commit("/f", [], fileId=file_id + 100)[0] == 409
+
+
+def test_overwrite_and_recursive_delete_queue_blocks(nn: NN) -> None:
+    nn.heartbeat("dn1")
+    nn.heartbeat("dn2")
+    nn.ok("PUT", "/d", "MKDIRS")
+    first = nn.write_block("/d/f", nodes=("dn1", "dn2"))
+    nn.commit("/d/f", [first], create=True)
+    second = nn.write_block("/d/f", nodes=("dn1",))
+    nn.commit("/d/f", [second], overwrite=True)
+    assert nn.heartbeat("dn2")["commands"] == [{"op": "delete", "blocks": [first["blockId"]]}]
+    assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [first["blockId"]]}]
+    nn.ok("DELETE", "/d", "DELETE", recursive=True)
+    assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [second["blockId"]]}]
+
+
+def test_truncate_shrinks_to_prefix_and_grows_with_hole(nn: NN) -> None:
+    nn.heartbeat("dn1")
+    block = nn.write_block("/f", 100)
+    nn.commit("/f", [block], create=True)
+    assert nn.ok("POST", "/f", "TRUNCATE", newlength=40) == {"boolean": True}
+    assert nn.ok("POST", "/f", "TRUNCATE", newlength=1000) == {"boolean": True}
+    body = nn.ok("GET", "/f", "GETFILEBLOCKLOCATIONS")
+    locations = body["BlockLocations"]["BlockLocation"]
+    assert body["fileLength"] == 1000
+    assert [(l["blockId"], l["length"]) for l in locations] == [(block["blockId"], 40), (None, 960)]
+    assert locations[0]["blockLength"] == 100
+
+
+def test_block_report_reconciles(nn: NN) -> None:
+    nn.heartbeat("dn1")
+    block = nn.write_block("/f", 100)
+    nn.commit("/f", [block], create=True)
+    status, body = nn.post("/internal/block_report", {"id": "dn1", "blocks": [
+        ["00000000000000ee", 5, "00000000000000aa"]]})
+    assert status == 200 and body == {"delete": ["00000000000000ee"]}
+    dns = nn.ok("GET", "/f", "GETFILEBLOCKLOCATIONS")["BlockLocations"]["BlockLocation"][0]["dataNodes"]
+    assert dns == []
+    nn.post("/internal/block_report", {"id": "dn1", "blocks": [[block["blockId"], 100, block["checksum"]]]})
+    dns = nn.ok("GET", "/f", "GETFILEBLOCKLOCATIONS")["BlockLocations"]["BlockLocation"][0]["dataNodes"]
+    assert [d["id"] for d in dns] == ["dn1"]
+
+
+def test_block_received_rejects_unknown(nn: NN) -> None:
+    nn.heartbeat("dn1")
+    status, body = nn.post("/internal/block_received", {"id": "dn1", "blocks": [
+        {"blockId": "00000000000000ee", "length": 1, "checksum": "00000000000000aa"}]})
+    assert status == 200 and body == {"rejected": ["00000000000000ee"]}
+
+
+def test_healer_replicates_and_trims(nn: NN) -> None:
+    for node in ("dn1", "dn2", "dn3"):
+        nn.heartbeat(node)
+    block = nn.write_block("/f", nodes=("dn1",))
+    nn.commit("/f", [block], create=True, replication=2)
+    nn.node.healer.tick()
+    commands = nn.heartbeat("dn1")["commands"]
+    assert commands[0]["op"] == "replicate" and commands[0]["blockId"] == block["blockId"]
+    assert len(commands[0]["targets"]) == 1
+    for node in ("dn2", "dn3"):
+        nn.post("/internal/block_received", {"id": node, "blocks": [block]})
+    nn.node.healer.tick()
+    deletes = [c for n in ("dn1", "dn2", "dn3") for c in nn.heartbeat(n)["commands"] if c["op"] == "delete"]
+    assert deletes == [{"op": "delete", "blocks": [block["blockId"]]}]
+    assert len(nn.ok("GET", "/f", "GETFILEBLOCKLOCATIONS")["BlockLocations"]["BlockLocation"][0]["dataNodes"]) == 2
+
+
+def test_bad_block_and_client_report(nn: NN) -> None:
+    nn.heartbeat("dn1")
+    nn.heartbeat("dn2")
+    block = nn.write_block("/f", nodes=("dn1", "dn2"))
+    nn.commit("/f", [block], create=True, replication=2)
+    nn.ok("POST", "/", "REPORTBADBLOCK", blockid=block["blockId"], datanode="dn1")
+    assert {"op": "verify", "blockId": block["blockId"]} in nn.heartbeat("dn1")["commands"]
+    assert nn.post("/internal/bad_block", {"id": "dn1", "blockId": block["blockId"], "reason": "x"})[0] == 200
+    assert nn.node.healer.under_replicated >= 1
+
+
+def test_dead_node_gets_no_blocks(nn: NN) -> None:
+    nn.heartbeat("dn1")
+    nn.heartbeat("dn2")
+    nn.node.members.get("dn2").seen_at -= 100  # type: ignore[union-attr]
+    pipeline = nn.ok("POST", "/f", "ADDBLOCK")["Block"]["pipeline"]
+    assert [p["id"] for p in pipeline] == ["dn1"]
+    nn.node.members.get("dn1").seen_at -= 100  # type: ignore[union-attr]
+    status, body, _ = nn.call("POST", "/f", "ADDBLOCK")
+    assert status == 507
+    assert nn.client.get("/df").json["datanodes_dead"] == 2
+
+
+def test_create_redirect_echoes_params(nn: NN) -> None:
+    nn.heartbeat("dn1")
+    status, _, headers = nn.call("PUT", "/new file", "CREATE", overwrite=False, replication=2, blocksize=8192)
+    assert status == 307
+    url = urlparse(headers["Location"])
+    query = parse_qs(url.query)
+    assert url.netloc == "dn1:8181" and url.path == "/webhdfs/v1/new%20file"
+    assert query["op"] == ["CREATE"] and query["replication"] == ["2"] and query["user.name"] == ["root"]
+    assert "namenoderpcaddress" in query
+    body = nn.ok("PUT", "/new file", "CREATE", noredirect=True)
+    assert body["Location"].startswith("http://dn1:8181/webhdfs/v1/")
+    nn.commit("/new file", [], create=True)
+    status, body, _ = nn.call("PUT", "/new file", "CREATE")
+    assert status == 403 and body["RemoteException"]["exception"] == "FileAlreadyExistsException"
+
+
+def test_pending_blocks_expire(nn: NN) -> None:
+    from name_node import blockmap
+    nn.heartbeat("dn1")
+    block = nn.write_block("/f")
+    with nn.node.store.write() as txn:
+        assert blockmap.expire_pending(txn, time.time_ns() + blockmap.PENDING_LIFETIME_NS + 10**9) == 1
+    assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [block["blockId"]]}]
