@@ -1,0 +1,114 @@
+"""The data node's WSGI app: routing, dispatch, and the lifecycle of its background threads.
+
+Built inside the gunicorn worker after the fork (``DataNode(settings)``), then ``start()``ed;
+``stop()`` ends the threads. Every error leaves through ``dfs_common.web.answer`` as a
+RemoteException, so a bad id, a garbage body or a wrong method is a 4xx, never a crash.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any, Callable
+
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from dfs_common.settings import Settings
+from dfs_common.web import answer, json_response
+
+from .blocks import BlockService
+from .namenode import NameNodeLink, make_session
+from .pipeline import Forwarder
+from .reporter import Reporter
+from .roots import StorageRoot, open_root
+from .scrubber import Scrubber
+from .webhdfs import WebHdfs
+
+log = logging.getLogger("dfs.data_node")
+
+StartResponse = Callable[..., Any]
+
+
+class DataNode:
+    """One data node: a storage root behind a small HTTP API, plus reporter and scrubber threads."""
+
+    def __init__(self, settings: Settings, root: StorageRoot | None = None) -> None:
+        self.settings = settings
+        # Never wipes anything: a restarted node keeps its blocks and its id.
+        self.root = root if root is not None else open_root(settings.fs_root)
+        self.node_id = self.root.node_id()
+        self.session = make_session(settings.threads)
+        self.namenode = NameNodeLink(settings.namenode_url, self.session)
+        self.blocks = BlockService(settings, self.root, Forwarder(self.session), self.namenode)
+        self.scrubber = Scrubber(settings, self.root, self.namenode)
+        self.reporter = Reporter(settings, self.root, self.namenode, self.blocks, self.scrubber)
+        self.webhdfs = WebHdfs(settings, self.root, self.scrubber)
+        # merge_slashes/strict_slashes off: no redirects, a malformed path is simply not routed.
+        self.url_map = Map([
+            Rule("/blocks/<path:block_id>", endpoint="put_block", methods=["PUT"]),
+            Rule("/blocks/<path:block_id>", endpoint="get_block", methods=["GET"]),
+            Rule("/ping_alive", endpoint="ping_alive", methods=["GET"]),
+            Rule("/status", endpoint="status", methods=["GET"]),
+            Rule("/webhdfs/v1/<path:path>", endpoint="webhdfs", methods=["GET", "PUT", "POST"]),
+            Rule("/webhdfs/v1/", endpoint="webhdfs", defaults={"path": ""},
+                 methods=["GET", "PUT", "POST"]),
+        ], strict_slashes=False, merge_slashes=False)
+        self._handlers: dict[str, Callable[..., Response]] = {
+            "put_block": self.on_put_block,
+            "get_block": self.on_get_block,
+            "ping_alive": self.on_ping_alive,
+            "status": self.on_status,
+            "webhdfs": self.on_webhdfs,
+        }
+        log.info("data node %s on %s, root %s, name node %s", self.node_id, settings.node_url,
+                 self.root.url, settings.namenode_url)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> "DataNode":
+        self.reporter.start()
+        self.scrubber.start()
+        return self
+
+    def stop(self) -> None:
+        self.reporter.stop()
+        self.scrubber.stop()
+        self.session.close()
+        self.root.close()
+
+    # -- WSGI -------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        response = answer(self._dispatch, request)
+        return response(environ, start_response)
+
+    def _dispatch(self, request: Request) -> Response:
+        endpoint, args = self.url_map.bind_to_environ(request.environ).match()
+        return self._handlers[endpoint](request, **args)
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    def on_put_block(self, request: Request, block_id: str) -> Response:
+        return json_response(self.blocks.receive(request, block_id), status=201)
+
+    def on_get_block(self, request: Request, block_id: str) -> Response:
+        return self.blocks.serve(request, block_id)
+
+    def on_ping_alive(self, request: Request) -> Response:
+        return json_response({"alive": True})
+
+    def on_status(self, request: Request) -> Response:
+        usage = self.root.usage()
+        return json_response({"id": self.node_id, "url": self.settings.node_url,
+                              "public_url": self.settings.client_url, "root": self.root.url,
+                              "capacity": usage.capacity, "used": usage.used,
+                              "remaining": usage.remaining, "blocks": self.root.count()})
+
+    def on_webhdfs(self, request: Request, path: str) -> Response:
+        return self.webhdfs.handle(request, path)
+
+
+def create_app(settings: Settings) -> DataNode:
+    """The WSGI callable for ``settings`` (threads not started: call ``start()``)."""
+    return DataNode(settings)

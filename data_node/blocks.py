@@ -1,0 +1,175 @@
+"""The block store's HTTP-facing logic: receive (verify, make durable, forward, confirm) and serve.
+
+A write is answered 201 only when this node and every node after it hold the verified block and
+this node has confirmed it to the name node (invariant 4); on any downstream failure the local copy
+is removed so a failed pipeline leaves nothing half-replicated behind.
+"""
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any, BinaryIO
+
+from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import wrap_file
+
+from dfs_common.blocks import CHECKSUM_HEADER, PIPELINE_HEADER, parse_block_id, parse_checksum
+from dfs_common.errors import IllegalArgument, TooLarge
+from dfs_common.settings import Settings
+from dfs_common.web import error_response
+
+from .namenode import NameNodeLink
+from .pipeline import Forwarder, parse_pipeline
+from .roots import BlockInfo, StorageRoot
+
+log = logging.getLogger("dfs.data_node.blocks")
+
+
+class BlockService:
+    """Receives, forwards, confirms and serves the blocks of one storage root."""
+
+    def __init__(self, settings: Settings, root: StorageRoot, forwarder: Forwarder,
+                 namenode: NameNodeLink) -> None:
+        self.settings = settings
+        self.root = root
+        self.forwarder = forwarder
+        self.namenode = namenode
+        self.node_id = root.node_id()
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def receive(self, request: Request, raw_id: str) -> dict[str, Any]:
+        """``PUT /blocks/<id>``: the whole write path of one pipeline hop."""
+        block_id = parse_block_id(raw_id)
+        checksum = request.headers.get(CHECKSUM_HEADER)
+        if not checksum:
+            raise IllegalArgument(f"Missing {CHECKSUM_HEADER} header")
+        checksum = parse_checksum(checksum.strip().lower())
+        pipeline = parse_pipeline(request.headers.get(PIPELINE_HEADER))
+        limit = self.settings.max_block_size
+        if request.content_length is not None and request.content_length > limit:
+            raise TooLarge(f"Block body of {request.content_length} bytes is over the limit of {limit}")
+        info = self.root.store(block_id, request.stream, limit, checksum)
+        try:
+            downstream = self.forwarder.forward(self.root, block_id, pipeline)
+        except BaseException:
+            self.root.delete(block_id)
+            raise
+        self.confirm([info])
+        return {**info.as_json(), "stored": [self.node_id, *downstream]}
+
+    def replicate(self, block_id: str, targets: list[str]) -> list[str]:
+        """A name-node ``replicate`` command: push a local block down a fresh pipeline."""
+        block_id = parse_block_id(block_id)
+        return self.forwarder.forward(self.root, block_id, parse_pipeline(",".join(targets)))
+
+    def confirm(self, infos: list[BlockInfo]) -> None:
+        """Tell the name node we hold these; delete any it rejects (unknown or mismatching)."""
+        rejected = set(self.namenode.block_received(self.node_id, [info.as_json() for info in infos]))
+        for info in infos:
+            if info.block_id in rejected:
+                log.warning("name node rejected block %s; deleting it", info.block_id)
+                self.root.delete(info.block_id)
+        if rejected & {info.block_id for info in infos}:
+            raise IllegalArgument(f"Name node rejected block(s) {sorted(rejected)}")
+
+    def delete(self, block_ids: list[str]) -> int:
+        removed = 0
+        for raw in block_ids:
+            try:
+                removed += self.root.delete(parse_block_id(str(raw)))
+            except IllegalArgument:
+                log.warning("ignoring delete of invalid block id %r", str(raw)[:40])
+        return removed
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def serve(self, request: Request, raw_id: str) -> Response:
+        """``GET /blocks/<id>``: the bytes via ``wsgi.file_wrapper`` (sendfile under gunicorn)."""
+        block_id = parse_block_id(raw_id)
+        info = self.root.info(block_id)
+        file, length = self.root.open(block_id)
+        try:
+            return self._respond(request, file, length, info.checksum if info else "")
+        except BaseException:
+            file.close()
+            raise
+
+    def _respond(self, request: Request, file: BinaryIO, length: int, checksum: str) -> Response:
+        headers = {CHECKSUM_HEADER: checksum, "Accept-Ranges": "bytes"}
+        start, stop, status = 0, length, 200
+        wanted = request.range
+        if wanted is not None:
+            span = wanted.range_for_length(length)
+            if span is not None:
+                (start, stop), status = span, 206
+                headers["Content-Range"] = f"bytes {start}-{stop - 1}/{length}"
+            elif len(wanted.ranges) == 1:
+                file.close()
+                error = IllegalArgument(f"Range not satisfiable for a block of {length} bytes")
+                error.status = 416
+                response = error_response(error)
+                response.headers["Content-Range"] = f"bytes */{length}"
+                return response
+        headers["Content-Length"] = str(stop - start)
+        if request.method == "HEAD":
+            file.close()
+            response = Response(b"", status=status, mimetype="application/octet-stream")
+            response.headers.update(headers)  # after the body: werkzeug sets 0 for b""
+            return response
+        if start:
+            file.seek(start)
+        body = wrap_file(request.environ, _BoundedFile(file, stop - start))
+        response = Response(body, status=status, headers=headers,
+                            mimetype="application/octet-stream", direct_passthrough=True)
+        response.headers["Content-Length"] = str(stop - start)
+        return response
+
+
+class _BoundedFile(io.RawIOBase):
+    """A window of a real file: ``read`` stops after ``limit`` bytes, while ``fileno`` and the
+    current offset stay the real file's, so gunicorn's sendfile sends exactly the window
+    (it uses the fd's offset and the Content-Length) and other servers iterate ``read``."""
+
+    def __init__(self, file: BinaryIO, limit: int) -> None:
+        super().__init__()
+        self._file = file
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        size = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._file.read(size)
+        self._left -= len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def fileno(self) -> int:
+        try:
+            return self._file.fileno()
+        except AttributeError:
+            raise io.UnsupportedOperation("fileno") from None
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        # socket.sendfile seeks the file past what it sent; the window is then used up anyway.
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        finally:
+            super().close()

@@ -1,0 +1,125 @@
+"""Reading a file's bytes on a data node: local replicas first, peers otherwise.
+
+WebHDFS OPEN and GETFILECHECKSUM are redirected to a node that holds the file's (first) block, so
+most bytes are on this node's own root. A local replica is read and verified against its checksum
+before a byte leaves; a bad one is quarantined and reported like the scrubber would, and the block
+is fetched from a peer instead (``dfs_client``'s ``read_block``, which verifies and fails over).
+Memory is bounded by one block.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import struct
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+from dfs_common.blocks import checksum as xxh3_checksum
+from dfs_common.errors import IllegalArgument, NotFound, Unavailable
+
+from .roots import CHUNK, StorageRoot
+from .scrubber import Scrubber
+
+log = logging.getLogger("dfs.data_node.reading")
+
+# Hadoop's defaults for its MD5-of-MD5-of-CRC32 file checksum: one CRC32 per 512 bytes.
+BYTES_PER_CRC = 512
+
+
+class FileBlocks:
+    """The block list of one file (from GETFILEBLOCKLOCATIONS) and a way to fetch each block."""
+
+    def __init__(self, client: Any, path: str, root: StorageRoot, scrubber: Scrubber) -> None:
+        self.client = client
+        self.root = root
+        self.scrubber = scrubber
+        answer = client.block_locations(path)
+        located = answer.get("BlockLocations", answer) if isinstance(answer, dict) else None
+        if not isinstance(located, dict):
+            raise Unavailable(f"Name node gave no block locations for {path}")
+        self.blocks: list[dict[str, Any]] = list(located.get("BlockLocation") or [])
+        self.length = int(located.get("fileLength", sum(int(b.get("length", 0)) for b in self.blocks)))
+
+    def stream(self, start: int, stop: int) -> Iterator[bytes]:
+        """The bytes ``[start, stop)`` in chunks of at most 1 MiB."""
+        for location in self.blocks:
+            block_start = int(location.get("offset", 0))
+            block_length = int(location.get("length", 0))
+            low, high = max(start, block_start), min(stop, block_start + block_length)
+            if low >= high:
+                continue
+            if not location.get("blockId"):
+                yield from _zeros(high - low)
+                continue
+            data = memoryview(self.fetch(location))
+            for at in range(low - block_start, high - block_start, CHUNK):
+                yield bytes(data[at: min(at + CHUNK, high - block_start)])
+
+    def fetch(self, location: dict[str, Any]) -> bytes:
+        """One whole block, verified: the local replica if this node has a good one."""
+        block_id = str(location.get("blockId"))
+        expected = location.get("checksum")
+        data = self._local(block_id, expected)
+        if data is None:
+            data = bytes(self.client.read_block(location))
+        if len(data) != int(location.get("length", len(data))):
+            raise Unavailable(f"Block {block_id} has {len(data)} bytes, the file expects "
+                              f"{location.get('length')}")
+        return data
+
+    def _local(self, block_id: str, expected: Any) -> bytes | None:
+        try:
+            info = self.root.info(block_id)
+        except IllegalArgument:
+            return None
+        if info is None or (expected and expected != info.checksum):
+            return None
+        try:
+            file, _ = self.root.open(block_id)
+        except NotFound:
+            return None
+        with file:
+            data = file.read()
+        if len(data) == info.length and xxh3_checksum(data) == info.checksum:
+            return data
+        log.warning("local replica of block %s is bad; reading a peer's", block_id)
+        self.scrubber.verify(block_id)  # quarantines and reports it
+        return None
+
+    def checksum(self) -> dict[str, Any]:
+        """Hadoop's ``MD5-of-<n>MD5-of-512CRC32`` of the file, as WebHDFS answers it.
+
+        Per block: MD5 over the big-endian CRC32s of each 512-byte chunk; the file: MD5 over the
+        block MD5s. ``n`` (CRCs per block) is that of the first block when the file has more than
+        one block, else 0, as HDFS computes it, so Hadoop's Java client accepts the answer."""
+        block_md5s = hashlib.md5()
+        crc_per_block = 0
+        for index, location in enumerate(self.blocks):
+            length = int(location.get("length", 0))
+            crcs = hashlib.md5()
+            if location.get("blockId"):
+                data = memoryview(self.fetch(location))
+                for at in range(0, length, BYTES_PER_CRC):
+                    crcs.update(struct.pack(">I", zlib.crc32(data[at: at + BYTES_PER_CRC])))
+            else:
+                zero_crc = struct.pack(">I", zlib.crc32(bytes(BYTES_PER_CRC)))
+                for at in range(0, length, BYTES_PER_CRC):
+                    part = min(BYTES_PER_CRC, length - at)
+                    crcs.update(zero_crc if part == BYTES_PER_CRC else struct.pack(">I", zlib.crc32(bytes(part))))
+            block_md5s.update(crcs.digest())
+            if index == 0 and len(self.blocks) > 1:
+                crc_per_block = -(-length // BYTES_PER_CRC)
+        raw = struct.pack(">iq", BYTES_PER_CRC, crc_per_block) + block_md5s.digest()
+        return {"FileChecksum": {
+            "algorithm": f"MD5-of-{crc_per_block}MD5-of-{BYTES_PER_CRC}CRC32",
+            "bytes": raw.hex(),
+            "length": len(raw),
+        }}
+
+
+def _zeros(count: int) -> Iterator[bytes]:
+    while count > 0:
+        part = min(count, CHUNK)
+        yield bytes(part)
+        count -= part

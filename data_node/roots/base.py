@@ -1,0 +1,92 @@
+"""The storage-root interface: the few things a data node needs from wherever blocks live.
+
+Kept small and backend-neutral so a local directory, a Lustre directory and an S3 prefix can all
+stand behind it. A root speaks block ids (already validated) and byte streams, never paths, so no
+request can name a location outside it. Errors are ``dfs_common.errors`` classes.
+"""
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+# 1 MiB: large enough that per-read overhead vanishes, small enough that many concurrent writes
+# keep memory bounded.
+CHUNK = 1024 * 1024
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    """One stored replica: id, length in bytes, xxh3-64 hex checksum."""
+
+    block_id: str
+    length: int
+    checksum: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"blockId": self.block_id, "length": self.length, "checksum": self.checksum}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Bytes of the backing store (``capacity``, ``remaining``) and of our blocks (``used``)."""
+
+    capacity: int
+    used: int
+    remaining: int
+
+
+class StorageRoot(abc.ABC):
+    """Where one data node keeps its blocks. Every method is safe to call from many threads."""
+
+    url: str
+
+    @abc.abstractmethod
+    def node_id(self) -> str:
+        """This node's id, created on first use and kept with the blocks, so a restarted node
+        (or a node whose disk moved to another host) is recognised by the name node."""
+
+    @abc.abstractmethod
+    def store(self, block_id: str, source: Readable, max_length: int,
+              expected_checksum: str | None) -> BlockInfo:
+        """Read ``source`` to its end, verifying the checksum while streaming; make the block
+        visible only once it is verified and durable. On any failure nothing is kept:
+        ChecksumMismatch (400), TooLarge (413, over ``max_length``), NoSpace (507)."""
+
+    @abc.abstractmethod
+    def open(self, block_id: str) -> tuple[BinaryIO, int]:
+        """A readable file object at offset 0 and the block's length; NotFound if absent.
+        Local roots return a real file so the server can ``sendfile`` it."""
+
+    @abc.abstractmethod
+    def info(self, block_id: str) -> BlockInfo | None:
+        """The recorded length and checksum, without touching the bytes."""
+
+    @abc.abstractmethod
+    def delete(self, block_id: str) -> bool:
+        """Remove a replica; False if it was not there."""
+
+    @abc.abstractmethod
+    def quarantine(self, block_id: str, reason: str) -> bool:
+        """Move a corrupt replica aside so it is never served again, keeping it for inspection."""
+
+    @abc.abstractmethod
+    def list(self) -> Iterator[BlockInfo]:
+        """Every stored replica (a snapshot; blocks may come and go meanwhile)."""
+
+    @abc.abstractmethod
+    def usage(self) -> Usage: ...
+
+    def exists(self, block_id: str) -> bool:
+        return self.info(block_id) is not None
+
+    def count(self) -> int:
+        return sum(1 for _ in self.list())
+
+    def close(self) -> None:
+        """Release resources; the root stays valid on disk."""

@@ -1,0 +1,293 @@
+"""A storage root in a local (or any POSIX, e.g. NFS) directory.
+
+Layout under the root directory::
+
+    node-id                         this node's id, created once, never rewritten
+    blocks/<id[-2:]>/<id>           the block's bytes, nothing else (so it can be sendfile'd)
+    blocks/<id[-2:]>/<id>.meta      "<xxh3 hex> <length>\\n": the checksum, kept durably
+    blocks/<id[-2:]>/.tmp-<id>-*    a write in progress (removed on start)
+    quarantine/<id>.<ns>[.meta|.reason]   corrupt replicas moved aside by the scrubber
+
+Why a sidecar for the checksum: the block file must hold exactly the block's bytes (sendfile and
+Range need that) and the protocol fixes its name, while xattrs are missing on some filesystems
+(tmpfs, some NFS). The sidecar is renamed into place *before* the data file, so a visible block
+always has its checksum; a crash in between leaves an orphan sidecar, swept on the next start.
+The in-memory index is rebuilt from the sidecars on start, so a restart costs one directory scan.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from dfs_common.blocks import hasher, parse_block_id, parse_checksum
+from dfs_common.errors import ChecksumMismatch, DFSError, IllegalArgument, NoSpace, NotFound, TooLarge
+
+from .base import CHUNK, BlockInfo, Readable, StorageRoot, Usage
+
+log = logging.getLogger("dfs.data_node.roots.local")
+
+_TMP_PREFIX = ".tmp-"
+_META = ".meta"
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+class LocalRoot(StorageRoot):
+    """Blocks as files in a directory; an index of (length, checksum) in memory."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        self.url = "file://" + self.path
+        self._blocks_dir = os.path.join(self.path, "blocks")
+        self._quarantine_dir = os.path.join(self.path, "quarantine")
+        os.makedirs(self._blocks_dir, exist_ok=True)
+        os.makedirs(self._quarantine_dir, exist_ok=True)
+        self._lock = threading.Lock()
+        self._index: dict[str, BlockInfo] = {}
+        self._used = 0
+        self._node_id: str | None = None
+        self._rebuild_index()
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def node_id(self) -> str:
+        with self._lock:
+            if self._node_id is None:
+                self._node_id = self._load_or_create_node_id()
+            return self._node_id
+
+    def _load_or_create_node_id(self) -> str:
+        target = os.path.join(self.path, "node-id")
+        try:
+            with open(target, encoding="ascii") as file:
+                existing = file.read().strip()
+            if existing:
+                return existing
+        except FileNotFoundError:
+            pass
+        new_id = secrets.token_hex(8)
+        self._write_durably(self.path, target, (new_id + "\n").encode("ascii"))
+        log.info("created node id %s in %s", new_id, self.path)
+        return new_id
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def store(self, block_id: str, source: Readable, max_length: int,
+              expected_checksum: str | None) -> BlockInfo:
+        block_id = parse_block_id(block_id)
+        if expected_checksum is not None:
+            expected_checksum = parse_checksum(expected_checksum)
+        directory = self._dir(block_id)
+        tmp_path = ""
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp_path = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{block_id}-", dir=directory)
+            with os.fdopen(fd, "wb") as file:
+                length, digest = _copy_verified(source, file, max_length)
+                file.flush()
+                os.fsync(file.fileno())
+            if expected_checksum is not None and digest != expected_checksum:
+                raise ChecksumMismatch(
+                    f"Checksum mismatch for block {block_id}: got {digest}, expected {expected_checksum}")
+            info = BlockInfo(block_id, length, digest)
+            meta = f"{digest} {length}\n".encode("ascii")
+            with self._lock:
+                # Sidecar first: a visible block file always has its checksum beside it.
+                self._write_durably(directory, self._path(block_id) + _META, meta, sync_dir=False)
+                os.replace(tmp_path, self._path(block_id))
+                tmp_path = ""
+                self._remember(info)
+            _fsync_dir(directory)
+            return info
+        except OSError as error:
+            if isinstance(error, DFSError):
+                raise
+            if error.errno in _FULL_ERRNOS:
+                raise NoSpace(f"No space left on {self.path} for block {block_id}") from None
+            raise
+        finally:
+            if tmp_path:
+                _unlink_quietly(tmp_path)
+
+    def delete(self, block_id: str) -> bool:
+        block_id = parse_block_id(block_id)
+        with self._lock:
+            known = self._forget(block_id)
+            existed = _unlink_quietly(self._path(block_id))
+            _unlink_quietly(self._path(block_id) + _META)
+        return known or existed
+
+    def quarantine(self, block_id: str, reason: str) -> bool:
+        block_id = parse_block_id(block_id)
+        target = os.path.join(self._quarantine_dir, f"{block_id}.{time.time_ns()}")
+        with self._lock:
+            self._forget(block_id)
+            try:
+                os.replace(self._path(block_id), target)
+            except FileNotFoundError:
+                return False
+            try:
+                os.replace(self._path(block_id) + _META, target + _META)
+            except FileNotFoundError:
+                pass
+        with open(target + ".reason", "w", encoding="utf-8") as file:
+            file.write(reason + "\n")
+        log.warning("quarantined block %s: %s", block_id, reason)
+        return True
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def open(self, block_id: str) -> tuple[BinaryIO, int]:
+        block_id = parse_block_id(block_id)
+        info = self.info(block_id)
+        if info is None:
+            raise NotFound(f"Block {block_id} not found")
+        try:
+            return open(self._path(block_id), "rb"), info.length
+        except FileNotFoundError:
+            raise NotFound(f"Block {block_id} not found") from None
+
+    def info(self, block_id: str) -> BlockInfo | None:
+        with self._lock:
+            return self._index.get(block_id)
+
+    def list(self) -> Iterator[BlockInfo]:
+        with self._lock:
+            snapshot = list(self._index.values())
+        return iter(snapshot)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._index)
+
+    def usage(self) -> Usage:
+        stats = os.statvfs(self.path)
+        with self._lock:
+            used = self._used
+        return Usage(capacity=stats.f_blocks * stats.f_frsize, used=used,
+                     remaining=stats.f_bavail * stats.f_frsize)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _dir(self, block_id: str) -> str:
+        return os.path.join(self._blocks_dir, block_id[-2:])
+
+    def _path(self, block_id: str) -> str:
+        return os.path.join(self._dir(block_id), block_id)
+
+    def _remember(self, info: BlockInfo) -> None:
+        old = self._index.get(info.block_id)
+        self._used += info.length - (old.length if old else 0)
+        self._index[info.block_id] = info
+
+    def _forget(self, block_id: str) -> bool:
+        old = self._index.pop(block_id, None)
+        if old is not None:
+            self._used -= old.length
+        return old is not None
+
+    def _write_durably(self, directory: str, target: str, data: bytes, sync_dir: bool = True) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        if sync_dir:
+            _fsync_dir(directory)
+
+    def _rebuild_index(self) -> None:
+        """Scan the blocks directory: index every block, sweep leftovers of interrupted writes,
+        recompute a missing sidecar, quarantine a block whose size disagrees with its sidecar."""
+        started = time.monotonic()
+        for bucket in sorted(os.listdir(self._blocks_dir)):
+            directory = os.path.join(self._blocks_dir, bucket)
+            if not os.path.isdir(directory):
+                continue
+            names = set(os.listdir(directory))
+            for name in names:
+                path = os.path.join(directory, name)
+                if name.startswith(_TMP_PREFIX):
+                    _unlink_quietly(path)
+                elif name.endswith(_META) and name[: -len(_META)] not in names:
+                    _unlink_quietly(path)
+            for name in sorted(names):
+                if name.startswith(_TMP_PREFIX) or name.endswith(_META):
+                    continue
+                try:
+                    block_id = parse_block_id(name)
+                except IllegalArgument:
+                    continue  # not ours; never delete what we did not write
+                if block_id[-2:] != bucket:
+                    continue
+                self._index_one(block_id)
+        log.info("indexed %d blocks (%d bytes) in %s in %.2fs", len(self._index), self._used,
+                 self.path, time.monotonic() - started)
+
+    def _index_one(self, block_id: str) -> None:
+        path = self._path(block_id)
+        size = os.stat(path).st_size
+        meta = _read_meta(path + _META)
+        if meta is None:
+            with open(path, "rb") as file:
+                length, digest = _copy_verified(file, None, size)
+            self._write_durably(self._dir(block_id), path + _META,
+                                f"{digest} {length}\n".encode("ascii"))
+            log.warning("recomputed the missing checksum of block %s", block_id)
+            meta = (digest, length)
+        digest, length = meta
+        self._remember(BlockInfo(block_id, length, digest))
+        if length != size:
+            self.quarantine(block_id, f"size {size} differs from recorded length {length}")
+
+
+def _copy_verified(source: Readable, sink: BinaryIO | None, max_length: int) -> tuple[int, str]:
+    """Copy ``source`` to ``sink`` in chunks, hashing as it goes; TooLarge past ``max_length``."""
+    digest = hasher()
+    total = 0
+    while True:
+        chunk = source.read(min(CHUNK, max_length + 1 - total))
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > max_length:
+            raise TooLarge(f"Block body larger than {max_length} bytes")
+        digest.update(chunk)
+        if sink is not None:
+            sink.write(chunk)
+    return total, digest.hexdigest()
+
+
+def _read_meta(path: str) -> tuple[str, int] | None:
+    try:
+        with open(path, encoding="ascii") as file:
+            digest, length = file.read().split()
+        return parse_checksum(digest), int(length)
+    except (OSError, ValueError, IllegalArgument):
+        return None
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: str) -> bool:
+    try:
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,139 @@
+"""Step 2 of WebHDFS CREATE / APPEND / OPEN / GETFILECHECKSUM, the data node's side.
+
+The name node redirects these here; this node then acts as an ordinary client (``dfs_client``) on
+the caller's behalf, so the bytes take the same verified, pipelined path as any client's and the
+file only becomes visible at the commit (invariant 4). Reads prefer this node's own replicas.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, urlparse
+
+from werkzeug.wrappers import Request, Response
+
+from dfs_common.errors import IllegalArgument
+from dfs_common.paths import normalize
+from dfs_common.settings import Settings
+from dfs_common.web import Params, json_response
+
+from .reading import FileBlocks
+from .roots import CHUNK, StorageRoot
+from .scrubber import Scrubber
+
+log = logging.getLogger("dfs.data_node.webhdfs")
+
+DEFAULT_USER = "dr.who"
+# Clients kept per user: enough for a busy gateway, small enough to never matter in memory.
+MAX_CLIENTS = 64
+
+_METHODS = {"CREATE": "PUT", "APPEND": "POST", "OPEN": "GET", "GETFILECHECKSUM": "GET"}
+
+
+class WebHdfs:
+    """Serves ``/webhdfs/v1/<path>?op=…`` for the four redirected operations."""
+
+    def __init__(self, settings: Settings, root: StorageRoot, scrubber: Scrubber) -> None:
+        self.settings = settings
+        self.root = root
+        self.scrubber = scrubber
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def handle(self, request: Request, raw_path: str) -> Response:
+        params = Params(request.args)
+        op = (params.text("op") or "").upper()
+        if op not in _METHODS:
+            raise IllegalArgument(f'Invalid value for webhdfs parameter "op": {op or None!r}')
+        if request.method != _METHODS[op] and not (op == "OPEN" and request.method == "HEAD"):
+            raise IllegalArgument(f"Operation {op} needs HTTP {_METHODS[op]}, not {request.method}")
+        path = normalize("/" + raw_path)
+        client = self.client(params.text("user.name") or DEFAULT_USER)
+        return getattr(self, f"on_{op.lower()}")(request, params, client, path)
+
+    def client(self, user: str) -> Any:
+        """A ``dfs_client.HttpNameNode`` acting as ``user`` (kept for reuse: its sessions pool
+        connections to the name node and the peers)."""
+        from dfs_client import HttpNameNode  # imported late: the client package is a peer's
+
+        with self._lock:
+            client = self._clients.get(user)
+            if client is None:
+                if len(self._clients) >= MAX_CLIENTS:
+                    self._clients.pop(next(iter(self._clients)))
+                client = self._clients[user] = HttpNameNode(self.settings.namenode_url, user=user)
+            return client
+
+    # -- operations -------------------------------------------------------------------------
+
+    def on_create(self, request: Request, params: Params, client: Any, path: str) -> Response:
+        options: dict[str, Any] = {
+            "permission": params.permission("permission", 0o644),
+            "replication": params.integer("replication", None, minimum=1),
+            "block_size": params.integer("blocksize", None, minimum=1),
+            "overwrite": params.boolean("overwrite", False),
+        }
+        for name in ("owner", "group"):
+            if params.text(name):
+                options[name] = params.text(name)
+        self._copy_body(request, client.open(path, "wb", **options))
+        location = f"webhdfs://{self._namenode_address(params)}{quote(path)}"
+        return Response(b"", status=201, headers={"Location": location, "Content-Length": "0"})
+
+    def on_append(self, request: Request, params: Params, client: Any, path: str) -> Response:
+        self._copy_body(request, client.open(path, "ab"))
+        return Response(b"", status=200, headers={"Content-Length": "0"})
+
+    def on_open(self, request: Request, params: Params, client: Any, path: str) -> Response:
+        offset = params.integer("offset", 0, minimum=0) or 0
+        length = params.integer("length", None, minimum=0)
+        blocks = FileBlocks(client, path, self.root, self.scrubber)
+        start = min(offset, blocks.length)
+        stop = blocks.length if length is None else min(blocks.length, start + length)
+        headers = {"Content-Length": str(stop - start)}
+        if request.method == "HEAD" or stop == start:
+            response = Response(b"", status=200, mimetype="application/octet-stream")
+            response.headers.update(headers)  # after the body: werkzeug sets 0 for b""
+            return response
+        return Response(_logged(blocks.stream(start, stop), path), status=200, headers=headers,
+                        mimetype="application/octet-stream", direct_passthrough=True)
+
+    def on_getfilechecksum(self, request: Request, params: Params, client: Any, path: str) -> Response:
+        return json_response(FileBlocks(client, path, self.root, self.scrubber).checksum())
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _copy_body(self, request: Request, writer: Any) -> None:
+        """Stream the request body (Content-Length, chunked or empty) into ``writer`` and commit;
+        if the body breaks off, the writer is abandoned uncommitted, never closed with a part."""
+        try:
+            stream = request.stream
+            while chunk := stream.read(CHUNK):
+                writer.write(chunk)
+        except BaseException:
+            abort = getattr(writer, "abort", None)
+            if callable(abort):
+                abort()
+            raise
+        writer.close()
+
+    def _namenode_address(self, params: Params) -> str:
+        """``host:port`` of the name node for the ``webhdfs://`` Location: the one the name node
+        named in ``namenoderpcaddress`` (what the client knows it by), else our own setting."""
+        given = params.text("namenoderpcaddress") or ""
+        netloc = urlparse(given if "://" in given else f"//{given}").netloc if given else ""
+        return netloc or urlparse(self.settings.namenode_url).netloc
+
+
+def _logged(chunks: Iterator[bytes], path: str) -> Iterator[bytes]:
+    """Headers are gone once streaming starts: a failure can only cut the body short (the client
+    sees fewer bytes than Content-Length), so it is at least logged here."""
+    try:
+        yield from chunks
+    except GeneratorExit:
+        raise
+    except Exception as error:  # noqa: BLE001 - nothing else can report it
+        log.warning("OPEN %s broke off while streaming: %s", path, error)
+        raise
