@@ -1,0 +1,195 @@
+"""Moving one block between this process and the data nodes: the write through a pipeline (with
+retries around failed nodes) and the verified read (with failover between replicas).
+
+These are the only places file bytes cross the network on the client side. Both are stateless
+functions of an ``HttpNameNode``, so any number of threads may run them at once.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from dfs_common.blocks import CHECKSUM_HEADER, PIPELINE_HEADER, checksum
+from dfs_common.errors import (ChecksumMismatch, DFSError, IllegalArgument, NoSpace, NotFound,
+                               PipelineFailed, Unavailable)
+
+from .transport import NodeUnreachable
+
+if TYPE_CHECKING:
+    from .namenode import HttpNameNode
+
+log = logging.getLogger("dfs.client.blocks")
+
+# Five pipelines: enough to route around two dead nodes and a flaky network, few enough that a
+# cluster that cannot take the block fails the write in seconds rather than minutes.
+WRITE_ATTEMPTS = 5
+
+
+# How long a node a write failed on is left out of new pipelines: longer than the name node takes to
+# declare a dead node dead (a few heartbeats), short enough that a restarted node is used again soon.
+SUSPECT_SECONDS = 30.0
+
+
+class Suspects:
+    """Data nodes that recently failed a block write of this client, excluded up front from later
+    pipelines so that a write does not pay one failed attempt per block after a node dies."""
+
+    def __init__(self, ttl: float = SUSPECT_SECONDS) -> None:
+        self.ttl = ttl
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, node_id: str) -> None:
+        with self._lock:
+            self._until[node_id] = time.monotonic() + self.ttl
+
+    def current(self) -> set[str]:
+        now = time.monotonic()
+        with self._lock:
+            for node_id in [n for n, until in self._until.items() if until <= now]:
+                del self._until[node_id]
+            return set(self._until)
+
+
+def block_url(node: dict[str, Any], block_id: str) -> str:
+    return str(node["url"]).rstrip("/") + "/blocks/" + block_id
+
+
+def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryview,
+                replication: int | None = None, exclude: Iterable[str] = ()) -> dict[str, Any]:
+    """Store ``data`` as one new block of ``path``'s pending write and answer its location.
+
+    Each attempt asks the name node for a FRESH id and pipeline (ids are never reused, so a
+    half-written replica of a failed attempt can never be confused with the real one). A node that
+    cannot be reached, or that a pipeline reports as failed, is excluded from later pipelines; this
+    is what lets a write survive ``kill -9`` of a data node in the middle of it.
+    """
+    digest = checksum(data)
+    length = len(data)
+    failed: set[str] = set(exclude)
+    excluded = failed | nn.suspects.current()
+    last_error: DFSError | None = None
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            block = nn.add_block(path, replication=replication, exclude=excluded)
+        except NoSpace:
+            if excluded == failed:
+                raise
+            excluded = set(failed)  # the suspects were all we had left: give them another chance
+            block = nn.add_block(path, replication=replication, exclude=excluded)
+        block_id, pipeline = block["blockId"], list(block.get("pipeline") or [])
+        if not pipeline:
+            raise NoSpace(f"No data node for a block of {path}")
+        headers = {CHECKSUM_HEADER: digest,
+                   PIPELINE_HEADER: ",".join(str(node["url"]).rstrip("/") for node in pipeline[1:]),
+                   "Content-Type": "application/octet-stream"}
+        try:
+            response = nn.transport.request("PUT", block_url(pipeline[0], block_id), data=data,
+                                            headers=headers, idempotent=False, retry=False)
+        except PipelineFailed as error:
+            culprit = _node_with_url(pipeline, error.extra.get("failed")) or pipeline[-1]
+            last_error = error
+        except ChecksumMismatch as error:
+            last_error, culprit = error, None  # corrupted in transit: the same nodes may do next time
+        except (NodeUnreachable, Unavailable, NoSpace) as error:
+            last_error, culprit = error, pipeline[0]
+        except (IllegalArgument, NotFound):
+            raise  # a block too large, a bad request: trying again cannot help
+        except DFSError as error:
+            if error.status < 500:
+                raise
+            last_error, culprit = error, pipeline[0]
+        else:
+            answer = _json_or_empty(response)
+            stored = set(answer.get("stored") or [node["id"] for node in pipeline])
+            nodes = [{"id": node["id"], "url": node["url"]} for node in pipeline if node["id"] in stored]
+            return {"blockId": block_id, "length": length, "checksum": digest, "dataNodes": nodes}
+        if culprit is not None:
+            failed.add(culprit["id"])
+            excluded.add(culprit["id"])
+            nn.suspects.add(culprit["id"])
+        log.warning("block write for %s failed (attempt %d/%d): %s; excluding %s", path,
+                    attempt + 1, WRITE_ATTEMPTS, last_error, sorted(excluded))
+    assert last_error is not None
+    raise last_error
+
+
+def read_block(nn: HttpNameNode, location: dict[str, Any], path: str = "/") -> bytes:
+    """The bytes of one block, checked against its xxh3 checksum, from the first replica that
+    serves them intact. A replica answering wrong bytes (or not having the block) is reported to
+    the name node, which verifies it and re-replicates from a good copy."""
+    block_id = location.get("blockId")
+    length = int(location.get("length", 0))
+    if block_id is None:
+        return bytes(length)
+    # A file may use only a prefix of a block (the name node's TRUNCATE keeps one): the checksum
+    # covers the whole stored block, ``blockLength`` long, of which the file reads ``length``.
+    stored_length = int(location.get("blockLength", length))
+    expected = location.get("checksum")
+    failures: list[str] = []
+    corrupt = False
+    for node in location.get("dataNodes") or []:
+        try:
+            data, served_checksum = _fetch(nn, block_url(node, block_id), stored_length)
+        except NotFound as error:
+            failures.append(f"{node.get('id')}: {error}")
+            _report(nn, block_id, node, path)
+            continue
+        except DFSError as error:
+            failures.append(f"{node.get('id')}: {error}")
+            continue
+        wanted = expected or served_checksum
+        if len(data) == stored_length and (wanted is None or checksum(data) == wanted):
+            return data if stored_length == length else data[:length]
+        corrupt = True
+        failures.append(f"{node.get('id')}: checksum mismatch")
+        _report(nn, block_id, node, path)
+    detail = "; ".join(failures) or "no replica known"
+    if corrupt:
+        raise ChecksumMismatch(f"Block {block_id} of {path}: no intact replica ({detail})")
+    raise Unavailable(f"Block {block_id} of {path}: no replica could be read ({detail})")
+
+
+def _fetch(nn: HttpNameNode, url: str, length: int) -> tuple[bytes, str | None]:
+    """GET a whole block in one read straight off the socket (one copy, no chunk joining)."""
+    response = nn.transport.request("GET", url, stream=True, expect=(200,), retry=False)
+    try:
+        data = response.raw.read(length, decode_content=False) if length else b""
+        if response.raw.read(1, decode_content=False):
+            raise Unavailable(f"{url}: longer than the {length} bytes expected")
+        return data, response.headers.get(CHECKSUM_HEADER)
+    except DFSError:
+        raise
+    except Exception as error:  # a broken read, in urllib3's or the socket's own classes
+        raise NodeUnreachable(f"GET {url}: {type(error).__name__}: {error}") from None
+    finally:
+        response.close()
+
+
+def _report(nn: HttpNameNode, block_id: str, node: dict[str, Any], path: str) -> None:
+    """Best effort: a failed report must not fail the read that has other replicas to try."""
+    try:
+        nn.report_bad_block(block_id, str(node.get("id")), path=path)
+    except DFSError as error:
+        log.warning("could not report bad block %s on %s: %s", block_id, node.get("id"), error)
+
+
+def _node_with_url(pipeline: list[dict[str, Any]], url: Any) -> dict[str, Any] | None:
+    if not isinstance(url, str):
+        return None
+    wanted = url.rstrip("/")
+    for node in pipeline:
+        if str(node["url"]).rstrip("/") == wanted:
+            return node
+    return None
+
+
+def _json_or_empty(response: Any) -> dict[str, Any]:
+    try:
+        answer = response.json() if response.content else {}
+    except ValueError:
+        answer = {}
+    return answer if isinstance(answer, dict) else {}

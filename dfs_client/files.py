@@ -1,0 +1,392 @@
+"""``DFSFile``: the streaming file of ``HttpNameNode.open``, and the one mechanism of every write.
+
+Reads fetch whole blocks straight from data nodes (verified, with failover, read-ahead and a small
+cache). Writes edit the file's block layout (``layout.Layout``): full blocks are shipped in the
+background as soon as they are complete (at most ``SHIPS_IN_FLIGHT`` at once, so a long write loop
+uses bounded memory and overlaps the network with the caller), and ``flush`` ships the rest and
+COMMITs the whole new block list in one name-node transaction. ``pread``/``pwrite`` are safe from
+many threads on one handle, which is how the FUSE mount uses it.
+"""
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, wait
+from typing import TYPE_CHECKING, Any
+
+from dfs_common.errors import AlreadyExists, DFSError, IllegalArgument, NotFound
+
+from .cache import Block, BlockCache
+from .layout import Layout, NeedBlocks, Segment
+
+if TYPE_CHECKING:
+    from .namenode import HttpNameNode
+
+DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024  # the cluster's default, used if the name node names none
+SHIPS_IN_FLIGHT = 4  # blocks of one file being written at once: overlaps network, bounds memory
+READ_AHEAD = 4  # blocks fetched ahead of a sequential reader
+MAX_DIRTY = 16  # unfinished blocks (random writes) kept before shipping the oldest
+CACHE_BYTES = 64 * 1024 * 1024  # per open file, but always room for read-ahead plus two blocks
+
+
+class DFSFile(io.RawIOBase):
+    """An open DFS file; modes ``rb``, ``wb``, ``ab``, ``r+b``, ``xb`` (``+`` adds the other side).
+
+    ``wb``/``xb``/``ab`` create the file at open (``xb`` and ``overwrite=False`` raise
+    FileExistsError), so it is visible to others at once, empty until the first ``flush``.
+    Every later COMMIT names the file's ``fileId``: if the path now names another inode, it fails
+    with ``Conflict`` instead of clobbering someone else's file.
+    """
+
+    def __init__(self, nn: HttpNameNode, path: str, mode: str = "rb", *, permission: int = 0o644,
+                 replication: int | None = None, block_size: int | None = None,
+                 owner: str | None = None, group: str | None = None, overwrite: bool = True) -> None:
+        super().__init__()
+        self._aborted = False
+        self.nn, self.path, self.mode = nn, path, mode
+        kind, plus = _parse_mode(mode)
+        self._readable = kind == "r" or plus
+        self._writable = kind != "r" or plus
+        self._append = kind == "a"
+        self._replication = replication
+        self._lock = threading.RLock()
+        self._flush_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(SHIPS_IN_FLIGHT)
+        self._inflight: dict[Future[dict[str, Any]], Segment] = {}
+        self._ship_error: BaseException | None = None
+        self._version = self._committed = 0
+        self._pos = 0
+        self._last_end = -1
+        options = dict(permission=permission, replication=replication, blockSize=block_size,
+                       owner=owner, group=group)
+        if kind in ("w", "x"):
+            self._adopt(nn.commit(path, [], create=True, overwrite=overwrite and kind == "w", **options),
+                        [], block_size)
+        elif kind == "a":
+            try:
+                self._locate(block_size)
+            except NotFound:
+                try:
+                    self._adopt(nn.commit(path, [], create=True, overwrite=False, **options), [], block_size)
+                except AlreadyExists:
+                    self._locate(block_size)
+            self._pos = self._layout.size
+        else:
+            self._locate(block_size)
+        self._cache = BlockCache(max(CACHE_BYTES, (READ_AHEAD + 2) * self._layout.block_size))
+
+    def _locate(self, block_size: int | None) -> None:
+        answer = self.nn.block_locations(self.path)
+        self._adopt(answer, answer.get("BlockLocation") or [], block_size)
+
+    def _adopt(self, status: dict[str, Any], locations: list[dict[str, Any]], wanted: int | None) -> None:
+        self.file_id = status.get("fileId")
+        size = int(status.get("blockSize") or wanted or DEFAULT_BLOCK_SIZE)
+        length = int(status.get("fileLength", status.get("length", 0)) or 0)
+        self._layout = Layout(size, locations, length)
+        self.status = status
+
+    # -- io.RawIOBase ------------------------------------------------------------------------
+
+    def readable(self) -> bool:
+        return self._readable
+
+    def writable(self) -> bool:
+        return self._writable
+
+    def seekable(self) -> bool:
+        return True
+
+    @property
+    def size(self) -> int:
+        """The length as this handle sees it, unflushed writes included."""
+        with self._lock:
+            return self._layout.size
+
+    @property
+    def block_size(self) -> int:
+        return self._layout.block_size
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._check_open()
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}.get(whence)
+        if base is None or base + offset < 0:
+            raise IllegalArgument(f"Invalid seek: offset {offset}, whence {whence}")
+        self._pos = base + offset
+        return self._pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        data = self.pread(size, self._pos)
+        self._pos += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(max(0, self.size - self._pos))
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        count = 0
+        for piece in self._read_pieces(len(view), self._pos):
+            view[count:count + len(piece)] = piece
+            count += len(piece)
+        self._pos += count
+        return count
+
+    def write(self, data: Any) -> int:
+        count = self._write(data, None if self._append else self._pos)
+        self._pos = self.size if self._append else self._pos + count
+        return count
+
+    def truncate(self, size: int | None = None) -> int:
+        """Cut or grow (with a hole) to ``size`` (default: the position); committed at ``flush``."""
+        self._check_writable()
+        size = self._pos if size is None else size
+        if size < 0:
+            raise IllegalArgument(f"Negative size: {size}")
+        self._edit(lambda contents: self._layout.truncate(size, contents))
+        return size
+
+    def flush(self) -> None:
+        """Ship every dirty block, wait for all, and COMMIT the block list if it changed."""
+        if self.closed or self._aborted or not getattr(self, "_writable", False):
+            return
+        with self._flush_lock:
+            while True:
+                with self._lock:
+                    self._reap()
+                    self._raise_ship_error()
+                    shipping = [self._start_ship(segment) for segment in list(self._layout.dirty)]
+                    waiting = list(self._inflight)
+                    if not shipping and not waiting:
+                        if self._version == self._committed:
+                            return
+                        version, blocks = self._version, self._layout.commit_blocks()
+                        break
+                for item in shipping:
+                    self._submit(*item)
+                wait(waiting + [future for future, _ in shipping])
+            status = self.nn.commit(self.path, blocks, create=False, overwrite=True, fileId=self.file_id)
+            with self._lock:
+                self._committed = version
+                self.file_id = status.get("fileId", self.file_id)
+                self.status = status
+
+    def abort(self) -> None:
+        """Close WITHOUT committing: what was written since the last ``flush`` is dropped (its
+        shipped blocks stay pending and the name node collects them), so a failed upload never
+        shows up as a complete file."""
+        self._aborted = True
+        with self._lock:
+            self._layout.dirty.clear()
+        super().close()
+        self._cache.clear()
+
+    def close(self) -> None:
+        if self.closed or not hasattr(self, "_cache"):  # closed, or __init__ failed (from __del__)
+            super().close()
+            return
+        try:
+            self.flush()
+        finally:
+            super().close()
+            self._cache.clear()
+
+    # -- positional I/O (thread-safe) --------------------------------------------------------
+
+    def pread(self, size: int, offset: int) -> bytes:
+        """Up to ``size`` bytes at ``offset`` (fewer at EOF); does not move the position."""
+        pieces = self._read_pieces(size, offset)
+        if len(pieces) == 1 and isinstance(pieces[0], bytes):
+            return pieces[0]
+        return b"".join(pieces)
+
+    def pwrite(self, data: Any, offset: int) -> int:
+        """Write ``data`` at ``offset`` (beyond EOF leaves a hole); does not move the position."""
+        return self._write(data, offset)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _read_pieces(self, size: int, offset: int) -> list[Any]:
+        self._check_open()
+        if not self._readable:
+            raise io.UnsupportedOperation("File not open for reading")
+        if size <= 0 or offset < 0:
+            return []
+        pieces: list[Any] = []
+        fetches: list[tuple[int, dict[str, Any], int, int]] = []
+        with self._lock:
+            self._reap()
+            for segment, inner, count in self._layout.pieces(offset, size):
+                if segment.buffer is not None:
+                    pieces.append(bytes(segment.buffer[inner:inner + count]))
+                elif segment.location is None:
+                    pieces.append(bytes(count))
+                else:
+                    fetches.append((len(pieces), segment.location, inner, count))
+                    pieces.append(b"")
+            end = offset + sum(len(piece) for piece in pieces) + sum(f[3] for f in fetches)
+            sequential = abs(offset - self._last_end) <= self._layout.block_size or offset == 0
+            ahead = self._layout.stored_after(end, READ_AHEAD) if sequential else []
+            self._last_end = end
+        for _, location, _, _ in fetches[1:]:  # several blocks in one read: fetch them together
+            self._prefetch(location)
+        for segment in ahead:
+            assert segment.location is not None
+            self._prefetch(segment.location)
+        for index, location, inner, count in fetches:
+            block = self._block(location)
+            whole = inner == 0 and count == len(block) and isinstance(block, bytes)
+            pieces[index] = block if whole else memoryview(block)[inner:inner + count]
+        return pieces
+
+    def _prefetch(self, location: dict[str, Any]) -> None:
+        self._cache.prefetch(self.nn.executor, location["blockId"],
+                             lambda: self.nn.read_block(location, path=self.path))
+
+    def _block(self, location: dict[str, Any]) -> Block:
+        """A verified block: from the cache, a fetch under way, or the data nodes (refreshing the
+        replica locations from the name node once if every known replica failed)."""
+        block_id = location["blockId"]
+        cached = self._cache.get(block_id)
+        if cached is not None:
+            return cached
+        pending = self._cache.pending(block_id)
+        if pending is not None:
+            try:
+                return pending.result()
+            except DFSError:
+                pass  # retried below, with fresh locations if need be
+        try:
+            data: Block = self.nn.read_block(location, path=self.path)
+        except DFSError as error:
+            fresh = self._refresh(block_id)
+            if fresh is None:
+                raise error
+            data = self.nn.read_block(fresh, path=self.path)
+        self._cache.put(block_id, data)
+        return data
+
+    def _refresh(self, block_id: str) -> dict[str, Any] | None:
+        """Ask the name node again where ``block_id`` lives (replicas move after failures)."""
+        try:
+            answer = self.nn.block_locations(self.path)
+        except DFSError:
+            return None
+        for location in answer.get("BlockLocation") or []:
+            if location.get("blockId") == block_id:
+                with self._lock:
+                    for segment in self._layout.segments:
+                        if segment.block_id == block_id:
+                            segment.location = location
+                return location
+        return None
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _write(self, data: Any, offset: int | None) -> int:
+        """Write in pieces of at most a block, so a huge ``write`` is shipped as it goes instead of
+        being copied whole into dirty buffers. ``offset=None`` appends at the current EOF."""
+        self._check_writable()
+        view = memoryview(data).cast("B")
+        step = self._layout.block_size
+        for start in range(0, len(view), step):
+            piece = view[start:start + step]
+            at = offset + start if offset is not None else None
+            self._edit(lambda contents: self._layout.write(
+                self._layout.size if at is None else at, piece, contents))
+        return len(view)
+
+    def _edit(self, change: Callable[[dict[str, Block]], Any]) -> None:
+        """Apply a layout edit under the lock; the stored blocks it must read first are fetched
+        outside the lock and the edit retried. Ships whatever the edit completed."""
+        contents: dict[str, Block] = {}
+        while True:
+            with self._lock:
+                self._reap()
+                self._raise_ship_error()
+                try:
+                    completed = change(contents) or []
+                except NeedBlocks as need:
+                    wanted = [segment.location for segment in need.segments]
+                else:
+                    self._version += 1
+                    dirty = self._layout.dirty
+                    if len(dirty) > MAX_DIRTY:
+                        completed += [s for s in list(dirty)[:len(dirty) - MAX_DIRTY // 2] if s not in completed]
+                    shipping = [self._start_ship(segment) for segment in completed
+                                if segment.buffer is not None and segment.shipping is None]
+                    break
+            for location in wanted:
+                assert location is not None
+                contents[location["blockId"]] = self._block(location)
+        for item in shipping:
+            self._submit(*item)
+
+    def _start_ship(self, segment: Segment) -> tuple[Future[dict[str, Any]], bytearray]:
+        future: Future[dict[str, Any]] = Future()
+        buffer = self._layout.start_shipping(segment, future)
+        self._inflight[future] = segment
+        return future, buffer
+
+    def _submit(self, future: Future[dict[str, Any]], buffer: bytearray) -> None:
+        """Hand a block to the pool once a slot is free: this wait is the write backpressure."""
+        self._slots.acquire()
+        try:
+            self.nn.executor.submit(self._ship, future, buffer)
+        except BaseException as error:
+            self._slots.release()
+            future.set_exception(error)
+
+    def _ship(self, future: Future[dict[str, Any]], buffer: bytearray) -> None:
+        try:
+            location = self.nn.write_block(self.path, buffer, replication=self._replication)
+        except BaseException as error:  # kept for the writer: raised by its next write or flush
+            future.set_exception(error)
+        else:
+            self._cache.put(location["blockId"], buffer)
+            future.set_result(location)
+        finally:
+            self._slots.release()
+
+    def _reap(self) -> None:
+        """Fold finished block writes into the layout (caller holds the lock)."""
+        for future in [f for f in self._inflight if f.done()]:
+            segment = self._inflight.pop(future)
+            current = segment.shipping is future  # else superseded by a later write: moot
+            self._layout.finish_shipping(segment, future)
+            if current and future.exception() is not None:
+                self._ship_error = future.exception()
+
+    def _raise_ship_error(self) -> None:
+        error, self._ship_error = self._ship_error, None
+        if error is not None:
+            raise error
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if not self._writable:
+            raise io.UnsupportedOperation("File not open for writing")
+
+    def __repr__(self) -> str:
+        return f"<DFSFile {self.path!r} mode={self.mode!r}>"
+
+
+def _parse_mode(mode: str) -> tuple[str, bool]:
+    """``("r"|"w"|"a"|"x", plus)``; binary only (``b`` optional, ``t`` refused)."""
+    letters = set(mode)
+    kinds = letters & set("rwax")
+    if len(kinds) != 1 or not letters <= set("rwaxb+") or len(mode) != len(letters):
+        raise IllegalArgument(f"Invalid mode: {mode!r}")
+    return kinds.pop(), "+" in letters
