@@ -1,0 +1,264 @@
+"""``dfs.py MOUNT_POINT HOST [PORT]``: check, mount, and return once the mount answers.
+
+The parent checks what it can before anything irreversible (``/dev/fuse``, the mount point, the name
+node), forks, and waits on a pipe: the child writes one line when the kernel's ``INIT`` reached our
+filesystem (the mount is live) or an error line when mounting failed. So ``dfs.py … && ls MNT`` never
+races the mount, and every failure is one line on stderr with a non-zero exit.
+
+Mount options (``-o``, a comma list) go to libfuse unchanged; ``attr_timeout``/``entry_timeout`` also
+bound the mount's own attribute cache. Always added: ``default_permissions`` (the kernel enforces mode
+bits, sticky directories and chown rules), ``use_ino`` (inode numbers are the name node's fileIds),
+``auto_cache`` (cached pages survive an open only if size and mtime did not change: close-to-open),
+``max_read`` = 1 MiB, ``fsname``/``subtype``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import stat
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+DEFAULT_PORT = 8180
+DEFAULT_TIMEOUT = 1.0
+MAX_REQUEST = 1024 * 1024
+
+
+class UsageError(Exception):
+    """A one-line reason the mount cannot happen; printed as ``dfs: <reason>``."""
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="dfs.py", description="Mount a DFS cluster as a POSIX directory (unmount: fusermount -u MOUNT_POINT).")
+    parser.add_argument("mount_point")
+    parser.add_argument("host", help="name node host (or http://host:port)")
+    parser.add_argument("port", nargs="?", type=int, default=None, help=f"name node port (default {DEFAULT_PORT})")
+    parser.add_argument("-f", "--foreground", action="store_true", help="stay in the foreground")
+    parser.add_argument("-o", dest="options", action="append", default=[], metavar="OPT[,OPT…]",
+                        help="mount options passed to FUSE (allow_other, ro, attr_timeout=S, entry_timeout=S, …)")
+    parser.add_argument("--read-only", action="store_true", help="mount read-only")
+    parser.add_argument("--mkfs", action="store_true", help="erase the whole cluster before mounting")
+    parser.add_argument("--yes", action="store_true", help="do not ask before --mkfs")
+    parser.add_argument("--log", metavar="FILE", help="where the daemon logs (default: nowhere once mounted)")
+    parser.add_argument("--debug", action="store_true", help="log every FUSE request (implies --foreground)")
+    return parser.parse_args(argv)
+
+
+def name_node_url(host: str, port: int | None) -> str:
+    if "://" in host:
+        return host.rstrip("/") if port is None else f"{host.rstrip('/')}:{port}"
+    if ":" in host and port is None and host.count(":") == 1:
+        return f"http://{host}"
+    return f"http://{host}:{port or DEFAULT_PORT}"
+
+
+def parse_options(raw: list[str]) -> dict[str, Any]:
+    """``["allow_other,attr_timeout=2", "ro"]`` → ``{"allow_other": True, "attr_timeout": "2", "ro": True}``."""
+    options: dict[str, Any] = {}
+    for group in raw:
+        for item in group.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            key, sep, value = item.partition("=")
+            options[key] = value if sep else True
+    return options
+
+
+def timeout_option(options: dict[str, Any], key: str) -> float:
+    value = options.get(key, DEFAULT_TIMEOUT)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"-o {key} must be seconds, not {value!r}") from None
+    if seconds < 0:
+        raise UsageError(f"-o {key} must not be negative")
+    return seconds
+
+
+def check_device() -> None:
+    if not os.path.exists("/dev/fuse"):
+        raise UsageError("/dev/fuse is missing (load the fuse module, or run the container with --device /dev/fuse)")
+    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        raise UsageError("/dev/fuse is not readable and writable by this user")
+
+
+def check_mount_point(path: str) -> str:
+    path = os.path.abspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise UsageError(f"mount point {path} does not exist") from None
+    except OSError as error:  # e.g. a dead FUSE mount: ENOTCONN
+        raise UsageError(f"mount point {path} is unusable: {error.strerror} (fusermount -u {path}?)") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"mount point {path} is not a directory")
+    if os.path.ismount(path):
+        raise UsageError(f"mount point {path} is busy: something is already mounted there")
+    if os.listdir(path):
+        raise UsageError(f"mount point {path} is busy: the directory is not empty")
+    return path
+
+
+def fuse_options(options: dict[str, Any], url: str, read_only: bool) -> dict[str, Any]:
+    """What we hand libfuse: the user's options plus the ones correctness and speed depend on."""
+    from .binding import LIBFUSE_MAJOR
+    final: dict[str, Any] = {
+        "fsname": url.split("://", 1)[-1], "subtype": "dfs",
+        "default_permissions": True, "use_ino": True, "auto_cache": True,
+        "attr_timeout": DEFAULT_TIMEOUT, "entry_timeout": DEFAULT_TIMEOUT, "negative_timeout": 0,
+    }
+    if LIBFUSE_MAJOR == 3:
+        final["max_read"] = MAX_REQUEST
+    else:  # libfuse 2 cannot go past 128 KiB; without big_writes it would write in 4 KiB pieces
+        final.update(big_writes=True, max_write=131072, max_read=131072)
+    final.update(options)
+    if read_only:
+        final["ro"] = True
+    return final
+
+
+def confirm_mkfs(url: str, assume_yes: bool) -> bool:
+    if assume_yes:
+        return True
+    try:
+        answer = input(f"erase everything on {url}? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(args)
+    except UsageError as error:
+        print(f"dfs: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001 - a user gets one line; --debug shows the traceback
+        if args.debug:
+            raise
+        print(f"dfs: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    url = name_node_url(args.host, args.port)
+    check_device()
+    mount_point = check_mount_point(args.mount_point)
+    from dfs_client import HttpNameNode
+    options = parse_options(args.options)
+    read_only = args.read_only or bool(options.get("ro"))
+    attr_timeout = min(timeout_option(options, "attr_timeout"), timeout_option(options, "entry_timeout"))
+    client = HttpNameNode(url, user="root")  # superuser; each entry's owner is the caller (see filesystem)
+    if not client.ping_alive():
+        raise UsageError(f"cannot reach the name node at {url}")
+    if args.mkfs:
+        if not confirm_mkfs(url, args.yes):
+            raise UsageError("not erased; nothing mounted")
+        client.mkfs()
+    foreground = args.foreground or args.debug
+    if foreground:
+        _configure_logging(args.log, args.debug)
+        def ready() -> None:
+            threading.Thread(target=raise_read_ahead, args=(mount_point,), daemon=True).start()
+        return serve(client, mount_point, fuse_options(options, url, read_only), attr_timeout, read_only,
+                     ready=ready, debug=args.debug)
+    return daemonize(client, mount_point, fuse_options(options, url, read_only), attr_timeout, read_only,
+                     log_file=args.log)
+
+
+def serve(client: Any, mount_point: str, options: dict[str, Any], attr_timeout: float, read_only: bool,
+          *, ready: Any, debug: bool = False) -> int:
+    """Mount and answer requests until unmounted (``fusermount -u``); returns the exit status."""
+    from .binding import DFSFuse
+    from .filesystem import FileSystem
+    from .operations import DFSOperations
+
+    fs = FileSystem(client, attr_timeout=attr_timeout, read_only=read_only)
+    options = dict(options)
+    debug = bool(options.pop("debug", False)) or debug
+    try:
+        DFSFuse(DFSOperations(fs, on_ready=ready), mount_point, foreground=True, nothreads=False,
+                debug=debug, **options)
+    except RuntimeError as error:
+        raise UsageError(f"mounting {mount_point} failed (libfuse said {error})") from None
+    return 0
+
+
+def daemonize(client: Any, mount_point: str, options: dict[str, Any], attr_timeout: float, read_only: bool,
+              *, log_file: str | None) -> int:
+    """Fork; the parent returns 0 once the child's mount is live, or 1 with the child's reason."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            message = pipe.readline().decode("utf-8", "replace").strip()
+        if message == "ready":
+            return 0
+        _, status = os.waitpid(pid, 0)
+        reason = message or f"the mount process exited with status {os.waitstatus_to_exitcode(status)}"
+        raise UsageError(reason)
+
+    # child
+    os.close(read_end)
+    os.setsid()
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    _configure_logging(log_file, False)
+    reported = False
+
+    def ready() -> None:
+        nonlocal reported
+        if reported:
+            return
+        reported = True
+        threading.Thread(target=raise_read_ahead, args=(mount_point,), daemon=True).start()
+        os.write(write_end, b"ready\n")
+        os.close(write_end)
+        _detach_stdio(log_file)
+
+    code = 1
+    try:
+        code = serve(client, mount_point, options, attr_timeout, read_only, ready=ready)
+    except UsageError as error:
+        if not reported:
+            os.write(write_end, f"{error}\n".encode())
+    except BaseException as error:  # noqa: BLE001 - the daemon must say why it died, in one line
+        if not reported:
+            os.write(write_end, f"mount failed: {error!r}\n".encode())
+    os._exit(code)
+
+
+def raise_read_ahead(mount_point: str) -> None:
+    """Let the kernel read ahead 1 MiB (its default is 128 KiB), so sequential reads arrive as
+    1 MiB requests; best effort: needs root, and the mount works without it."""
+    try:
+        device = os.stat(mount_point).st_dev
+        with open(f"/sys/class/bdi/{os.major(device)}:{os.minor(device)}/read_ahead_kb", "w") as knob:
+            knob.write(str(MAX_REQUEST // 1024))
+    except OSError:
+        pass
+
+
+def _detach_stdio(log_file: str | None) -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    target = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640) if log_file else null
+    os.dup2(target, 1)
+    os.dup2(target, 2)
+
+
+def _configure_logging(log_file: str | None, debug: bool) -> None:
+    handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)

@@ -1,0 +1,489 @@
+"""The mount's filesystem logic, free of FUSE: paths in, ``stat`` dicts and bytes out, DFS errors raised.
+
+``operations.py`` is a thin adapter over this class; tests drive it directly with any object that
+offers the ``dfs_client.HttpNameNode`` API. Every method raises ``OSError`` subclasses (the
+``dfs_common.errors`` classes, or a plain ``OSError(errno)``); the adapter turns them into errno.
+
+Consistency (what another mount of the same cluster sees):
+
+- close-to-open: ``open`` always asks the name node for the file's current status, and the kernel is
+  told (``auto_cache``) to drop cached pages when size or mtime changed; ``flush``/``fsync``/``release``
+  commit our writes (``DFSFile.flush``: data nodes confirmed, name node committed) before returning.
+- attributes: answers are cached here at most ``attr_timeout`` seconds, like the kernel's own cache.
+
+Identity: the mount talks to the name node as its superuser and records the *caller's* uid/gid on
+create, mkdir and symlink; the kernel enforces permissions (``default_permissions``).
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat as stat_mod
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from dfs_common import errors
+from dfs_common.paths import split_path
+
+from .cache import TTLCache
+from .handles import DirHandle, FileHandle, HandleTable, OpenFile
+from .identity import IdentityMap
+
+log = logging.getLogger("dfs_fuse")
+
+MiB = 1024 * 1024
+# 1 MiB: the largest request libfuse 3 passes, so cp/dd pick buffers that fill one request.
+IO_BLOCK_SIZE = MiB
+STATFS_BLOCK = 4096
+_TYPES = {"FILE": stat_mod.S_IFREG, "DIRECTORY": stat_mod.S_IFDIR, "SYMLINK": stat_mod.S_IFLNK}
+# Names in these namespaces are not stored on DFS: ACLs are not supported and security labels belong
+# to the local machine. Answering them here keeps `ls -l` (which asks for both per entry) local.
+_LOCAL_XATTR_PREFIXES = ("system.posix_acl_", "security.")
+XATTR_CREATE, XATTR_REPLACE = 1, 2
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asked (``fuse_get_context``): recorded as owner and group of what they create."""
+
+    uid: int
+    gid: int
+
+
+class FileSystem:
+    def __init__(self, client: Any, *, attr_timeout: float = 1.0, read_only: bool = False,
+                 identity: IdentityMap | None = None) -> None:
+        self.client = client
+        self.read_only = read_only
+        self.identity = identity or IdentityMap()
+        self._attrs: TTLCache[str, dict[str, Any]] = TTLCache(attr_timeout)
+        self._xattrs: TTLCache[str, dict[str, bytes]] = TTLCache(attr_timeout)
+        self._statfs: TTLCache[str, dict[str, int]] = TTLCache(attr_timeout)
+        self._files = HandleTable()
+        self._dirs = HandleTable()
+        self._open: dict[int, OpenFile] = {}  # fileId -> the shared open file
+        self._open_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- attributes
+
+    def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
+        handle = self._files.get(fh) if fh is not None else None
+        if handle is not None:
+            path = handle.open_file.path
+        attrs = self._attrs.get(path)
+        if attrs is None:
+            attrs = self._fetch_attrs(path)
+        return self._with_open_size(attrs)
+
+    def _fetch_attrs(self, path: str) -> dict[str, Any]:
+        split_path(path)  # ENAMETOOLONG / EINVAL without a round trip
+        attrs = self.to_stat(self.client.get_status(path))
+        self._attrs.put(path, attrs)
+        return attrs
+
+    def _with_open_size(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        with self._open_lock:
+            open_file = self._open.get(attrs["st_ino"])
+        if open_file is None or not open_file.dirty:
+            return attrs
+        attrs = dict(attrs, st_size=open_file.size, st_blocks=(open_file.size + 511) // 512)
+        attrs["st_mtime"] = attrs["st_ctime"] = open_file.mtime_ns
+        return attrs
+
+    def to_stat(self, status: dict[str, Any]) -> dict[str, Any]:
+        """A FileStatus as the ``stat`` dict FUSE wants (times in ns, ids mapped to this machine)."""
+        kind = _TYPES.get(status.get("type", "FILE"), stat_mod.S_IFREG)
+        size = int(status.get("length", 0))
+        if kind == stat_mod.S_IFLNK:
+            size = len(str(status.get("symlink", "")).encode("utf-8", "surrogateescape"))
+        elif kind == stat_mod.S_IFDIR:
+            size = 4096
+        mtime = _ns(status, "modificationTimeNs", "modificationTime")
+        return {
+            "st_mode": kind | int(str(status.get("permission", "755")), 8),
+            "st_ino": int(status.get("fileId", 0)),
+            "st_nlink": int(status.get("nlink") or (2 if kind == stat_mod.S_IFDIR else 1)),
+            "st_uid": self.identity.uid(status.get("owner")),
+            "st_gid": self.identity.gid(status.get("group")),
+            "st_size": size,
+            "st_blocks": (size + 511) // 512 if kind == stat_mod.S_IFREG else (8 if kind == stat_mod.S_IFDIR else 0),
+            "st_blksize": IO_BLOCK_SIZE,
+            "st_atime": _ns(status, "accessTimeNs", "accessTime") or mtime,
+            "st_mtime": mtime,
+            "st_ctime": _ns(status, "changeTimeNs", "modificationTime") or mtime,
+        }
+
+    def _forget(self, *paths: str) -> None:
+        for path in paths:
+            self._attrs.drop_tree(path)
+            self._xattrs.drop_tree(path)
+            parent = os.path.dirname(path)
+            self._attrs.pop(parent)
+
+    def _forget_links(self) -> None:
+        """Hard links share an inode: after link/unlink/rename other names' nlink/ctime are stale."""
+        self._attrs.clear()
+
+    def access(self, path: str, amode: int) -> None:
+        # With default_permissions the kernel checks mode bits itself; we only confirm existence.
+        self.getattr(path)
+        if amode & os.W_OK and self.read_only:
+            raise errors.ReadOnly("read-only mount")
+
+    def statfs(self) -> dict[str, int]:
+        cached = self._statfs.get("/")
+        if cached is not None:
+            return cached
+        status = self.client.fs_status()
+        capacity, remaining = int(status.get("capacity", 0)), int(status.get("remaining", 0))
+        used = int(status.get("used", max(capacity - remaining, 0)))
+        free = max(min(remaining, capacity - used) if capacity else remaining, 0)
+        answer = {
+            "f_bsize": IO_BLOCK_SIZE, "f_frsize": STATFS_BLOCK,
+            "f_blocks": capacity // STATFS_BLOCK, "f_bfree": free // STATFS_BLOCK,
+            "f_bavail": free // STATFS_BLOCK,
+            "f_files": 1 << 32, "f_ffree": 1 << 31, "f_favail": 1 << 31,
+            "f_namemax": 255,
+        }
+        self._statfs.put("/", answer)
+        return answer
+
+    # ---------------------------------------------------------------- directories
+
+    def opendir(self, path: str) -> int:
+        attrs = self.getattr(path)
+        if not stat_mod.S_ISDIR(attrs["st_mode"]):
+            raise errors.NotADirectory(path)
+        return self._dirs.add(DirHandle(path, lambda: self._listing(path)))
+
+    def _listing(self, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        yield ".", self.getattr(path)
+        parent = os.path.dirname(path)
+        yield "..", (self.getattr(parent) if parent != path else self.getattr(path))
+        for status in self.client.list_status(path):
+            name = status.get("pathSuffix", "")
+            if not name:
+                continue
+            attrs = self.to_stat(status)
+            self._attrs.put(_join(path, name), attrs)
+            yield name, self._with_open_size(attrs)
+
+    def readdir(self, path: str, fh: int, offset: int = 0) -> Iterator[tuple[str, dict[str, Any], int]]:
+        handle: DirHandle | None = self._dirs.get(fh)
+        if handle is None:
+            handle = DirHandle(path, lambda: self._listing(path))
+        return handle.entries_after(offset)
+
+    def releasedir(self, fh: int) -> None:
+        self._dirs.pop(fh)
+
+    def mkdir(self, path: str, mode: int, caller: Caller) -> None:
+        self._writable()
+        split_path(path)
+        owner, group = self._creator(path, caller)
+        self.client.mkdirs(path, permission=mode & 0o7777, parents=False, owner=owner, group=group)
+        self._forget(path)
+
+    def rmdir(self, path: str) -> None:
+        self._writable()
+        if not stat_mod.S_ISDIR(self._fresh(path)["st_mode"]):
+            raise errors.NotADirectory(path)
+        if not self.client.delete(path, recursive=False):
+            raise errors.NotFound(path)
+        self._forget(path)
+
+    # ---------------------------------------------------------------- names
+
+    def unlink(self, path: str) -> None:
+        self._writable()
+        if stat_mod.S_ISDIR(self._fresh(path)["st_mode"]):
+            raise errors.IsADirectory(path)
+        if not self.client.delete(path, recursive=False):
+            raise errors.NotFound(path)
+        self._forget(path)
+        self._forget_links()
+
+    def rename(self, old: str, new: str, flags: int = 0) -> None:
+        self._writable()
+        if flags & RENAME_EXCHANGE:
+            raise OSError(errno.EINVAL, "RENAME_EXCHANGE is not supported")
+        if flags & ~RENAME_NOREPLACE:
+            raise OSError(errno.EINVAL, f"unknown rename flags {flags:#x}")
+        split_path(new)
+        self.client.rename(old, new, overwrite=not flags & RENAME_NOREPLACE)
+        self._forget(old, new)
+        self._forget_links()
+        with self._open_lock:
+            open_files = list(self._open.values())
+        prefix = old.rstrip("/") + "/"
+        for open_file in open_files:
+            if open_file.path == old:
+                open_file.retarget(new)
+            elif open_file.path.startswith(prefix):
+                open_file.retarget(new + open_file.path[len(old):])
+
+    def link(self, existing: str, new: str) -> None:
+        self._writable()
+        split_path(new)
+        self.client.link(existing, new)
+        self._forget(existing, new)
+        self._forget_links()
+
+    def symlink(self, path: str, target: str, caller: Caller) -> None:
+        self._writable()
+        split_path(path)
+        owner, group = self._creator(path, caller)
+        self.client.symlink(target, path, owner=owner, group=group)
+        self._forget(path)
+
+    def readlink(self, path: str) -> str:
+        status = self.client.get_status(path)
+        if status.get("type") != "SYMLINK":
+            raise OSError(errno.EINVAL, "not a symbolic link")
+        return str(status.get("symlink", ""))
+
+    # ---------------------------------------------------------------- attributes that change
+
+    def chmod(self, path: str, mode: int) -> None:
+        self._writable()
+        self.client.set_permission(path, mode & 0o7777)
+        self._forget(path)
+
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        self._writable()
+        owner = None if uid == -1 else self.identity.owner(uid)
+        group = None if gid == -1 else self.identity.group(gid)
+        if owner is None and group is None:
+            return
+        self.client.set_owner(path, owner=owner, group=group)
+        self._forget(path)
+
+    def utimens(self, path: str, times: tuple[int | None, int | None] | None) -> None:
+        """``None`` in a slot leaves that timestamp alone (``UTIME_OMIT``); no tuple means now."""
+        self._writable()
+        if times is None:
+            now = time.time_ns()
+            times = (now, now)
+        atime, mtime = (None if t is None else int(t) for t in times)
+        if atime is None and mtime is None:
+            return
+        self.client.set_times(path, mtime_ns=mtime, atime_ns=atime)
+        self._forget(path)
+
+    def truncate(self, path: str, length: int, fh: int | None = None) -> None:
+        self._writable()
+        if length < 0:
+            raise OSError(errno.EINVAL, "negative length")
+        handle: FileHandle | None = self._files.get(fh) if fh is not None else None
+        open_file = handle.open_file if handle else self._open_file_at(path)
+        if open_file is None:
+            self.client.truncate(path, length)
+        else:
+            # Through the open file, or its pending writes would later undo the truncation.
+            open_file.file.truncate(length)
+            open_file.wrote(length=length)
+            open_file.commit()
+        self._forget(open_file.path if open_file else path)
+
+    def fallocate(self, fh: int, mode: int, offset: int, length: int) -> None:
+        if mode != 0:
+            raise OSError(errno.EOPNOTSUPP, "only plain fallocate is supported")
+        if offset < 0 or length <= 0:
+            raise OSError(errno.EINVAL, "bad fallocate range")
+        handle = self._handle(fh)
+        if not handle.writable:
+            raise OSError(errno.EBADF, "not open for writing")
+        open_file = handle.open_file
+        if offset + length > open_file.size:
+            open_file.file.truncate(offset + length)
+            open_file.wrote(length=offset + length)
+
+    # ---------------------------------------------------------------- extended attributes
+
+    def getxattr(self, path: str, name: str) -> bytes:
+        if name.startswith(_LOCAL_XATTR_PREFIXES):
+            raise OSError(errno.ENODATA, "no such attribute")
+        value = self._xattr_map(path).get(name)
+        if value is None:
+            raise OSError(errno.ENODATA, "no such attribute")
+        return value
+
+    def listxattr(self, path: str) -> list[str]:
+        return list(self._xattr_map(path))
+
+    def setxattr(self, path: str, name: str, value: bytes, options: int) -> None:
+        self._writable()
+        if name.startswith(_LOCAL_XATTR_PREFIXES):
+            raise OSError(errno.EOPNOTSUPP, "ACLs and security labels are not stored on DFS")
+        flag = "CREATE" if options & XATTR_CREATE else "REPLACE" if options & XATTR_REPLACE else None
+        if flag == "REPLACE" and name not in self._xattr_map(path, fresh=True):
+            raise OSError(errno.ENODATA, "no such attribute")
+        self.client.set_xattr(path, name, value, flag=flag)
+        self._xattrs.pop(path)
+        self._attrs.pop(path)
+
+    def removexattr(self, path: str, name: str) -> None:
+        self._writable()
+        if name.startswith(_LOCAL_XATTR_PREFIXES) or name not in self._xattr_map(path, fresh=True):
+            raise OSError(errno.ENODATA, "no such attribute")
+        self.client.remove_xattr(path, name)
+        self._xattrs.pop(path)
+        self._attrs.pop(path)
+
+    def _xattr_map(self, path: str, fresh: bool = False) -> dict[str, bytes]:
+        cached = None if fresh else self._xattrs.get(path)
+        if cached is None:
+            cached = self.client.get_xattrs(path)
+            self._xattrs.put(path, cached)
+        return cached
+
+    # ---------------------------------------------------------------- files
+
+    def create(self, path: str, mode: int, flags: int, caller: Caller) -> int:
+        self._writable()
+        split_path(path)
+        owner, group = self._creator(path, caller)
+        try:
+            file = self.client.open(path, "wb", permission=mode & 0o7777, owner=owner, group=group,
+                                    overwrite=False)
+            file.flush()  # the name node knows the file from now on (the kernel stats it next)
+        except errors.AlreadyExists:
+            if flags & os.O_EXCL:
+                raise
+            return self.open(path, flags)  # another mount created it meanwhile: open(2) semantics
+        status = self.client.get_status(path)
+        self._forget(path)
+        self._attrs.put(path, self.to_stat(status))
+        self._xattrs.put(path, {})
+        return self._add_handle(path, status, flags, file)
+
+    def open(self, path: str, flags: int) -> int:
+        status = self.client.get_status(path)  # close-to-open: never trust a cached size here
+        if status.get("type") == "DIRECTORY":
+            raise errors.IsADirectory(path)
+        accmode = flags & os.O_ACCMODE
+        if accmode != os.O_RDONLY or flags & os.O_TRUNC:
+            self._writable()
+        self._attrs.put(path, self.to_stat(status))
+        fh = self._add_handle(path, status, flags, None)
+        if flags & os.O_TRUNC:
+            handle = self._handle(fh)
+            handle.open_file.file.truncate(0)
+            handle.open_file.wrote(length=0)
+        return fh
+
+    def _add_handle(self, path: str, status: dict[str, Any], flags: int, file: Any) -> int:
+        file_id = int(status.get("fileId", 0))
+        length = int(status.get("length", 0))
+        mtime = _ns(status, "modificationTimeNs", "modificationTime")
+        with self._open_lock:
+            open_file = self._open.get(file_id)
+            stale = open_file is not None and not open_file.dirty and \
+                (open_file.size != length or open_file.mtime_ns != mtime)
+            if open_file is None or stale or file is not None:
+                if file is None:
+                    # "r+b" even for readers: one DFSFile serves every handle on the inode.
+                    file = self.client.open(path, "rb" if self.read_only else "r+b")
+                open_file = OpenFile(file_id, path, file, length, mtime)
+                self._open[file_id] = open_file
+            open_file.refs += 1
+        handle = FileHandle(open_file, writable=flags & os.O_ACCMODE != os.O_RDONLY,
+                            append=bool(flags & os.O_APPEND))
+        return self._files.add(handle)
+
+    def read(self, fh: int, size: int, offset: int) -> bytes:
+        handle = self._handle(fh)
+        return bytes(handle.open_file.file.pread(size, offset))
+
+    def write(self, fh: int, data: bytes, offset: int) -> int:
+        handle = self._handle(fh)
+        if not handle.writable:
+            raise OSError(errno.EBADF, "not open for writing")
+        open_file = handle.open_file
+        if handle.append:
+            offset = open_file.size
+        open_file.file.pwrite(data, offset)
+        open_file.wrote(offset + len(data))
+        return len(data)
+
+    def flush(self, fh: int) -> None:
+        """Every ``close(2)``: commit, so another mount that opens the file next sees our bytes."""
+        handle = self._handle(fh)
+        if handle.open_file.dirty:
+            handle.open_file.commit()
+            self._forget(handle.open_file.path)
+
+    def fsync(self, fh: int, datasync: bool = False) -> None:
+        self.flush(fh)
+
+    def release(self, fh: int) -> None:
+        handle: FileHandle | None = self._files.pop(fh)
+        if handle is None:
+            return
+        open_file = handle.open_file
+        with self._open_lock:
+            open_file.refs -= 1
+            last = open_file.refs == 0
+            if last and self._open.get(open_file.file_id) is open_file:
+                del self._open[open_file.file_id]
+        if not last:
+            return
+        try:
+            open_file.commit()
+        finally:
+            open_file.file.close()
+            self._forget(open_file.path)
+
+    def destroy(self) -> None:
+        """The mount is going away: commit and close whatever is still open."""
+        for fh_obj in self._files.values():
+            try:
+                fh_obj.open_file.commit()
+                fh_obj.open_file.file.close()
+            except Exception:  # noqa: BLE001 - best effort while unmounting; log and go on
+                log.exception("could not commit %s while unmounting", fh_obj.open_file.path)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _handle(self, fh: int) -> FileHandle:
+        handle = self._files.get(fh)
+        if handle is None:
+            raise OSError(errno.EBADF, "bad file handle")
+        return handle
+
+    def _open_file_at(self, path: str) -> OpenFile | None:
+        with self._open_lock:
+            for open_file in self._open.values():
+                if open_file.path == path:
+                    return open_file
+        return None
+
+    def _fresh(self, path: str) -> dict[str, Any]:
+        return self._fetch_attrs(path)
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise errors.ReadOnly("read-only mount")
+
+    def _creator(self, path: str, caller: Caller) -> tuple[str, str | None]:
+        """Owner and group for a new entry; in a setgid directory the name node picks the group."""
+        parent = os.path.dirname(path)
+        parent_mode = self.getattr(parent)["st_mode"]
+        group = None if parent_mode & stat_mod.S_ISGID else self.identity.group(caller.gid)
+        return self.identity.owner(caller.uid), group
+
+
+def _ns(status: dict[str, Any], ns_key: str, ms_key: str) -> int:
+    value = status.get(ns_key)
+    if value is not None:
+        return int(value)
+    return int(status.get(ms_key, 0)) * 1_000_000
+
+
+def _join(parent: str, name: str) -> str:
+    return parent.rstrip("/") + "/" + name

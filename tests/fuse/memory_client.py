@@ -1,0 +1,275 @@
+"""An in-memory stand-in for ``dfs_client.HttpNameNode`` with POSIX namespace semantics.
+
+It lets the FUSE logic be tested without a cluster (and mounted for real, see ``memory_mount.py``),
+so a bug can be pinned on the driver rather than on the servers. It implements only what the mount
+uses, with the errors the name node documents in docs/PROTOCOL.md.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from dfs_common import errors
+from dfs_common.paths import split_path
+
+
+@dataclass(eq=False)
+class Inode:
+    file_id: int
+    kind: str
+    permission: int
+    owner: str
+    group: str
+    data: bytearray = field(default_factory=bytearray)
+    children: dict[str, "Inode"] = field(default_factory=dict)
+    target: str = ""
+    nlink: int = 1
+    xattrs: dict[str, bytes] = field(default_factory=dict)
+    atime: int = field(default_factory=time.time_ns)
+    mtime: int = field(default_factory=time.time_ns)
+    ctime: int = field(default_factory=time.time_ns)
+
+
+class MemoryNameNode:
+    def __init__(self) -> None:
+        self._ids = itertools.count(2)
+        self.root = Inode(1, "DIRECTORY", 0o755, "root", "root", nlink=2)
+        self.lock = threading.RLock()
+        self.calls: Counter[str] = Counter()
+
+    # -- lookups
+    def _walk(self, path: str) -> tuple[Inode, str, Inode | None]:
+        names = split_path(path)
+        node = self.root
+        for name in names[:-1]:
+            node = node.children.get(name)  # type: ignore[assignment]
+            if node is None:
+                raise errors.NotFound(path)
+            if node.kind != "DIRECTORY":
+                raise errors.NotADirectory(path)
+        if not names:
+            return self.root, "", self.root
+        return node, names[-1], node.children.get(names[-1])
+
+    def _get(self, path: str) -> Inode:
+        _, _, node = self._walk(path)
+        if node is None:
+            raise errors.NotFound(path)
+        return node
+
+    def _status(self, node: Inode, name: str) -> dict[str, Any]:
+        return {"pathSuffix": name, "type": node.kind, "length": len(node.data), "fileId": node.file_id,
+                "permission": f"{node.permission:o}", "owner": node.owner, "group": node.group,
+                "nlink": node.nlink, "symlink": node.target or None, "childrenNum": len(node.children),
+                "accessTimeNs": node.atime, "modificationTimeNs": node.mtime, "changeTimeNs": node.ctime}
+
+    # -- the API the mount uses
+    def ping_alive(self) -> bool:
+        return True
+
+    def get_status(self, path: str) -> dict[str, Any]:
+        self.calls["get_status"] += 1
+        with self.lock:
+            return self._status(self._get(path), "")
+
+    def list_status(self, path: str):  # type: ignore[no-untyped-def]
+        self.calls["list_status"] += 1
+        with self.lock:
+            node = self._get(path)
+            if node.kind != "DIRECTORY":
+                raise errors.NotADirectory(path)
+            entries = [self._status(child, name) for name, child in sorted(node.children.items())]
+        yield from entries
+
+    def _new(self, path: str, kind: str, permission: int, owner: str | None, group: str | None) -> Inode:
+        parent, name, existing = self._walk(path)
+        if existing is not None:
+            raise errors.AlreadyExists(path)
+        if parent.permission & 0o2000:
+            group = parent.group
+        node = Inode(next(self._ids), kind, permission, owner or "root", group or "root",
+                     nlink=2 if kind == "DIRECTORY" else 1)
+        if kind == "DIRECTORY" and parent.permission & 0o2000:
+            node.permission |= 0o2000
+        parent.children[name] = node
+        if kind == "DIRECTORY":
+            parent.nlink += 1
+        parent.mtime = parent.ctime = time.time_ns()
+        return node
+
+    def mkdirs(self, path: str, permission: int = 0o755, parents: bool = True,
+               owner: str | None = None, group: str | None = None) -> bool:
+        with self.lock:
+            self._new(path, "DIRECTORY", permission, owner, group)
+        return True
+
+    def symlink(self, target: str, linkpath: str, owner: str | None = None, group: str | None = None) -> None:
+        with self.lock:
+            self._new(linkpath, "SYMLINK", 0o777, owner, group).target = target
+
+    def delete(self, path: str, recursive: bool = False) -> bool:
+        with self.lock:
+            parent, name, node = self._walk(path)
+            if node is None:
+                return False
+            if node.kind == "DIRECTORY":
+                if node.children and not recursive:
+                    raise errors.NotEmpty(path)
+                parent.nlink -= 1
+            del parent.children[name]
+            node.nlink -= 1
+            node.ctime = parent.mtime = parent.ctime = time.time_ns()
+            return True
+
+    def rename(self, src: str, dst: str, overwrite: bool | None = None) -> bool:
+        with self.lock:
+            sparent, sname, node = self._walk(src)
+            if node is None:
+                raise errors.NotFound(src)
+            dparent, dname, target = self._walk(dst)
+            if node is target:
+                return True
+            probe = dparent
+            # a directory into itself
+            if node.kind == "DIRECTORY" and (dst + "/").startswith(src.rstrip("/") + "/"):
+                raise errors.InvalidMove(dst)
+            del probe
+            if target is not None:
+                if not overwrite:
+                    raise errors.AlreadyExists(dst)
+                if target.kind == "DIRECTORY" and node.kind != "DIRECTORY":
+                    raise errors.IsADirectory(dst)
+                if target.kind != "DIRECTORY" and node.kind == "DIRECTORY":
+                    raise errors.NotADirectory(dst)
+                if target.kind == "DIRECTORY":
+                    if target.children:
+                        raise errors.NotEmpty(dst)
+                    dparent.nlink -= 1
+                target.nlink -= 1
+            del sparent.children[sname]
+            dparent.children[dname] = node
+            if node.kind == "DIRECTORY":
+                sparent.nlink -= 1
+                dparent.nlink += 1
+            now = time.time_ns()
+            node.ctime = sparent.mtime = sparent.ctime = dparent.mtime = dparent.ctime = now
+            return True
+
+    def link(self, src: str, dst: str) -> None:
+        with self.lock:
+            node = self._get(src)
+            if node.kind == "DIRECTORY":
+                raise errors.NotPermitted(src)
+            parent, name, existing = self._walk(dst)
+            if existing is not None:
+                raise errors.AlreadyExists(dst)
+            parent.children[name] = node
+            node.nlink += 1
+            node.ctime = parent.mtime = time.time_ns()
+
+    def set_permission(self, path: str, mode: int) -> None:
+        with self.lock:
+            node = self._get(path)
+            node.permission, node.ctime = mode & 0o7777, time.time_ns()
+
+    def set_owner(self, path: str, owner: str | None = None, group: str | None = None) -> None:
+        with self.lock:
+            node = self._get(path)
+            node.owner, node.group = owner or node.owner, group or node.group
+            node.ctime = time.time_ns()
+
+    def set_times(self, path: str, mtime_ns: int | None = None, atime_ns: int | None = None) -> None:
+        with self.lock:
+            node = self._get(path)
+            if mtime_ns is not None and mtime_ns >= 0:
+                node.mtime = mtime_ns
+            if atime_ns is not None and atime_ns >= 0:
+                node.atime = atime_ns
+            node.ctime = time.time_ns()
+
+    def truncate(self, path: str, length: int) -> bool:
+        with self.lock:
+            node = self._get(path)
+            _resize(node.data, length)
+            node.mtime = node.ctime = time.time_ns()
+            return True
+
+    def get_xattrs(self, path: str) -> dict[str, bytes]:
+        self.calls["get_xattrs"] += 1
+        with self.lock:
+            return dict(self._get(path).xattrs)
+
+    def set_xattr(self, path: str, name: str, value: bytes, flag: str | None = None) -> None:
+        with self.lock:
+            node = self._get(path)
+            if flag == "CREATE" and name in node.xattrs:
+                raise errors.AlreadyExists(name)
+            node.xattrs[name] = bytes(value)
+
+    def remove_xattr(self, path: str, name: str) -> None:
+        with self.lock:
+            self._get(path).xattrs.pop(name)
+
+    def fs_status(self) -> dict[str, int]:
+        return {"capacity": 10 << 30, "used": 1 << 30, "remaining": 9 << 30}
+
+    def mkfs(self) -> None:
+        with self.lock:
+            self.root.children.clear()
+
+    def open(self, path: str, mode: str = "rb", *, permission: int = 0o644, owner: str | None = None,
+             group: str | None = None, overwrite: bool = True, **_: Any) -> "MemoryFile":
+        with self.lock:
+            _, _, node = self._walk(path)
+            if mode == "wb":
+                if node is not None and not overwrite:
+                    raise errors.AlreadyExists(path)
+                if node is None:
+                    node = self._new(path, "FILE", permission, owner, group)
+                node.data.clear()
+            elif node is None:
+                raise errors.NotFound(path)
+            return MemoryFile(self, node, path)
+
+
+class MemoryFile:
+    """Buffers writes until ``flush`` like ``DFSFile``; thread-safe ``pread``/``pwrite``."""
+
+    def __init__(self, owner: MemoryNameNode, node: Inode, path: str) -> None:
+        self.namenode, self.node, self.path = owner, node, path
+        self.data = bytearray(node.data)
+        self.lock = threading.Lock()
+
+    def pread(self, size: int, offset: int) -> bytes:
+        with self.lock:
+            return bytes(self.data[offset:offset + size])
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        with self.lock:
+            if offset > len(self.data):
+                self.data.extend(bytes(offset - len(self.data)))
+            self.data[offset:offset + len(data)] = data
+            return len(data)
+
+    def truncate(self, length: int) -> None:
+        with self.lock:
+            _resize(self.data, length)
+
+    def flush(self) -> None:
+        with self.namenode.lock, self.lock:
+            self.node.data[:] = self.data
+            self.node.mtime = self.node.ctime = time.time_ns()
+
+    def close(self) -> None:
+        pass
+
+
+def _resize(buffer: bytearray, length: int) -> None:
+    if length < len(buffer):
+        del buffer[length:]
+    else:
+        buffer.extend(bytes(length - len(buffer)))

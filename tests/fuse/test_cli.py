@@ -1,0 +1,72 @@
+"""``dfs.py`` refuses clearly (one line on stderr, non-zero exit) before touching anything."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dfs_fuse import cli
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+def run_dfs(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(REPO / "dfs.py"), *args], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def one_line_error(done: subprocess.CompletedProcess[str], needle: str) -> None:
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dfs: ") and needle in lines[0], done.stderr
+
+
+def test_unreachable_name_node(tmp_path: Path) -> None:
+    one_line_error(run_dfs(str(tmp_path), "127.0.0.1", str(free_port())), "cannot reach the name node")
+
+
+def test_missing_mount_point(tmp_path: Path) -> None:
+    one_line_error(run_dfs(str(tmp_path / "nope"), "127.0.0.1", str(free_port())), "does not exist")
+
+
+def test_non_empty_mount_point(tmp_path: Path) -> None:
+    (tmp_path / "x").write_text("x")
+    one_line_error(run_dfs(str(tmp_path), "127.0.0.1", str(free_port())), "not empty")
+
+
+def test_already_mounted_mount_point(memory_mount: Path) -> None:
+    one_line_error(run_dfs(str(memory_mount), "127.0.0.1", str(free_port())), "busy")
+
+
+def test_missing_dev_fuse(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_exists = cli.os.path.exists
+    monkeypatch.setattr(cli.os.path, "exists", lambda p: False if p == "/dev/fuse" else real_exists(p))
+    with pytest.raises(cli.UsageError, match="/dev/fuse is missing"):
+        cli.check_device()
+
+
+def test_options_and_urls() -> None:
+    assert cli.parse_options(["allow_other,attr_timeout=2", "ro"]) == {
+        "allow_other": True, "attr_timeout": "2", "ro": True}
+    assert cli.name_node_url("nn", None) == "http://nn:8180"
+    assert cli.name_node_url("nn", 9000) == "http://nn:9000"
+    options = cli.fuse_options({"attr_timeout": "3"}, "http://nn:8180", read_only=True)
+    assert options["ro"] and options["default_permissions"] and options["use_ino"]
+    assert options["attr_timeout"] == "3"
+
+
+def test_mkfs_asks_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    assert not cli.confirm_mkfs("http://nn:8180", assume_yes=False)
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    assert cli.confirm_mkfs("http://nn:8180", assume_yes=False)
+    assert cli.confirm_mkfs("http://nn:8180", assume_yes=True)
