@@ -78,6 +78,9 @@ class WebHdfs:
         for name in ("owner", "group"):
             if params.text(name):
                 options[name] = params.text(name)
+        parent = path.rsplit("/", 1)[0]
+        if parent:  # WebHDFS CREATE makes missing parents, as `mkdir -p` would
+            client.mkdirs(parent)
         self._copy_body(request, client.open(path, "wb", **options))
         location = f"webhdfs://{self._namenode_address(params)}{quote(path)}"
         return Response(b"", status=201, headers={"Location": location, "Content-Length": "0"})

@@ -25,6 +25,20 @@ def error_response(error: DFSError) -> Response:
     return json_response(to_remote_exception(error), status=error.status)
 
 
+def read_json_object(request: Request, max_bytes: int, what: str = "Request body") -> dict[str, Any]:
+    """The request's JSON object body; anything else (too big, not JSON, nested past Python's
+    recursion limit, not an object) is an IllegalArgument, never a 500."""
+    if (request.content_length or 0) > max_bytes:
+        raise IllegalArgument(f"{what} larger than {max_bytes} bytes")
+    try:
+        body = json.loads(request.get_data(cache=False) or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise IllegalArgument(f"{what} must be JSON") from None
+    if not isinstance(body, dict):
+        raise IllegalArgument(f"{what} must be a JSON object")
+    return body
+
+
 def answer(handler: Callable[[Request], Response], request: Request) -> Response:
     """Run ``handler``, turning every failure into a RemoteException body: the one place errors
     become HTTP answers. Unexpected exceptions are logged and answered 500, never a crash."""

@@ -6,14 +6,13 @@ match what the block map expects.
 """
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
 from dfs_common.errors import IllegalArgument, NotPermitted
-from dfs_common.web import json_response
+from dfs_common.web import json_response, read_json_object
 
 from . import blockmap
 from .store import ROOT_INO, format_root, pack_u64
@@ -25,15 +24,7 @@ MAX_INTERNAL_BODY = 256 * 1024 * 1024  # a block report of millions of blocks st
 
 
 def read_json(request: Request) -> dict[str, Any]:
-    if (request.content_length or 0) > MAX_INTERNAL_BODY:
-        raise IllegalArgument("Request body too large")
-    try:
-        body = json.loads(request.get_data(cache=False) or b"")
-    except (ValueError, UnicodeDecodeError):
-        raise IllegalArgument("Request body must be JSON") from None
-    if not isinstance(body, dict):
-        raise IllegalArgument("Request body must be a JSON object")
-    return body
+    return read_json_object(request, MAX_INTERNAL_BODY)
 
 
 def node_id_of(body: dict[str, Any]) -> str:

@@ -1,7 +1,6 @@
 """The WebHDFS operations that change the namespace or the block map; each is one write txn."""
 from __future__ import annotations
 
-import json
 import stat
 import time
 from typing import TYPE_CHECKING, Any
@@ -12,13 +11,15 @@ from dfs_common.blocks import format_block_id
 from dfs_common.errors import (AlreadyExists, Conflict, IllegalArgument, IsADirectory, NoAttribute,
                                NotFound, NotPermitted)
 from dfs_common.paths import split_path
-from dfs_common.web import json_response
+from dfs_common.web import json_response, read_json_object
 
 from . import blockmap, namespace
 from .filestatus import check_xattr_name, decode_xattr_value, file_status
 from .permissions import WRITE, check, check_owner
 from .store import DIR, FILE
-from .webhdfs import Call, _require_file, empty, parse_block_param
+from .webhdfs import Call, _require_file, check_block_size, empty, parse_block_param
+
+MAX_COMMIT_BODY = 64 * 1024 * 1024  # a block list of a multi-TiB file still fits
 
 if TYPE_CHECKING:
     from .app import NameNode
@@ -254,12 +255,7 @@ class WriteOps:
                                         "pipeline": [{"id": m.id, "url": m.client_url} for m in pipeline]}})
 
     def op_commit(self, call: Call) -> Response:
-        try:
-            body = json.loads(call.request.get_data(cache=False) or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise IllegalArgument("COMMIT body must be JSON") from None
-        if not isinstance(body, dict):
-            raise IllegalArgument("COMMIT body must be a JSON object")
+        body = read_json_object(call.request, MAX_COMMIT_BODY, "COMMIT body")
         settings = self.node.settings
         entries = blockmap.parse_extents(body.get("blocks"), settings.max_block_size)
         create, overwrite = bool(body.get("create", False)), bool(body.get("overwrite", False))
@@ -267,6 +263,7 @@ class WriteOps:
         mode = _optional_mode(body.get("permission"))
         replication = _optional_int(body, "replication") or settings.replication
         block_size = _optional_int(body, "blockSize") or settings.block_size
+        check_block_size(settings, block_size)
         mtime = _optional_int(body, "mtimeNs")
         now = time.time_ns()
         with self.node.store.write() as txn:

@@ -17,6 +17,7 @@ from dfs_common.blocks import format_block_id, parse_block_id
 from dfs_common.errors import (AlreadyExists, IllegalArgument, IsADirectory, NoAttribute, NotFound,
                                Unavailable)
 from dfs_common.paths import normalize
+from dfs_common.settings import Settings
 from dfs_common.web import Params, json_response
 
 from . import namespace
@@ -223,12 +224,15 @@ class ReadOps:
     def op_create(self, call: Call) -> Response:
         overwrite = call.params.boolean("overwrite", False)
         call.params.permission()
-        call.params.integer("blocksize", None, minimum=1)
+        check_block_size(self.node.settings, call.params.integer("blocksize", None, minimum=1))
         replication = call.params.integer("replication", None, minimum=1)
         if replication is not None and replication > 512:
             raise IllegalArgument(f'Invalid value for webhdfs parameter "replication": {replication}')
         with self.node.store.read() as txn:
-            where = namespace.resolve(txn, call.path, call.caller)
+            try:
+                where = namespace.resolve(txn, call.path, call.caller)
+            except NotFound:  # missing parents: the data node makes them (MKDIRS checks its own rights)
+                return self._redirect(call, self.node.placement.any_alive())
             if where.inode is not None:
                 if where.inode.kind == DIR:
                     raise IsADirectory(f"{call.path} already exists as a directory")
@@ -331,3 +335,10 @@ def _stream_listing(scope: Any, txn: Txn, ino: int) -> Iterator[bytes]:
 
 def parse_block_param(params: Params, name: str = "blockid") -> int:
     return int(parse_block_id(params.required(name)), 16)
+
+
+def check_block_size(settings: Settings, block_size: int | None) -> None:
+    """A block size a data node will accept (``DFS_MAX_BLOCK_SIZE``), checked before any byte moves."""
+    if block_size is not None and not 1 <= block_size <= settings.max_block_size:
+        raise IllegalArgument(f'Invalid value for webhdfs parameter "blocksize": {block_size} '
+                              f"(the limit is {settings.max_block_size})")

@@ -36,13 +36,18 @@ class Writer:
 
 
 class FakeClient:
-    """What the data node uses of HttpNameNode: open, block_locations, read_block."""
+    """What the data node uses of HttpNameNode: mkdirs, open, block_locations, read_block."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.opened: list[tuple[str, str, dict[str, Any]]] = []
         self.remote_reads: list[str] = []
         self.writers: list[Writer] = []
+        self.made_dirs: list[str] = []
+
+    def mkdirs(self, path: str) -> bool:
+        self.made_dirs.append(path)
+        return True
 
     def open(self, path: str, mode: str = "rb", **options: Any) -> Writer:
         self.opened.append((path, mode, options))
