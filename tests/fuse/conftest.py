@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import sys
 import time
 from collections.abc import Iterator
@@ -56,10 +57,11 @@ def memory_mount(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Pat
                 print("---- memory mount log ----\n" + log.read_text())
 
 
-def _dfs_mount(cluster, base: Path, name: str, extra: list[str]) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+def _dfs_mount(cluster, base: Path, logs: Path, name: str,  # type: ignore[no-untyped-def]
+               extra: list[str]) -> Iterator[Path]:
     mnt = base / name
     mnt.mkdir()
-    log = base / f"{name}.log"
+    log = logs / f"{name}.log"
     command = [sys.executable, str(REPO / "dfs.py"), str(mnt), "127.0.0.1", str(cluster.namenode_port),
                "--log", str(log), *extra]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
@@ -75,13 +77,24 @@ def _dfs_mount(cluster, base: Path, name: str, extra: list[str]) -> Iterator[Pat
 
 
 @pytest.fixture
-def mount(cluster, tmp_path: Path) -> Iterator[Path]:  # type: ignore[no-untyped-def]
-    yield from _dfs_mount(cluster, tmp_path, "mnt1", ["-o", "allow_other"])
+def mount_base() -> Iterator[Path]:
+    """Where mount points go: a folder other users can search (pytest's tmp_path is root-only), so
+    the non-root tests reach the mount as they would on a real machine."""
+    base = Path(tempfile.mkdtemp(prefix="dfs-mounts-", dir="/tmp"))
+    base.chmod(0o755)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
-def second_mount(cluster, mount: Path, tmp_path: Path) -> Iterator[Path]:  # type: ignore[no-untyped-def]
-    yield from _dfs_mount(cluster, tmp_path, "mnt2", ["-o", "allow_other"])
+def mount(cluster, mount_base: Path, tmp_path: Path) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+    yield from _dfs_mount(cluster, mount_base, tmp_path, "mnt1", ["-o", "allow_other"])
+
+
+@pytest.fixture
+def second_mount(cluster, mount: Path, mount_base: Path,  # type: ignore[no-untyped-def]
+                 tmp_path: Path) -> Iterator[Path]:
+    yield from _dfs_mount(cluster, mount_base, tmp_path, "mnt2", ["-o", "allow_other"])
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

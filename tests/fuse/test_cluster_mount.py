@@ -8,6 +8,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 import sys
 import threading
 from pathlib import Path
@@ -136,10 +137,13 @@ def test_user() -> str:
     return USER
 
 
-def test_non_root_users_get_the_same_errors_as_on_a_local_directory(mount: Path, tmp_path: Path,
-                                                                    test_user: str) -> None:
-    local = tmp_path / "local"
-    local.mkdir()
+def test_non_root_users_get_the_same_errors_as_on_a_local_directory(mount: Path, test_user: str) -> None:
+    # Both the local directory and the interpreter must be reachable by the test user: pytest's
+    # tmp_path and a pyenv python under /root are not, so use a world-searchable folder and the
+    # system interpreter (the script needs only the standard library).
+    local = Path(tempfile.mkdtemp(prefix="dfs-local-", dir="/tmp"))
+    local.chmod(0o755)
+    python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
     uid = pwd.getpwnam(test_user).pw_uid
     results = {}
     for root in (local, mount):
@@ -163,9 +167,10 @@ def test_non_root_users_get_the_same_errors_as_on_a_local_directory(mount: Path,
             " t(lambda: os.unlink(r+'/sticky/roots')), t(lambda: open(r+'/new','w')),"
             " t(lambda: open(r+'/open/mine','w').close()), t(lambda: os.chmod(r+'/open/mine',0o600)),"
             " os.stat(r+'/open/mine').st_uid])\n")
-        done = sh(sys.executable, "-c", script, str(root), user=test_user)
+        done = sh(python, "-c", script, str(root), user=test_user)
         assert done.returncode == 0, done.stderr
         results[root] = done.stdout
+    shutil.rmtree(local)
     assert results[mount] == results[local]
     assert str(uid) in results[mount]
 
