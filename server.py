@@ -46,6 +46,8 @@ class NodeServer(BaseApplication):
             "errorlog": "-",
             "proc_name": f"dfs-{'name' if s.is_name_node else 'data'}",
             "limit_request_line": 8190,
+            # gunicorn 27's control socket is one path per user: several nodes on a host would share it.
+            "control_socket_disable": True,
         }
         for key, value in options.items():
             self.cfg.set(key, value)

@@ -1,0 +1,461 @@
+"""A real DFS cluster in processes on loopback: one name node and N data nodes, for tests and benchmarks.
+
+Each node is ``python server.py`` with its own ``DFS_*`` environment (exactly how users start one),
+its own temporary directory and log file, on an ephemeral loopback port. Nothing is shared with the
+test process but HTTP, so a test can ``kill -9`` any node and restart it on the same port and root.
+
+Interface (kept stable: the integration, FUSE and benchmark code use it)::
+
+    from tests.cluster import Cluster
+
+    with Cluster(base_dir, datanodes=3, env={"DFS_BLOCK_SIZE": "1048576"}) as cluster:
+        cluster.namenode_url            # "http://127.0.0.1:<port>"
+        cluster.namenode_port           # int
+        cluster.namenode                # Node: .url .port .pid .root .log_path .kill() .stop() .start() .restart()
+        cluster.datanodes               # list[Node]; a data node also has .node_id and .block_path(block_id)
+        cluster.client(user=None)       # dfs_client.HttpNameNode on the name node (closed with the cluster)
+        cluster.status()                # GET /status of the name node, parsed
+        cluster.alive_ids()             # ids of data nodes the name node calls alive
+        cluster.wait_for(lambda: ..., timeout=30, message="...")  # poll until truthy, else TimeoutError
+        cluster.wait_ready()            # every running node answers /ping_alive and is alive in /status
+        cluster.add_datanode()          # start one more data node, waits until it is alive
+        cluster.log_tails(lines=80)     # the last lines of every node's log (the pytest hook prints these)
+
+``Node.kill()`` is SIGKILL of the node's whole process group (gunicorn master and worker: ``kill -9``
+of the node), ``stop()`` is SIGTERM and a wait, ``restart()`` starts the same node again on the same
+port and root (a data node keeps its ``node-id`` and blocks) and waits until it is ready.
+
+pytest fixtures (tests/conftest.py): ``cluster`` (session-scoped, shared, tests use unique paths
+from the ``unique_path`` fixture) and ``fresh_cluster`` (function-scoped, for destructive tests; a
+test may ask for other shapes through ``make_cluster(datanodes=4, env={...})``).
+
+Defaults chosen for tests: ``DFS_HEARTBEAT=0.5`` (a dead node is noticed within ~2 s),
+``DFS_ADVERTISE_HOST=127.0.0.1``, ``DFS_PUBLIC_URL`` = the node's loopback URL.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+SERVER = REPO / "server.py"
+NAME_NODE_CLASS = "name_node.NameNode"
+DATA_NODE_CLASS = "data_node.DataNode"
+
+T = TypeVar("T")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (bind port 0, release). Racy by nature: callers retry."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.1,
+             message: str = "condition") -> T:
+    """Poll ``predicate`` until it returns something truthy; exceptions count as "not yet".
+
+    Raises TimeoutError naming ``message`` and the last exception seen, if any."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as error:  # noqa: BLE001 - a node restarting refuses connections
+            last_error = error
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {type(last_error).__name__}: {last_error})" if last_error else ""
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {message}{detail}")
+        time.sleep(interval)
+
+
+class NodeStartError(RuntimeError):
+    """A node process exited before it answered /ping_alive; its log tail is in the message."""
+
+
+class Node:
+    """One ``server.py`` process: a name node or a data node, restartable on the same port and root."""
+
+    def __init__(self, kind: str, name: str, root: Path, log_path: Path, env: Mapping[str, str],
+                 port: int | None = None) -> None:
+        self.kind = kind
+        self.name = name
+        self.root = root
+        self.log_path = log_path
+        self.env = dict(env)
+        self.port = port or free_port()
+        self.fixed_port = port is not None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_mark = 0
+        self._spawn_offset = 0
+
+    # -- identity --------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    @property
+    def is_name_node(self) -> bool:
+        return self.kind == NAME_NODE_CLASS
+
+    @property
+    def node_id(self) -> str | None:
+        """A data node's id, from ``<root>/node-id`` (None before its first start)."""
+        try:
+            return (self.root / "node-id").read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def block_path(self, block_id: str) -> Path:
+        """Where a local-root data node keeps the bytes of ``block_id``."""
+        return self.root / "blocks" / block_id[-2:] / block_id
+
+    def block_files(self) -> dict[str, Path]:
+        """Every block file on this data node's root, by block id (sidecars and temp files skipped)."""
+        found: dict[str, Path] = {}
+        blocks = self.root / "blocks"
+        if blocks.is_dir():
+            for path in blocks.glob("*/*"):
+                if path.is_file() and not path.name.startswith(".") and "." not in path.name:
+                    found[path.name] = path
+        return found
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name} {self.url} pid={self.pid}>"
+
+    # -- process control ----------------------------------------------------------------------
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DFS_")}
+        env.update(self.env)
+        env.update({"DFS_NODE_CLASS": self.kind, "DFS_HOST": "127.0.0.1", "DFS_PORT": str(self.port),
+                    "DFS_ADVERTISE_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"})
+        env.setdefault("DFS_PUBLIC_URL", self.url)
+        if self.is_name_node:
+            env.setdefault("DFS_DB_PATH", str(self.root))
+        else:
+            env.setdefault("DFS_FS_ROOT", str(self.root))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))
+        return env
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it (see ``start``)."""
+        if self.running:
+            raise RuntimeError(f"{self.name} is already running")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self._spawn_offset = log.tell()
+            log.write(f"\n==== {time.strftime('%H:%M:%S')} starting {self.name} on {self.url} ====\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen([sys.executable, str(SERVER)], cwd=str(REPO), env=self.environment(),
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start and wait for /ping_alive. A port taken meanwhile (the free-port race) is retried on a
+        new port for a first start; a restart keeps its port and waits for it to become free."""
+        for attempt in range(5):
+            self.spawn()
+            try:
+                self.wait_alive(timeout)
+                return
+            except NodeStartError:
+                if not self._port_was_taken() or attempt == 4:
+                    raise
+                if self.fixed_port:
+                    time.sleep(1.0)
+                else:
+                    self.port = free_port()
+
+    def _port_was_taken(self) -> bool:
+        """gunicorn says so (at error level) while it retries the bind, and before it gives up."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self._spawn_offset)
+                since_spawn = log.read().decode(errors="replace")
+        except (FileNotFoundError, AttributeError):
+            return False
+        return "Address already in use" in since_spawn or "Connection in use" in since_spawn
+
+    def wait_alive(self, timeout: float = 60.0) -> None:
+        def alive() -> bool:
+            if not self.running:
+                raise NodeStartError(f"{self.name} exited with {self.proc.returncode if self.proc else None}:\n"
+                                     + self.log_tail(40))
+            if self._port_was_taken():  # whoever answers on the port now, it is not this node
+                return False
+            try:
+                return requests.get(self.url + "/ping_alive", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if alive():  # NodeStartError propagates at once
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.name} did not answer /ping_alive within {timeout} s:\n" + self.log_tail(40))
+
+    def kill(self) -> None:
+        """``kill -9``: SIGKILL the node's process group (gunicorn master and worker), reap it."""
+        if self.proc is None:
+            return
+        self._signal_group(signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def terminate(self) -> None:
+        """Send SIGTERM (gunicorn's graceful stop) without waiting; ``stop`` waits."""
+        if self.proc is not None and self.proc.poll() is None:
+            self._signal_group(signal.SIGTERM)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM (gunicorn's graceful stop), then SIGKILL if it lingers."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        # the worker may outlive a master that went first; the group takes both
+        self._signal_group(signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """Stop (if running) and start again on the same port and root."""
+        self.stop()
+        self.fixed_port = True
+        self.start(timeout)
+
+    def _signal_group(self, sig: int) -> None:
+        assert self.proc is not None
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:  # not our group any more (pid reused): signal only our child
+            if self.proc.poll() is None:
+                self.proc.send_signal(sig)
+
+    # -- logs --------------------------------------------------------------------------------
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 60, since_mark: bool = False) -> str:
+        text = self.log_text()
+        if since_mark:
+            text = text[self._log_mark:] if self._log_mark <= len(text) else text
+        return "\n".join(text.splitlines()[-lines:])
+
+    def mark_log(self) -> None:
+        """Remember the log's current end, so a failure report shows only what came after."""
+        self._log_mark = len(self.log_text())
+
+
+class Cluster:
+    """A name node and ``datanodes`` data nodes under ``base_dir`` (see the module docstring)."""
+
+    def __init__(self, base_dir: str | os.PathLike[str], datanodes: int = 3, env: Mapping[str, str] | None = None,
+                 heartbeat: float = 0.5, namenode_port: int | None = None) -> None:
+        self.base_dir = Path(base_dir)
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.env: dict[str, str] = {"DFS_HEARTBEAT": str(heartbeat), "DFS_LOG_LEVEL": "info"}
+        self.env.update(env or {})
+        self.namenode = Node(NAME_NODE_CLASS, "namenode", self.base_dir / "name", self.base_dir / "logs" / "namenode.log",
+                             self.env, port=namenode_port)
+        self.datanodes: list[Node] = []
+        self._initial_datanodes = datanodes
+        self._clients: list[Any] = []
+        self._started = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def namenode_url(self) -> str:
+        return self.namenode.url
+
+    @property
+    def namenode_port(self) -> int:
+        return self.namenode.port
+
+    def start(self, timeout: float = 90.0) -> Cluster:
+        try:
+            self.namenode.start(timeout)
+            for _ in range(self._initial_datanodes):
+                self._new_datanode()
+            for node in self.datanodes:
+                node.spawn()
+            for node in self.datanodes:
+                node.wait_alive(timeout)
+            self._started = True
+            self.wait_ready(timeout)
+        except BaseException:
+            tails = self.log_tails(40)
+            self.stop()
+            sys.stderr.write(tails + "\n")
+            raise
+        return self
+
+    def _new_datanode(self) -> Node:
+        index = len(self.datanodes)
+        env = dict(self.env, DFS_NAMENODE_URL=self.namenode_url)
+        node = Node(DATA_NODE_CLASS, f"datanode{index}", self.base_dir / f"data{index}",
+                    self.base_dir / "logs" / f"datanode{index}.log", env)
+        self.datanodes.append(node)
+        return node
+
+    def add_datanode(self, timeout: float = 60.0) -> Node:
+        node = self._new_datanode()
+        node.start(timeout)
+        self.wait_for(lambda: node.node_id in self.alive_ids(), timeout, message=f"{node.name} alive in /status")
+        return node
+
+    def stop(self) -> None:
+        for client in self._clients:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - closing at teardown
+                pass
+        self._clients.clear()
+        nodes = [*self.datanodes, self.namenode]
+        for node in nodes:  # signal all first, then wait: the graceful stops overlap
+            node.terminate()
+        for node in nodes:
+            node.stop()
+
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- looking at it -----------------------------------------------------------------------
+
+    def client(self, user: str | None = None) -> Any:
+        """A fresh ``HttpNameNode`` on this cluster's name node, closed when the cluster stops."""
+        from dfs_client import HttpNameNode
+
+        client = HttpNameNode(self.namenode_url, user=user)
+        self._clients.append(client)
+        return client
+
+    def status(self, timeout: float = 5.0) -> dict[str, Any]:
+        response = requests.get(self.namenode_url + "/status", timeout=timeout)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def datanode_states(self) -> dict[str, str]:
+        """``{node id: "alive" | "dead"}`` as the name node sees it."""
+        return {d["id"]: d["state"] for d in self.status()["datanodes"]}
+
+    def alive_ids(self) -> set[str]:
+        return {node_id for node_id, state in self.datanode_states().items() if state == "alive"}
+
+    def datanode_by_id(self, node_id: str) -> Node:
+        for node in self.datanodes:
+            if node.node_id == node_id:
+                return node
+        raise KeyError(node_id)
+
+    def running_datanodes(self) -> list[Node]:
+        return [node for node in self.datanodes if node.running]
+
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.1,
+                 message: str = "condition") -> T:
+        return wait_for(predicate, timeout, interval, message)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Every running node answers /ping_alive and every running data node is alive in /status."""
+        for node in [self.namenode, *self.running_datanodes()]:
+            node.wait_alive(timeout)
+
+        def all_alive() -> bool:
+            wanted = {node.node_id for node in self.running_datanodes()}
+            return None not in wanted and wanted <= self.alive_ids()
+
+        self.wait_for(all_alive, timeout, message="every running data node alive in the name node's /status")
+
+    # -- logs --------------------------------------------------------------------------------
+
+    def nodes(self) -> Iterable[Node]:
+        return [self.namenode, *self.datanodes]
+
+    def mark_logs(self) -> None:
+        for node in self.nodes():
+            node.mark_log()
+
+    def log_tails(self, lines: int = 80, since_mark: bool = False) -> str:
+        parts = []
+        for node in self.nodes():
+            state = "running" if node.running else f"exited {node.proc.returncode if node.proc else '-'}"
+            tail = node.log_tail(lines, since_mark).strip("\n") or "(nothing logged during the test)"
+            parts.append(f"---- {node.name} {node.url} ({state}) {node.log_path} ----\n" + tail)
+        return "\n".join(parts)
+
+
+def remote_exception(response: requests.Response) -> dict[str, Any]:
+    """The RemoteException object of an error answer; AssertionError if the body is not one."""
+    try:
+        body = response.json()
+    except (ValueError, json.JSONDecodeError):
+        raise AssertionError(f"{response.status_code} body is not JSON: {response.content[:300]!r}") from None
+    assert isinstance(body, dict) and isinstance(body.get("RemoteException"), dict), body
+    remote = body["RemoteException"]
+    for key in ("exception", "javaClassName", "message"):
+        assert isinstance(remote.get(key), str) and remote[key], (key, remote)
+    return dict(remote)
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m tests.cluster [DIR] [N]``: run a cluster until Ctrl-C (handy by hand)."""
+    import tempfile
+
+    base = argv[0] if argv else tempfile.mkdtemp(prefix="dfs-cluster-")
+    count = int(argv[1]) if len(argv) > 1 else 3
+    with Cluster(base, datanodes=count) as cluster:
+        print(f"name node {cluster.namenode_url}; data nodes "
+              + ", ".join(n.url for n in cluster.datanodes) + f"; files under {base}", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
