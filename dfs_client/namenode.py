@@ -20,7 +20,7 @@ from dfs_common.paths import normalize
 
 from . import blockio
 from .seed import SeedCommands
-from .transport import Transport
+from .transport import Transport, encode_query
 
 if TYPE_CHECKING:
     from .files import DFSFile
@@ -104,9 +104,12 @@ class HttpNameNode(SeedCommands):
 
     def _call(self, operation: Operation, path: str, json_body: Any, params: dict[str, Any]) -> Any:
         url = self.url + _WEBHDFS + quote(normalize(path).encode("utf-8", "surrogateescape"), safe="/")
-        query = {"op": operation.op, "user.name": self.user, **params}
-        answer = self.transport.json(operation.method, url, params=query, json_body=json_body,
-                                     idempotent=operation.idempotent)
+        query = encode_query({"op": operation.op, "user.name": self.user})
+        if params:
+            extra = encode_query(params)
+            if extra:
+                query += "&" + extra
+        answer = self.transport.call(operation.method, url, query, json_body, idempotent=operation.idempotent)
         if operation.key is None or answer is None:
             return answer
         return answer.get(operation.key) if isinstance(answer, dict) else answer

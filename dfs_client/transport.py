@@ -1,17 +1,26 @@
 """The one HTTP choke point of the client: every request to a name node or a data node goes through
-``Transport.request``, which is where connection pooling, timeouts, retries and the translation of
+``Transport``, which is where connection pooling, timeouts, retries and the translation of
 RemoteException bodies into ``dfs_common.errors`` classes happen (and nowhere else).
+
+Two ways out, one set of rules (``_send``): ``request`` is the full ``requests`` path (streams, block
+transfers, redirects); ``call`` sends small metadata requests straight through the urllib3 pool the
+session's adapter owns, with a ready query string: requests' per-call work (merging settings,
+hooks, cookies, preparing and re-quoting the URL) costs about as much client CPU as the server's
+whole answer to a GETFILESTATUS.
 """
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from requests.utils import default_user_agent
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from dfs_common.errors import DFSError, Unavailable, from_remote_exception
@@ -26,6 +35,14 @@ READ_TIMEOUT = 60.0
 POOL_SIZE = 64
 # Retries of idempotent requests after a connection failure, with these pauses between attempts.
 RETRY_PAUSES = (0.1, 0.5)
+
+_IDEMPOTENT = frozenset(("GET", "HEAD", "PUT", "DELETE", "OPTIONS"))
+_HEADERS = {"User-Agent": default_user_agent(), "Accept": "application/json"}
+_JSON_HEADERS = {**_HEADERS, "Content-Type": "application/json"}
+# What a failed connection raises: requests wraps urllib3's errors, urlopen raises them bare.
+_REQUESTS_ERRORS: tuple[type[Exception], ...] = (requests.RequestException,)
+_URLLIB3_ERRORS: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError, OSError)
+T = TypeVar("T")
 
 
 class NodeUnreachable(Unavailable):
@@ -51,6 +68,8 @@ class Transport:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.timeout = (connect_timeout, read_timeout)
+        self._retries = adapter.max_retries  # what requests hands urlopen: no retry of its own
+        self._pool_timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self._closed = threading.Event()
 
     def request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None,
@@ -67,31 +86,64 @@ class Transport:
         mid-way. A request carrying a streamed body is never retried (the stream is spent), nor
         one with ``retry=False`` (block transfers: trying another replica or pipeline beats waiting).
         """
-        if idempotent is None:
-            idempotent = method in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
         replayable = data is None or isinstance(data, (bytes, bytearray, memoryview))
-        attempt = 0
-        while True:
-            try:
-                response = self.session.request(
-                    method, url, params=_clean(params), json=json_body, data=data,
-                    headers=dict(headers or {}), stream=stream, allow_redirects=allow_redirects,
-                    timeout=timeout or self.timeout)
-                break
-            except requests.RequestException as error:
-                never_sent = isinstance(error, requests.ConnectTimeout) or _refused(error)
-                if retry and attempt < len(RETRY_PAUSES) and replayable and (never_sent or idempotent) \
-                        and not self._closed.is_set():
-                    time.sleep(RETRY_PAUSES[attempt])
-                    attempt += 1
-                    continue
-                raise NodeUnreachable(f"{method} {_short(url)}: {type(error).__name__}: {error}",
-                                      url=url) from None
+        response = self._send(method, url, idempotent, retry and replayable, _REQUESTS_ERRORS, lambda: self.session.request(
+            method, url, params=_clean(params), json=json_body, data=data, headers=dict(headers or {}),
+            stream=stream, allow_redirects=allow_redirects, timeout=timeout or self.timeout))
         wanted = set(expect) if expect is not None else None
         ok = response.status_code in wanted if wanted is not None else 200 <= response.status_code < 300
         if not ok:
             raise self._error(response)
         return response
+
+    def call(self, method: str, url: str, query: str = "", json_body: Any = None, *,
+             idempotent: bool | None = None) -> Any:
+        """A small metadata request (no stream, no redirect, 2xx expected): its decoded JSON answer,
+        ``None`` for an empty body. ``query`` is ready-encoded (see ``encode_query``).
+
+        The same pool, timeouts, retry rules and error translation as ``request``, without
+        requests' per-call machinery: the bytes go through the urllib3 connection pool that the
+        session's adapter owns, so keep-alive connections are shared with ``request``.
+        """
+        pool = self.session.get_adapter(url).poolmanager.connection_from_url(url)
+        target = "/" + url.partition("://")[2].partition("/")[2]
+        if query:
+            target += "?" + query
+        if json_body is None:
+            body, headers = None, _HEADERS
+        else:
+            body, headers = json.dumps(json_body, separators=(",", ":"), allow_nan=False).encode(), _JSON_HEADERS
+        response = self._send(method, url, idempotent, True, _URLLIB3_ERRORS, lambda: pool.urlopen(
+            method, target, body=body, headers=headers, retries=self._retries, redirect=False,
+            assert_same_host=False, timeout=self._pool_timeout, preload_content=True, decode_content=False))
+        content = response.data
+        if not 200 <= response.status < 300:
+            raise _remote_error(response.status, content)
+        if not content:
+            return None
+        try:
+            return json.loads(content)
+        except ValueError:
+            raise Unavailable(f"{method} {_short(url)}: answer is not JSON") from None
+
+    def _send(self, method: str, url: str, idempotent: bool | None, retry: bool,
+              failures: tuple[type[Exception], ...], send: Callable[[], T]) -> T:
+        """Run ``send`` under the retry rules: a connection failure (one of ``failures``, the
+        sending library's classes) is ``NodeUnreachable``, retried only when the request may be
+        repeated (see ``request``)."""
+        if idempotent is None:
+            idempotent = method in _IDEMPOTENT
+        attempt = 0
+        while True:
+            try:
+                return send()
+            except failures as error:
+                if retry and attempt < len(RETRY_PAUSES) and (_never_sent(error) or idempotent) \
+                        and not self._closed.is_set():
+                    time.sleep(RETRY_PAUSES[attempt])
+                    attempt += 1
+                    continue
+                raise NodeUnreachable(f"{method} {_short(url)}: {_describe(error)}", url=url) from None
 
     def json(self, method: str, url: str, **options: Any) -> Any:
         """``request`` and decode the JSON answer; an empty body answers ``None``."""
@@ -107,12 +159,9 @@ class Transport:
     def _error(response: requests.Response) -> DFSError:
         """The error a non-success answer stands for, rebuilt from its RemoteException body."""
         try:
-            body = json.loads(response.content) if response.content else None
-        except ValueError:
-            body = None
+            return _remote_error(response.status_code, response.content)
         finally:
             response.close()
-        return from_remote_exception(response.status_code, body)
 
     def close(self) -> None:
         self._closed.set()
@@ -131,11 +180,39 @@ def _clean(params: Mapping[str, Any] | None) -> dict[str, str] | None:
     return cleaned
 
 
-def _refused(error: requests.RequestException) -> bool:
+def encode_query(params: Mapping[str, Any]) -> str:
+    """``params`` as a query string, spelt as ``request`` would send them (``_clean``, then
+    form-encoded like requests does)."""
+    return urlencode(_clean(params) or {})
+
+
+def _remote_error(status: int, content: bytes) -> DFSError:
+    """The error a non-success answer stands for, rebuilt from its RemoteException body."""
+    try:
+        body = json.loads(content) if content else None
+    except ValueError:
+        body = None
+    return from_remote_exception(status, body)
+
+
+def _never_sent(error: Exception) -> bool:
     """True when the connection was never established (nothing of the request reached a server):
     requests wraps urllib3's MaxRetryError, whose ``reason`` says what happened."""
-    reason = getattr(error.args[0], "reason", None) if error.args else None
-    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+    if isinstance(error, (requests.ConnectTimeout, ConnectTimeoutError)):
+        return True
+    if isinstance(error, requests.RequestException):
+        error = error.args[0] if error.args else error
+    return isinstance(getattr(error, "reason", None), (NewConnectionError, ConnectTimeoutError))
+
+
+def _describe(error: Exception) -> str:
+    """``Class: message`` of a connection failure, in requests' class names whichever path failed."""
+    if isinstance(error, requests.RequestException):
+        return f"{type(error).__name__}: {error}"
+    name = "ReadTimeout" if isinstance(error, urllib3.exceptions.ReadTimeoutError) else \
+        "ConnectTimeout" if _never_sent(error) and not isinstance(getattr(error, "reason", None), NewConnectionError) \
+        else "ConnectionError"
+    return f"{name}: {error}"
 
 
 def _short(url: str) -> str:
