@@ -55,6 +55,10 @@ class NameNodeLink:
         return [str(entry.get("blockId") if isinstance(entry, dict) else entry)
                 for entry in answer.get("rejected", []) or []]
 
+    def block_dropped(self, node_id: str, block_ids: list[str]) -> None:
+        """Withdraw confirmations of replicas removed again (their pipeline failed downstream)."""
+        self.call("block_received", {"id": node_id, "blocks": [], "dropped": block_ids})
+
     def bad_block(self, node_id: str, block_id: str, reason: str) -> None:
         self.call("bad_block", {"id": node_id, "blockId": block_id, "reason": reason})
 

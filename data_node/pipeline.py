@@ -1,11 +1,22 @@
-"""Forwarding a stored block to the next data node of a write pipeline.
+"""Forwarding a block to the next data node of a write pipeline.
 
-Store-then-forward: a node forwards only what it has verified and made durable, streaming it
-from its own root, so a corrupt hop never propagates. The failure that reaches the client names
-the deepest node that failed (from a downstream 502), so the client can exclude exactly that node.
+Cut-through for writes (``Relay``): each chunk a node receives goes to its own temp file and, through
+a bounded queue, into the request body to the next node at the same time, so all nodes of a pipeline
+receive, verify and fsync in parallel instead of one after another. Every node still verifies the
+checksum over the bytes it received before its copy becomes visible; the bytes it forwards are the
+bytes it hashed, with the same expected checksum, so a corrupt upstream hop fails the same way
+downstream and nothing is kept anywhere. An upstream that fails mid-body cuts the downstream
+connection short, which downstream sees as a truncated body (nothing kept).
+
+Store-then-forward for healing (``Forwarder.forward``): a local block is streamed from the root.
+The failure that reaches the client names the deepest node that failed (from a downstream 502),
+so the client can exclude exactly that node.
 """
 from __future__ import annotations
 
+import logging
+import queue
+import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 from urllib.parse import urlparse
@@ -16,6 +27,13 @@ from dfs_common.blocks import CHECKSUM_HEADER, PIPELINE_HEADER
 from dfs_common.errors import IllegalArgument, PipelineFailed
 
 from .roots import CHUNK, StorageRoot
+from .roots.base import Readable
+
+log = logging.getLogger("dfs.data_node.pipeline")
+
+# 4 chunks (4 MiB) between receiving and forwarding: enough to ride out jitter on either side,
+# small enough that 32 concurrent writes hold at most 128 MiB in flight.
+RELAY_DEPTH = 4
 
 # More hops than any sane replication factor (settings cap it at 32): a longer header is garbage.
 MAX_PIPELINE = 32
@@ -87,6 +105,149 @@ class Forwarder:
         finally:
             file.close()
         return _stored_or_raise(response, target)
+
+    def relay(self, block_id: str, checksum: str, pipeline: list[str],
+              length: int | None) -> Relay:
+        """Start forwarding a block still being received: feed it through ``Relay.tee``."""
+        return Relay(self, block_id, checksum, pipeline, length)
+
+
+class _Aborted(OSError):
+    """Raised inside the downstream request body so urllib3 drops the connection mid-body."""
+
+
+_END = object()
+_ABORT = object()
+
+
+class Relay:
+    """One cut-through forward: a thread PUTs to ``pipeline[0]`` a body fed by the receiving
+    thread, chunk by chunk, through a bounded queue. ``finish`` answers what ``forward`` does."""
+
+    def __init__(self, forwarder: Forwarder, block_id: str, checksum: str, pipeline: list[str],
+                 length: int | None) -> None:
+        self.target = pipeline[0]
+        self._url = f"{self.target}/blocks/{block_id}"
+        self._headers = {CHECKSUM_HEADER: checksum, PIPELINE_HEADER: ",".join(pipeline[1:]),
+                         "Content-Type": "application/octet-stream"}
+        self._length = length
+        self._session = forwarder.session
+        self._timeout = forwarder.TIMEOUT
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=RELAY_DEPTH)
+        self._done = threading.Event()  # the downstream request is over, well or not
+        self._ended = False
+        self._stored: list[str] | None = None
+        self._error: PipelineFailed | None = None
+        self._thread = threading.Thread(target=self._run, name=f"relay-{block_id}", daemon=True)
+        self._thread.start()
+
+    def tee(self, source: Readable) -> Readable:
+        """``source``, with every chunk read from it also queued for the downstream node."""
+        return _TeeReader(source, self)
+
+    def push(self, chunk: bytes) -> None:
+        """Queue a chunk (``b""``: the end). Once downstream is over, chunks are dropped: the
+        local copy is still received whole so the upstream gets a proper answer."""
+        if self._ended:
+            return
+        if not chunk:
+            self._ended = True
+            self._put(_END)
+        else:
+            self._put(bytes(chunk))
+
+    def finish(self) -> list[str]:
+        """Wait for the downstream answer: its stored node ids, or PipelineFailed."""
+        if not self._ended:  # the source was not read to its end: never send a short body
+            self.abort()
+            raise PipelineFailed(f"Block body for {self.target} ended early", failed=self.target)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._stored is not None
+        return self._stored
+
+    def abort(self) -> None:
+        """The local receive failed: cut the downstream body short (so nothing is kept there)
+        and wait for the thread. A body already sent whole fails downstream on its own (the
+        same bytes against the same checksum)."""
+        if not self._ended:
+            self._ended = True
+            while True:  # make room: what was queued must not reach downstream anyway
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            self._put(_ABORT)
+        self._thread.join()
+        if self._stored is not None:
+            log.warning("block %s was stored downstream by %s although the local receive failed; "
+                        "it stays pending until the name node expires it", self._url, self._stored)
+
+    def _put(self, item: object) -> None:
+        while not self._done.is_set():
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _body(self) -> Iterator[bytes]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if item is _ABORT:
+                raise _Aborted("upstream receive failed")
+            yield item  # type: ignore[misc]
+
+    def _run(self) -> None:
+        try:
+            body = _QueueBody(self._body(), self._length)
+            response = self._session.put(self._url, data=body if self._length is not None
+                                         else iter(body), headers=self._headers,
+                                         timeout=self._timeout)
+            self._stored = _stored_or_raise(response, self.target)
+        except PipelineFailed as error:
+            self._error = error
+        except (requests.RequestException, OSError) as error:
+            self._error = PipelineFailed(
+                f"Pipeline node {self.target} failed: {type(error).__name__}: {error}",
+                failed=self.target)
+        except BaseException as error:  # never let the receiving thread wait on a dead relay
+            self._error = PipelineFailed(f"Relay to {self.target} failed: {error!r}",
+                                         failed=self.target)
+        finally:
+            self._done.set()
+
+
+class _QueueBody:
+    """A request body of known length (so no chunked encoding) drawn from a chunk iterator."""
+
+    def __init__(self, chunks: Iterator[bytes], length: int | None) -> None:
+        self._chunks = chunks
+        self._length = length
+
+    def __len__(self) -> int:
+        return self._length or 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+
+class _TeeReader:
+    """What ``StorageRoot.store`` reads: the request body, each chunk also handed to a relay."""
+
+    def __init__(self, source: Readable, relay: Relay) -> None:
+        self._source = source
+        self._relay = relay
+
+    def read(self, size: int = -1, /) -> bytes:
+        if size == 0:
+            return b""
+        chunk = self._source.read(size)
+        self._relay.push(chunk)
+        return chunk
 
 
 def _stored_or_raise(response: requests.Response, target: str) -> list[str]:

@@ -53,16 +53,24 @@ class InternalOps:
         blocks = body.get("blocks")
         if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
             raise IllegalArgument('"blocks" must be a list of objects')
+        # "dropped": replicas the node confirmed and removed again because their write pipeline
+        # failed further down (it confirms while downstream is still storing).
+        dropped = body.get("dropped") or []
+        if not isinstance(dropped, list):
+            raise IllegalArgument('"dropped" must be a list of block ids')
+        dropped_numbers = [int(blockmap.parse_block_id(item), 16) for item in dropped]
         rejected: list[Any] = []
         accepted: list[int] = []
         with self.node.store.write() as txn:
+            for number in dropped_numbers:
+                blockmap.remove_replica(txn, node_id, number)
             for item in blocks:
                 number = blockmap.receive(txn, node_id, item.get("blockId"), item.get("length"), item.get("checksum"))
                 if number is None:
                     rejected.append(item.get("blockId"))
                 else:
                     accepted.append(number)
-        self.node.healer.suspect(accepted)
+        self.node.healer.suspect(accepted + dropped_numbers)
         return json_response({"rejected": rejected} if rejected else {})
 
     def on_block_report(self, request: Request) -> Response:

@@ -54,7 +54,13 @@ class FakeNameNode:
         return Response(json.dumps(answer), mimetype="application/json")(environ, start_response)
 
     def holders(self, block_id: str) -> list[str]:
-        return [r["id"] for r in self.received for b in r["blocks"] if b["blockId"] == block_id]
+        """Nodes whose confirmation of the block stands (not withdrawn through "dropped")."""
+        held: list[str] = []
+        for r in self.received:
+            if block_id in r.get("dropped", []) and r["id"] in held:
+                held.remove(r["id"])
+            held += [r["id"] for b in r["blocks"] if b["blockId"] == block_id]
+        return held
 
 
 class Served:
@@ -110,13 +116,14 @@ def make_node(tmp_path: Path, namenode: FakeNameNode) -> Iterator[Any]:
 
 @pytest.fixture
 def live_nodes(tmp_path: Path, namenode: FakeNameNode) -> Iterator[Any]:
-    """``live_nodes(n)`` -> n (DataNode, Served) pairs, each on its own port and root."""
+    """``live_nodes(n, **settings)`` -> n (DataNode, Served) pairs, each on its own port and root."""
     started: list[tuple[DataNode, Served]] = []
 
-    def make(count: int) -> list[tuple[DataNode, Served]]:
+    def make(count: int, **extra: Any) -> list[tuple[DataNode, Served]]:
         for index in range(count):
             served = Served(lambda environ, start_response: [])
-            node = DataNode(data_settings(tmp_path / f"live{len(started)}", namenode.url, served.port))
+            node = DataNode(data_settings(tmp_path / f"live{len(started)}", namenode.url, served.port,
+                                          **extra))
             served.server.app = node
             started.append((node, served))
         return started[-count:]

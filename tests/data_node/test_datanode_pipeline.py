@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -13,6 +15,7 @@ from dfs_common.web import error_response
 
 BLOCK = "00000000000000c3"
 DATA = b"pipeline bytes " * 3000  # 45000 bytes
+BIG_LIMIT = 8 * 1024 * 1024  # for blocks of several relay chunks
 
 
 def dead_url() -> str:
@@ -104,3 +107,62 @@ def test_replicate_pushes_a_local_block_down_a_fresh_pipeline(live_nodes: Any, n
     stored = a.blocks.replicate(BLOCK, [sb.url, sc.url])
     assert stored == [b.node_id, c.node_id]
     assert c.root.info(BLOCK).checksum == checksum(DATA)
+
+
+def test_a_bad_checksum_at_the_head_is_400_and_no_node_keeps_anything(live_nodes: Any, namenode: Any) -> None:
+    (a, sa), (b, sb), (c, sc) = live_nodes(3)
+    response = put(sa.url, DATA, [sb.url, sc.url], digest="0123456789abcdef")
+    assert response.status_code == 400, response.text
+    assert response.json()["RemoteException"]["exception"] == "ChecksumException"
+    for node in (a, b, c):
+        assert node.root.count() == 0
+    assert namenode.holders(BLOCK) == []
+
+
+def test_an_upstream_that_dies_mid_body_leaves_nothing_downstream(live_nodes: Any, namenode: Any,
+                                                                 monkeypatch: Any) -> None:
+    """Cut-through: the head is already forwarding when its client vanishes; the downstream must
+    see a cut body, not a short block."""
+    (a, sa), (b, sb) = live_nodes(2, max_block_size=BIG_LIMIT)
+    outcomes: list[str] = []
+    for node in (a, b):
+        monkeypatch.setattr(node.root, "store", _recording(node.root.store, outcomes))
+    big = b"x" * (3 * 1024 * 1024)
+    with socket.create_connection(("127.0.0.1", sa.port)) as sock:
+        sock.sendall((f"PUT /blocks/{BLOCK} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(big)}\r\n"
+                      f"X-DFS-Checksum: {checksum(big)}\r\nX-DFS-Pipeline: {sb.url}\r\n\r\n").encode())
+        sock.sendall(big[: 2 * 1024 * 1024])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(outcomes) < 2:
+        time.sleep(0.02)
+    assert outcomes == ["failed", "failed"]
+    assert a.root.count() == 0 and b.root.count() == 0
+    assert not [p for node in (a, b) for p in Path(node.root.path).rglob(".tmp-*")]
+    assert namenode.holders(BLOCK) == []
+
+
+def _recording(store: Any, outcomes: list[str]) -> Any:
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            info = store(*args, **kwargs)
+        except BaseException:
+            outcomes.append("failed")
+            raise
+        outcomes.append("stored")
+        return info
+    return recorded
+
+
+def test_the_pipeline_receives_in_parallel(live_nodes: Any, namenode: Any) -> None:
+    """Each node confirms while its downstream is still working: every confirmation arrives
+    before the head answers, and all of them stand."""
+    nodes = live_nodes(3, max_block_size=BIG_LIMIT)
+    (a, sa), (b, sb), (c, sc) = nodes
+    big = bytes(range(256)) * (4 * 4096)  # 4 MiB: several relay chunks
+    response = put(sa.url, big, [sb.url, sc.url], digest=checksum(big))
+    assert response.status_code == 201, response.text
+    assert response.json()["stored"] == [a.node_id, b.node_id, c.node_id]
+    assert sorted(namenode.holders(BLOCK)) == sorted([a.node_id, b.node_id, c.node_id])
+    for node, _ in nodes:
+        assert node.root.info(BLOCK).checksum == checksum(big)
+
