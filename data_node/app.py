@@ -46,6 +46,7 @@ class DataNode:
         # merge_slashes/strict_slashes off: no redirects, a malformed path is simply not routed.
         self.url_map = Map([
             Rule("/blocks/<path:block_id>", endpoint="put_block", methods=["PUT"]),
+            Rule("/blocks/<block_id>/digests", endpoint="get_digests", methods=["GET"]),
             Rule("/blocks/<path:block_id>", endpoint="get_block", methods=["GET"]),
             Rule("/ping_alive", endpoint="ping_alive", methods=["GET"]),
             Rule("/status", endpoint="status", methods=["GET"]),
@@ -56,6 +57,7 @@ class DataNode:
         self._handlers: dict[str, Callable[..., Response]] = {
             "put_block": self.on_put_block,
             "get_block": self.on_get_block,
+            "get_digests": self.on_get_digests,
             "ping_alive": self.on_ping_alive,
             "status": self.on_status,
             "webhdfs": self.on_webhdfs,
@@ -94,6 +96,9 @@ class DataNode:
 
     def on_get_block(self, request: Request, block_id: str) -> Response:
         return self.blocks.serve(request, block_id)
+
+    def on_get_digests(self, request: Request, block_id: str) -> Response:
+        return self.blocks.serve_digests(request, block_id)
 
     def on_ping_alive(self, request: Request) -> Response:
         return json_response({"alive": True})

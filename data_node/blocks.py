@@ -13,16 +13,21 @@ from typing import Any, BinaryIO
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from dfs_common.blocks import CHECKSUM_HEADER, PIPELINE_HEADER, parse_block_id, parse_checksum
-from dfs_common.errors import DFSError, IllegalArgument, TooLarge
+from dfs_common.blocks import (CHECKSUM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER, chunk_count, parse_block_id,
+                               parse_checksum)
+from dfs_common.errors import IllegalArgument, TooLarge
 from dfs_common.settings import Settings
 from dfs_common.web import error_response
 
 from .namenode import NameNodeLink
-from .pipeline import Forwarder, Relay, parse_pipeline
+from .pipeline import Forwarder, parse_pipeline
 from .roots import BlockInfo, StorageRoot
 
 log = logging.getLogger("dfs.data_node.blocks")
+
+# 2048 digests (a 128 MiB block): 32 KiB of hex, half of what http.client accepts in one header line.
+# A larger block's ranged GET omits the header; its reader asks ``GET /blocks/<id>/digests``.
+MAX_HEADER_DIGESTS = 2048
 
 
 class BlockService:
@@ -49,45 +54,14 @@ class BlockService:
         limit = self.settings.max_block_size
         if request.content_length is not None and request.content_length > limit:
             raise TooLarge(f"Block body of {request.content_length} bytes is over the limit of {limit}")
-        if not pipeline:
-            info = self.root.store(block_id, request.stream, limit, checksum)
-            self.confirm([info])
-            return {**info.as_json(), "stored": [self.node_id]}
-        # Cut-through: downstream receives while we do, so the pipeline's stores, fsyncs and
-        # confirmations overlap; each node still verifies its own bytes before keeping them.
-        relay = self.forwarder.relay(block_id, checksum, pipeline, request.content_length)
+        info = self.root.store(block_id, request.stream, limit, checksum)
         try:
-            info = self.root.store(block_id, relay.tee(request.stream), limit, checksum)
-        except BaseException:
-            relay.abort()
-            raise
-        try:
-            self.confirm([info])
-        except BaseException:
-            self._settle(relay, block_id, confirmed=False)
-            raise
-        downstream = self._settle(relay, block_id, confirmed=True)
-        return {**info.as_json(), "stored": [self.node_id, *downstream]}
-
-    def _settle(self, relay: Relay, block_id: str, confirmed: bool) -> list[str]:
-        """Wait for the downstream answer. On its failure remove the local copy and withdraw our
-        confirmation (sent meanwhile), so a failed pipeline leaves nothing half-replicated and
-        nothing confirmed behind; the failure names the deepest failed node."""
-        try:
-            return relay.finish()
+            downstream = self.forwarder.forward(self.root, block_id, pipeline)
         except BaseException:
             self.root.delete(block_id)
-            if confirmed:
-                self.withdraw(block_id)
             raise
-
-    def withdraw(self, block_id: str) -> None:
-        """Best effort: a withdrawal that fails is made good by the next block report (which
-        no longer lists the block) or by the pending block expiring."""
-        try:
-            self.namenode.block_dropped(self.node_id, [block_id])
-        except DFSError as error:
-            log.warning("could not withdraw the confirmation of block %s: %s", block_id, error)
+        self.confirm([info])
+        return {**info.as_json(), "stored": [self.node_id, *downstream]}
 
     def replicate(self, block_id: str, targets: list[str]) -> list[str]:
         """A name-node ``replicate`` command: push a local block down a fresh pipeline."""
@@ -116,17 +90,28 @@ class BlockService:
     # -- reads ------------------------------------------------------------------------------
 
     def serve(self, request: Request, raw_id: str) -> Response:
-        """``GET /blocks/<id>``: the bytes via ``wsgi.file_wrapper`` (sendfile under gunicorn)."""
+        """``GET /blocks/<id>``: the bytes via ``wsgi.file_wrapper`` (sendfile under gunicorn).
+        A ranged GET also carries the block's chunk digests, so the reader can verify a part."""
         block_id = parse_block_id(raw_id)
         info = self.root.info(block_id)
         file, length = self.root.open(block_id)
         try:
-            return self._respond(request, file, length, info.checksum if info else "")
+            return self._respond(request, block_id, file, length, info.checksum if info else "")
         except BaseException:
             file.close()
             raise
 
-    def _respond(self, request: Request, file: BinaryIO, length: int, checksum: str) -> Response:
+    def serve_digests(self, request: Request, raw_id: str) -> Response:
+        """``GET /blocks/<id>/digests``: the chunk digests (8 bytes each, concatenated) as the
+        body, for blocks too large to carry them in a header."""
+        block_id = parse_block_id(raw_id)
+        info = self.root.info(block_id)
+        digests = self.root.digests(block_id)
+        return Response(digests, mimetype="application/octet-stream",
+                        headers={CHECKSUM_HEADER: info.checksum if info else ""})
+
+    def _respond(self, request: Request, block_id: str, file: BinaryIO, length: int,
+                 checksum: str) -> Response:
         headers = {CHECKSUM_HEADER: checksum, "Accept-Ranges": "bytes"}
         start, stop, status = 0, length, 200
         wanted = request.range
@@ -135,6 +120,8 @@ class BlockService:
             if span is not None:
                 (start, stop), status = span, 206
                 headers["Content-Range"] = f"bytes {start}-{stop - 1}/{length}"
+                if chunk_count(length) <= MAX_HEADER_DIGESTS:
+                    headers[DIGESTS_HEADER] = self.root.digests(block_id).hex()
             elif len(wanted.ranges) == 1:
                 file.close()
                 error = IllegalArgument(f"Range not satisfiable for a block of {length} bytes")

@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from dfs_common.blocks import checksum as xxh3_checksum
+from dfs_common.blocks import checksum as block_checksum
 from dfs_common.errors import IllegalArgument, NotFound, Unavailable
 
 from .roots import CHUNK, StorageRoot
@@ -81,7 +81,7 @@ class FileBlocks:
             return None
         with file:
             data = file.read()
-        if len(data) == info.length and xxh3_checksum(data) == info.checksum:
+        if len(data) == info.length and block_checksum(data) == info.checksum:
             return data
         log.warning("local replica of block %s is bad; reading a peer's", block_id)
         self.scrubber.verify(block_id)  # quarantines and reports it

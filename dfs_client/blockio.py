@@ -1,5 +1,7 @@
 """Moving one block between this process and the data nodes: the write through a pipeline (with
-retries around failed nodes) and the verified read (with failover between replicas).
+retries around failed nodes) and the verified read (with failover between replicas), of a whole
+block or of the chunks covering a small range (``read_range``: each chunk checked against its digest,
+the digest list against the block's checksum, see ``dfs_common.blocks``).
 
 These are the only places file bytes cross the network on the client side. Both are stateless
 functions of an ``HttpNameNode``, so any number of threads may run them at once.
@@ -9,16 +11,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from dfs_common.blocks import CHECKSUM_HEADER, PIPELINE_HEADER, checksum
+from dfs_common.blocks import (CHECKSUM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER, checksum, chunk_span,
+                               digests_checksum, parse_digests, verify_span)
 from dfs_common.errors import (ChecksumMismatch, DFSError, IllegalArgument, NoSpace, NotFound,
                                PipelineFailed, Unavailable)
 
 from .transport import NodeUnreachable
 
 if TYPE_CHECKING:
+    from .cache import BlockCache
     from .namenode import HttpNameNode
 
 log = logging.getLogger("dfs.client.blocks")
@@ -118,9 +122,9 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
 
 
 def read_block(nn: HttpNameNode, location: dict[str, Any], path: str = "/") -> bytes:
-    """The bytes of one block, checked against its xxh3 checksum, from the first replica that
-    serves them intact. A replica answering wrong bytes (or not having the block) is reported to
-    the name node, which verifies it and re-replicates from a good copy."""
+    """The bytes of one block, checked against its checksum, from the first replica that serves
+    them intact. A replica answering wrong bytes (or not having the block) is reported to the name
+    node, which verifies it and re-replicates from a good copy."""
     block_id = location.get("blockId")
     length = int(location.get("length", 0))
     if block_id is None:
@@ -129,24 +133,89 @@ def read_block(nn: HttpNameNode, location: dict[str, Any], path: str = "/") -> b
     # covers the whole stored block, ``blockLength`` long, of which the file reads ``length``.
     stored_length = int(location.get("blockLength", length))
     expected = location.get("checksum")
+
+    def attempt(node: dict[str, Any]) -> bytes | None:
+        data, served_checksum = _fetch(nn, block_url(node, block_id), stored_length)
+        wanted = expected or served_checksum
+        if len(data) == stored_length and (wanted is None or checksum(data) == wanted):
+            return data if stored_length == length else data[:length]
+        return None
+
+    return _first_intact(nn, location, path, attempt)
+
+
+def read_range(nn: HttpNameNode, location: dict[str, Any], offset: int, length: int,
+               path: str = "/", cache: BlockCache | None = None) -> bytes:
+    """``length`` bytes at ``offset`` of one block (fewer past the file's end of it), fetching only
+    the chunks that cover them: the read a small random ``pread`` wants, where a whole block would
+    move and hash 64 times the bytes. Verified as ``read_block`` (failover, bad replicas reported):
+    the replica's digest list must add up to the block's checksum and each chunk match its digest.
+    With a ``cache``, answers from a cached whole block or cached chunks, and caches what it fetched.
+    """
+    block_id = location.get("blockId")
+    used = int(location.get("length", 0))
+    length = max(0, min(length, used - offset))
+    if block_id is None or length == 0:
+        return bytes(length)
+    if cache is not None:
+        whole = cache.get(block_id)
+        if whole is not None:
+            return bytes(whole[offset:offset + length])
+    stored_length = int(location.get("blockLength", used))
+    start, stop = chunk_span(offset, length, stored_length)
+    span = cache.get_span(block_id, start, stop) if cache is not None else None
+    if span is None:
+        span = _read_span(nn, location, start, stop, path)
+        if cache is not None:
+            cache.put_span(block_id, start, span)
+    return bytes(span[offset - start:offset - start + length])
+
+
+def _read_span(nn: HttpNameNode, location: dict[str, Any], start: int, stop: int, path: str) -> bytes:
+    """The verified bytes ``[start, stop)`` (chunk-aligned) of a block, from the first good replica."""
+    block_id = location["blockId"]
+    stored_length = int(location.get("blockLength", location.get("length", 0)))
+    expected = location.get("checksum")
+
+    def attempt(node: dict[str, Any]) -> bytes | None:
+        url = block_url(node, block_id)
+        data, served_checksum, digests = _fetch_span(nn, url, start, stop, stored_length)
+        wanted = expected or served_checksum
+        if len(data) == stored_length and digests is None:  # a node that ignored Range
+            return data[start:stop] if wanted is None or checksum(data) == wanted else None
+        if len(data) != stop - start:
+            return None
+        if digests is None:  # a block too large to carry its digest list in a header
+            digests = _fetch_digests(nn, url, stored_length)
+        if wanted is not None and digests_checksum(digests) != wanted:
+            return None
+        return data if verify_span(data, start, digests) else None
+
+    return _first_intact(nn, location, path, attempt)
+
+
+def _first_intact(nn: HttpNameNode, location: dict[str, Any], path: str,
+                  attempt: Callable[[dict[str, Any]], bytes | None]) -> bytes:
+    """Try ``attempt`` on each replica in turn: its bytes if verified, None if they were not (that
+    replica is reported as bad, as is one that does not have the block)."""
+    block_id = location.get("blockId")
     failures: list[str] = []
     corrupt = False
     for node in location.get("dataNodes") or []:
         try:
-            data, served_checksum = _fetch(nn, block_url(node, block_id), stored_length)
+            data = attempt(node)
         except NotFound as error:
             failures.append(f"{node.get('id')}: {error}")
-            _report(nn, block_id, node, path)
+            _report(nn, str(block_id), node, path)
             continue
         except DFSError as error:
             failures.append(f"{node.get('id')}: {error}")
             continue
-        wanted = expected or served_checksum
-        if len(data) == stored_length and (wanted is None or checksum(data) == wanted):
-            return data if stored_length == length else data[:length]
+        if data is not None:
+            return data
         corrupt = True
         failures.append(f"{node.get('id')}: checksum mismatch")
-        _report(nn, block_id, node, path)
+        _report(nn, str(block_id), node, path)
     detail = "; ".join(failures) or "no replica known"
     if corrupt:
         raise ChecksumMismatch(f"Block {block_id} of {path}: no intact replica ({detail})")
@@ -157,16 +226,51 @@ def _fetch(nn: HttpNameNode, url: str, length: int) -> tuple[bytes, str | None]:
     """GET a whole block in one read straight off the socket (one copy, no chunk joining)."""
     response = nn.transport.request("GET", url, stream=True, expect=(200,), retry=False)
     try:
+        return _body(response, url, length), response.headers.get(CHECKSUM_HEADER)
+    finally:
+        response.close()
+
+
+def _fetch_span(nn: HttpNameNode, url: str, start: int, stop: int,
+                stored_length: int) -> tuple[bytes, str | None, bytes | None]:
+    """GET ``[start, stop)`` of a block: the bytes, the served checksum and the digest list
+    (None if the answer carried none). A node that ignores Range answers the whole block."""
+    response = nn.transport.request("GET", url, stream=True, expect=(200, 206), retry=False,
+                                    headers={"Range": f"bytes={start}-{stop - 1}"})
+    try:
+        whole = response.status_code == 200
+        data = _body(response, url, stored_length if whole else stop - start)
+        served = response.headers.get(CHECKSUM_HEADER)
+        header = response.headers.get(DIGESTS_HEADER)
+        try:
+            digests = None if whole or header is None else parse_digests(header.strip(), stored_length)
+        except IllegalArgument:
+            digests = b""  # garbled in transit or on disk: adds up to no checksum, so judged corrupt
+        return data, served, digests
+    finally:
+        response.close()
+
+
+def _fetch_digests(nn: HttpNameNode, url: str, stored_length: int) -> bytes:
+    response = nn.transport.request("GET", url + "/digests", expect=(200,), retry=False)
+    digests = response.content
+    try:
+        return parse_digests(digests.hex(), stored_length)
+    except IllegalArgument:
+        return b""
+
+
+def _body(response: Any, url: str, length: int) -> bytes:
+    """Exactly ``length`` bytes of a streamed answer (fewer if it ends early; longer is an error)."""
+    try:
         data = response.raw.read(length, decode_content=False) if length else b""
         if response.raw.read(1, decode_content=False):
             raise Unavailable(f"{url}: longer than the {length} bytes expected")
-        return data, response.headers.get(CHECKSUM_HEADER)
+        return data
     except DFSError:
         raise
     except Exception as error:  # a broken read, in urllib3's or the socket's own classes
         raise NodeUnreachable(f"GET {url}: {type(error).__name__}: {error}") from None
-    finally:
-        response.close()
 
 
 def _report(nn: HttpNameNode, block_id: str, node: dict[str, Any], path: str) -> None:

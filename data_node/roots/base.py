@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
+from dfs_common.blocks import hasher
+
 # 1 MiB: large enough that per-read overhead vanishes, small enough that many concurrent writes
 # keep memory bounded.
 CHUNK = 1024 * 1024
@@ -22,7 +24,7 @@ class Readable(Protocol):
 
 @dataclass(frozen=True)
 class BlockInfo:
-    """One stored replica: id, length in bytes, xxh3-64 hex checksum."""
+    """One stored replica: id, length in bytes, checksum (``dfs_common.blocks.checksum``)."""
 
     block_id: str
     length: int
@@ -62,6 +64,17 @@ class StorageRoot(abc.ABC):
     def open(self, block_id: str) -> tuple[BinaryIO, int]:
         """A readable file object at offset 0 and the block's length; NotFound if absent.
         Local roots return a real file so the server can ``sendfile`` it."""
+
+    def digests(self, block_id: str) -> bytes:
+        """The block's chunk digests (``dfs_common.blocks``), concatenated; NotFound if absent.
+        This default re-hashes the bytes; a backend that records the digests at ``store`` time
+        answers from that record, so a ranged read does not cost a read of the whole block."""
+        file, _ = self.open(block_id)
+        digest = hasher()
+        with file:
+            while chunk := file.read(CHUNK):
+                digest.update(chunk)
+        return digest.chunk_digests()
 
     @abc.abstractmethod
     def info(self, block_id: str) -> BlockInfo | None:

@@ -4,7 +4,7 @@ Layout under the root directory::
 
     node-id                         this node's id, created once, never rewritten
     blocks/<id[-2:]>/<id>           the block's bytes, nothing else (so it can be sendfile'd)
-    blocks/<id[-2:]>/<id>.meta      "<xxh3 hex> <length>\\n": the checksum, kept durably
+    blocks/<id[-2:]>/<id>.meta      "<checksum> <length> <chunk digests hex>\\n", kept durably
     blocks/<id[-2:]>/.tmp-<id>-*    a write in progress (removed on start)
     quarantine/<id>.<ns>[.meta|.reason]   corrupt replicas moved aside by the scrubber
 
@@ -13,6 +13,11 @@ Range need that) and the protocol fixes its name, while xattrs are missing on so
 (tmpfs, some NFS). The sidecar is renamed into place *before* the data file, so a visible block
 always has its checksum; a crash in between leaves an orphan sidecar, swept on the next start.
 The in-memory index is rebuilt from the sidecars on start, so a restart costs one directory scan.
+The chunk digests (``dfs_common.blocks``) are recorded at store time, so a ranged GET answers its
+digest list from the sidecar (1 KiB for 4 MiB) instead of re-reading the block; they stay on disk,
+not in the index, whose memory would otherwise grow by 1/8192 of the stored bytes. A sidecar
+without a digest list (written before they existed) has them recomputed on start; if those do not
+add up to the recorded checksum the block is quarantined like any other that fails its checksum.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from dfs_common.blocks import hasher, parse_block_id, parse_checksum
+from dfs_common.blocks import digests_checksum, hasher, parse_block_id, parse_checksum, parse_digests
 from dfs_common.errors import ChecksumMismatch, DFSError, IllegalArgument, NoSpace, NotFound, TooLarge
 
 from .base import CHUNK, BlockInfo, Readable, StorageRoot, Usage
@@ -89,14 +94,14 @@ class LocalRoot(StorageRoot):
             os.makedirs(directory, exist_ok=True)
             fd, tmp_path = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{block_id}-", dir=directory)
             with os.fdopen(fd, "wb") as file:
-                length, digest = _copy_verified(source, file, max_length)
+                length, digest, digests = _copy_verified(source, file, max_length)
                 file.flush()
                 os.fsync(file.fileno())
             if expected_checksum is not None and digest != expected_checksum:
                 raise ChecksumMismatch(
                     f"Checksum mismatch for block {block_id}: got {digest}, expected {expected_checksum}")
             info = BlockInfo(block_id, length, digest)
-            meta = f"{digest} {length}\n".encode("ascii")
+            meta = _format_meta(digest, length, digests)
             with self._lock:
                 # Sidecar first: a visible block file always has its checksum beside it.
                 self._write_durably(directory, self._path(block_id) + _META, meta, sync_dir=False)
@@ -152,6 +157,16 @@ class LocalRoot(StorageRoot):
             return open(self._path(block_id), "rb"), info.length
         except FileNotFoundError:
             raise NotFound(f"Block {block_id} not found") from None
+
+    def digests(self, block_id: str) -> bytes:
+        block_id = parse_block_id(block_id)
+        info = self.info(block_id)
+        meta = _read_meta(self._path(block_id) + _META) if info is not None else None
+        if info is None or meta is None:
+            raise NotFound(f"Block {block_id} not found")
+        if meta[2] is None:  # only while a start is still recomputing them
+            return super().digests(block_id)
+        return meta[2]
 
     def info(self, block_id: str) -> BlockInfo | None:
         with self._lock:
@@ -238,21 +253,27 @@ class LocalRoot(StorageRoot):
         path = self._path(block_id)
         size = os.stat(path).st_size
         meta = _read_meta(path + _META)
-        if meta is None:
+        if meta is None or meta[2] is None:
             with open(path, "rb") as file:
-                length, digest = _copy_verified(file, None, size)
-            self._write_durably(self._dir(block_id), path + _META,
-                                f"{digest} {length}\n".encode("ascii"))
-            log.warning("recomputed the missing checksum of block %s", block_id)
-            meta = (digest, length)
-        digest, length = meta
+                length, digest, digests = _copy_verified(file, None, size)
+            if meta is not None and (meta[0], meta[1]) != (digest, length):
+                self._remember(BlockInfo(block_id, meta[1], meta[0]))
+                self.quarantine(block_id, f"recorded checksum {meta[0]} ({meta[1]} bytes) differs from "
+                                          f"the chunk digests' {digest} ({length} bytes)")
+                return
+            self._write_durably(self._dir(block_id), path + _META, _format_meta(digest, length, digests))
+            log.warning("recomputed the missing %s of block %s",
+                        "checksum" if meta is None else "chunk digests", block_id)
+            meta = (digest, length, digests)
+        digest, length, _ = meta
         self._remember(BlockInfo(block_id, length, digest))
         if length != size:
             self.quarantine(block_id, f"size {size} differs from recorded length {length}")
 
 
-def _copy_verified(source: Readable, sink: BinaryIO | None, max_length: int) -> tuple[int, str]:
-    """Copy ``source`` to ``sink`` in chunks, hashing as it goes; TooLarge past ``max_length``."""
+def _copy_verified(source: Readable, sink: BinaryIO | None, max_length: int) -> tuple[int, str, bytes]:
+    """Copy ``source`` to ``sink`` in chunks, hashing as it goes; TooLarge past ``max_length``.
+    Answers the length, the checksum and the chunk digests."""
     digest = hasher()
     total = 0
     while True:
@@ -265,15 +286,28 @@ def _copy_verified(source: Readable, sink: BinaryIO | None, max_length: int) -> 
         digest.update(chunk)
         if sink is not None:
             sink.write(chunk)
-    return total, digest.hexdigest()
+    digests = digest.chunk_digests()
+    return total, digests_checksum(digests), digests
 
 
-def _read_meta(path: str) -> tuple[str, int] | None:
+def _format_meta(digest: str, length: int, digests: bytes) -> bytes:
+    return f"{digest} {length} {digests.hex()}\n".encode("ascii")
+
+
+def _read_meta(path: str) -> tuple[str, int, bytes | None] | None:
+    """(checksum, length, chunk digests) of a sidecar; digests None in the older two-field form
+    or when they do not add up to the checksum. None if the sidecar is missing or unreadable."""
     try:
         with open(path, encoding="ascii") as file:
-            digest, length = file.read().split()
-        return parse_checksum(digest), int(length)
-    except (OSError, ValueError, IllegalArgument):
+            fields = file.read().split()
+        digest, length = parse_checksum(fields[0]), int(fields[1])
+        if len(fields) == 2:
+            return digest, length, None
+        digests = parse_digests(fields[2], length) if len(fields) == 3 else b""
+        if len(fields) != 3 or digests_checksum(digests) != digest:
+            return digest, length, None
+        return digest, length, digests
+    except (OSError, ValueError, IndexError, IllegalArgument):
         return None
 
 

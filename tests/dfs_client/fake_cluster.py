@@ -1,9 +1,10 @@
 """A small in-process fake of a DFS cluster, just enough of docs/PROTOCOL.md to exercise the client's
 file logic before the real nodes exist: a name node (GETFILESTATUS, LISTSTATUS_BATCH, MKDIRS, DELETE,
 RENAME, GETFILEBLOCKLOCATIONS, ADDBLOCK, COMMIT, REPORTBADBLOCK, SETTIMES, /ping_alive) and data
-nodes (``/blocks/<id>`` PUT with pipelines, GET), each a werkzeug app on its own loopback port.
+nodes (``/blocks/<id>`` PUT with pipelines, GET with a single Range and the chunk digests), each a werkzeug app on its own loopback port.
 
-Faults a test can switch on: a data node that serves corrupt bytes (``corrupt = True``), one that is
+Faults a test can switch on: a data node that serves corrupt bytes (``corrupt = True``, the first
+byte of the block or of a ranged answer flipped; ``corrupt_digests = True``: a wrong digest list), one that is
 down (``stop()``: connections refused), one whose disk refuses writes (``refuse_writes = True``).
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from dfs_common.blocks import CHECKSUM_HEADER, PIPELINE_HEADER, checksum, format_block_id
+from dfs_common.blocks import (CHECKSUM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER, checksum, chunk_digests,
+                               format_block_id)
 from dfs_common.errors import (AlreadyExists, ChecksumMismatch, Conflict, IllegalArgument, IsADirectory, NoSpace,
                                NotEmpty, NotFound, PipelineFailed, Unavailable)
 from dfs_common.paths import normalize, split_path
@@ -45,8 +47,10 @@ class FakeDataNode:
         self.id, self.cluster = name, cluster
         self.blocks: dict[str, bytes] = {}
         self.corrupt = False
+        self.corrupt_digests = False
         self.refuse_writes = False
         self.gets = 0
+        self.bytes_served = 0
         self.routes = Map([Rule("/blocks/<block_id>", endpoint="block")])
         self.server = Server(self)
         self.url = self.server.url
@@ -66,9 +70,19 @@ class FakeDataNode:
             data = self.blocks.get(block_id)
             if data is None:
                 raise NotFound(f"No block {block_id}")
+            headers = {CHECKSUM_HEADER: checksum(data)}
+            status = 200
+            span = request.range.range_for_length(len(data)) if request.range else None
+            if span is not None:
+                digests = chunk_digests(data)
+                if self.corrupt_digests:
+                    digests = bytes([digests[0] ^ 1]) + digests[1:]
+                headers[DIGESTS_HEADER] = digests.hex()
+                headers["Content-Range"] = f"bytes {span[0]}-{span[1] - 1}/{len(data)}"
+                data, status = data[span[0]:span[1]], 206
             served = (bytes([data[0] ^ 0xFF]) + data[1:]) if self.corrupt and data else data
-            return Response(served, headers={CHECKSUM_HEADER: checksum(data)},
-                            mimetype="application/octet-stream")
+            self.bytes_served += len(served)
+            return Response(served, status=status, headers=headers, mimetype="application/octet-stream")
         if self.refuse_writes:
             raise Unavailable("disk refuses writes")
         data = request.get_data()

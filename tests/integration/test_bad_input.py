@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import requests
-import xxhash
 
+from dfs_common.blocks import checksum as block_checksum
 from tests.cluster import REPO, Cluster, Node, remote_exception
 from tests.integration.payload import MiB, Pattern
 
@@ -210,7 +210,7 @@ def test_block_id_that_is_not_one_is_refused(cluster: Cluster, block_id: str) ->
     marker = f"pwned-{uuid.uuid4().hex[:8]}"
     payload = b"evil bytes"
     status, body = raw_request(node.url, "PUT", "/blocks/" + block_id.replace("passwd", marker), payload,
-                               {"X-DFS-Checksum": xxhash.xxh3_64_hexdigest(payload)})
+                               {"X-DFS-Checksum": block_checksum(payload)})
     assert 400 <= status < 500, (status, body[:200])
     assert not stray_files(marker)
     assert node.block_files() == before
@@ -223,7 +223,7 @@ def test_block_put_whose_bytes_do_not_match_the_checksum_stores_nothing(cluster:
     before = node.block_files()
     data = Pattern(3 * MiB, chunk=MiB, seed=41).bytes()
     block_id = "fff" + uuid.uuid4().hex[:13]
-    wrong = xxhash.xxh3_64_hexdigest(data + b"!")
+    wrong = block_checksum(data + b"!")
     response = requests.put(f"{node.url}/blocks/{block_id}", data=data, headers={"X-DFS-Checksum": wrong}, timeout=60)
     remote = assert_remote_error(response.status_code, response.content, (400,))
     assert remote["exception"] == "ChecksumException", remote
@@ -242,7 +242,7 @@ def test_block_body_over_the_max_block_size_is_refused(make_cluster: Any) -> Non
     cluster: Cluster = make_cluster(env={"DFS_MAX_BLOCK_SIZE": str(8 * MiB), "DFS_BLOCK_SIZE": str(MiB)})
     node = cluster.datanodes[0]
     data = Pattern(9 * MiB, chunk=MiB, seed=42).bytes()
-    digest = xxhash.xxh3_64_hexdigest(data)
+    digest = block_checksum(data)
     block_id = "ffe" + uuid.uuid4().hex[:13]
 
     sized = requests.put(f"{node.url}/blocks/{block_id}", data=data, headers={"X-DFS-Checksum": digest}, timeout=60)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import requests
-import xxhash
 
+from dfs_common.blocks import hasher as block_hasher
 from tests.cluster import Cluster
 from tests.integration.payload import MiB, Pattern, stream_digest
 
@@ -13,7 +13,7 @@ GiB = 1024 * MiB
 
 
 def file_digest(path: str) -> tuple[str, int]:
-    hasher = xxhash.xxh3_64()
+    hasher = block_hasher()
     size = 0
     with open(path, "rb") as file:
         while piece := file.read(8 * MiB):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import xxhash
 
+from dfs_common.blocks import checksum as block_checksum
 from tests.cluster import Cluster
 from tests.integration.payload import MiB, Pattern
 
@@ -21,7 +21,7 @@ def replicas_on_disk_are_good(cluster: Cluster, block: dict[str, Any]) -> bool:
             data = path.read_bytes()
         except FileNotFoundError:
             return False
-        if len(data) != block.get("blockLength", block["length"]) or xxhash.xxh3_64_hexdigest(data) != block["checksum"]:
+        if len(data) != block.get("blockLength", block["length"]) or block_checksum(data) != block["checksum"]:
             return False
     return True
 
@@ -67,7 +67,7 @@ def test_flipped_byte_is_failed_over_on_read_and_the_bad_replica_replaced(make_c
         byte = file.read(1)
         file.seek(300_000)
         file.write(bytes([byte[0] ^ 0xFF]))
-    assert xxhash.xxh3_64_hexdigest(bad_path.read_bytes()) != block["checksum"]
+    assert block_checksum(bad_path.read_bytes()) != block["checksum"]
 
     # the corrupt replica listed first: the reader must verify, fail over and report it
     assert nn.read_block(block, path="/flip.bin") == data[2 * MiB:3 * MiB]
