@@ -15,12 +15,12 @@ from werkzeug.wsgi import wrap_file
 
 from dfs_common.blocks import (CHECKSUM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER, chunk_count, parse_block_id,
                                parse_checksum)
-from dfs_common.errors import IllegalArgument, TooLarge
+from dfs_common.errors import DFSError, IllegalArgument, TooLarge
 from dfs_common.settings import Settings
 from dfs_common.web import error_response
 
 from .namenode import NameNodeLink
-from .pipeline import Forwarder, parse_pipeline
+from .pipeline import Forwarder, Relay, parse_pipeline
 from .roots import BlockInfo, StorageRoot
 
 log = logging.getLogger("dfs.data_node.blocks")
@@ -54,14 +54,45 @@ class BlockService:
         limit = self.settings.max_block_size
         if request.content_length is not None and request.content_length > limit:
             raise TooLarge(f"Block body of {request.content_length} bytes is over the limit of {limit}")
-        info = self.root.store(block_id, request.stream, limit, checksum)
+        if not pipeline:
+            info = self.root.store(block_id, request.stream, limit, checksum)
+            self.confirm([info])
+            return {**info.as_json(), "stored": [self.node_id]}
+        # Cut-through: downstream receives while we do, so the pipeline's stores, fsyncs and
+        # confirmations overlap; each node still verifies its own bytes before keeping them.
+        relay = self.forwarder.relay(block_id, checksum, pipeline, request.content_length)
         try:
-            downstream = self.forwarder.forward(self.root, block_id, pipeline)
+            info = self.root.store(block_id, relay.tee(request.stream), limit, checksum)
+        except BaseException:
+            relay.abort()
+            raise
+        try:
+            self.confirm([info])
+        except BaseException:
+            self._settle(relay, block_id, confirmed=False)
+            raise
+        downstream = self._settle(relay, block_id, confirmed=True)
+        return {**info.as_json(), "stored": [self.node_id, *downstream]}
+
+    def _settle(self, relay: Relay, block_id: str, confirmed: bool) -> list[str]:
+        """Wait for the downstream answer. On its failure remove the local copy and withdraw our
+        confirmation (sent meanwhile), so a failed pipeline leaves nothing half-replicated and
+        nothing confirmed behind; the failure names the deepest failed node."""
+        try:
+            return relay.finish()
         except BaseException:
             self.root.delete(block_id)
+            if confirmed:
+                self.withdraw(block_id)
             raise
-        self.confirm([info])
-        return {**info.as_json(), "stored": [self.node_id, *downstream]}
+
+    def withdraw(self, block_id: str) -> None:
+        """Best effort: a withdrawal that fails is made good by the next block report (which
+        no longer lists the block) or by the pending block expiring."""
+        try:
+            self.namenode.block_dropped(self.node_id, [block_id])
+        except DFSError as error:
+            log.warning("could not withdraw the confirmation of block %s: %s", block_id, error)
 
     def replicate(self, block_id: str, targets: list[str]) -> list[str]:
         """A name-node ``replicate`` command: push a local block down a fresh pipeline."""
