@@ -37,11 +37,16 @@ class DFSFile(io.RawIOBase):
     FileExistsError), so it is visible to others at once, empty until the first ``flush``.
     Every later COMMIT names the file's ``fileId``: if the path now names another inode, it fails
     with ``Conflict`` instead of clobbering someone else's file.
+
+    ``status``: for ``r``/``r+``, the file's FileStatus as the caller has just been answered it (the
+    COMMIT that created it, a GETFILESTATUS at open); an empty file then opens without asking the
+    name node for its (empty) block list. A non-empty one is located as usual.
     """
 
     def __init__(self, nn: HttpNameNode, path: str, mode: str = "rb", *, permission: int = 0o644,
                  replication: int | None = None, block_size: int | None = None,
-                 owner: str | None = None, group: str | None = None, overwrite: bool = True) -> None:
+                 owner: str | None = None, group: str | None = None, overwrite: bool = True,
+                 status: dict[str, Any] | None = None) -> None:
         super().__init__()
         self._aborted = False
         self.nn, self.path, self.mode = nn, path, mode
@@ -72,6 +77,8 @@ class DFSFile(io.RawIOBase):
                 except AlreadyExists:
                     self._locate(block_size)
             self._pos = self._layout.size
+        elif status is not None and status.get("type", "FILE") == "FILE" and not int(status.get("length") or 0):
+            self._adopt(status, [], block_size)
         else:
             self._locate(block_size)
         self._cache = BlockCache(max(CACHE_BYTES, (READ_AHEAD + 2) * self._layout.block_size))

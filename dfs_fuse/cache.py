@@ -46,6 +46,14 @@ class TTLCache(Generic[K, V]):
                 self._purge()
             self._entries[key] = (self._clock() + self.ttl, value)
 
+    def update(self, key: K, change: Callable[[V], V]) -> None:
+        """Replace a live entry by ``change(entry)``, keeping its expiry (a local edit of an answer
+        must not make the rest of it look fresher than it is)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] > self._clock():
+                self._entries[key] = (entry[0], change(entry[1]))
+
     def pop(self, key: K) -> None:
         with self._lock:
             self._entries.pop(key, None)
@@ -67,3 +75,51 @@ class TTLCache(Generic[K, V]):
             del self._entries[key]
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
+
+
+class Listings:
+    """The complete name sets of directories listed in the last ``ttl`` seconds, kept current with
+    this mount's own changes, so a lookup of a name that is not there (``cp``, ``tar`` and ``git``
+    ask for many) is answered without a request.
+
+    ``generation`` counts this mount's namespace changes: a listing fetched while one happened may
+    miss it (or show what it removed) and is not kept (``put`` with the generation read before).
+    """
+
+    def __init__(self, ttl: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._names: TTLCache[str, set[str]] = TTLCache(ttl, max_entries=10_000, clock=clock)
+        self._lock = threading.Lock()
+        self.generation = 0
+
+    def contains(self, directory: str, name: str) -> bool | None:
+        """Whether ``name`` is in ``directory``; ``None`` when no fresh listing says."""
+        names = self._names.get(directory)
+        if names is None:
+            return None
+        with self._lock:
+            return name in names
+
+    def put(self, directory: str, names: set[str], generation: int) -> None:
+        with self._lock:
+            if generation != self.generation:
+                return
+        self._names.put(directory, names)
+
+    def changed(self, directory: str, added: str | None = None, removed: str | None = None) -> None:
+        """This mount changed ``directory``; record the change in its listing, if one is fresh."""
+        with self._lock:
+            self.generation += 1
+        names = self._names.get(directory)
+        if names is None:
+            return
+        with self._lock:
+            if removed is not None:
+                names.discard(removed)
+            if added is not None:
+                names.add(added)
+
+    def drop_tree(self, path: str) -> None:
+        """Forget the listings of ``path`` and below (it was renamed or removed)."""
+        with self._lock:
+            self.generation += 1
+        self._names.drop_tree(path)

@@ -43,16 +43,25 @@ class OpenFile:
             self.generation += 1
             self.dirty = True
 
-    def commit(self) -> None:
-        """Make every byte written through any handle durable: data nodes hold it, name node committed."""
+    def commit(self) -> bool:
+        """Make every byte written through any handle durable: data nodes hold it, name node
+        committed. False when there was nothing to commit (and nothing was sent)."""
         with self.lock:
             if not self.dirty:
-                return
+                return False
             generation = self.generation
         self.file.flush()
         with self.lock:
             if self.generation == generation:
                 self.dirty = False
+        return True
+
+    def settled(self, size: int, mtime_ns: int) -> None:
+        """The name node's size and mtime after our commit, unless writes went on meanwhile (so a
+        later open of the same inode does not mistake our own commit for another writer's)."""
+        with self.lock:
+            if not self.dirty:
+                self.size, self.mtime_ns = size, mtime_ns
 
     def retarget(self, path: str) -> None:
         """The inode was renamed (or hidden by libfuse after an unlink): later commits use the new name."""

@@ -98,7 +98,7 @@ class MemoryNameNode:
         parent.children[name] = node
         if kind == "DIRECTORY":
             parent.nlink += 1
-        parent.mtime = parent.ctime = time.time_ns()
+        parent.mtime = parent.ctime = node.ctime
         return node
 
     def mkdirs(self, path: str, permission: int = 0o755, parents: bool = True,
@@ -220,6 +220,16 @@ class MemoryNameNode:
     def mkfs(self) -> None:
         with self.lock:
             self.root.children.clear()
+
+    def commit(self, path: str, blocks: list[dict[str, Any]], *, create: bool = False, overwrite: bool = False,
+               permission: int = 0o644, owner: str | None = None, group: str | None = None,
+               **_: Any) -> dict[str, Any]:
+        """Only what the mount sends: COMMIT of no blocks with ``create`` (a new empty file)."""
+        self.calls["commit"] += 1
+        assert create and not blocks and not overwrite, "the memory name node only creates with COMMIT"
+        with self.lock:
+            node = self._new(path, "FILE", permission, owner, group)
+            return self._status(node, "")
 
     def open(self, path: str, mode: str = "rb", *, permission: int = 0o644, owner: str | None = None,
              group: str | None = None, overwrite: bool = True, **_: Any) -> "MemoryFile":

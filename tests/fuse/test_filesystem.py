@@ -191,3 +191,56 @@ def test_statfs_reports_cluster_space(fs: FileSystem) -> None:
     answer = fs.statfs()
     assert answer["f_blocks"] * answer["f_frsize"] == 10 << 30
     assert answer["f_bavail"] * answer["f_frsize"] == 9 << 30
+
+
+def test_create_is_one_commit_whose_answer_is_the_attributes(fs: FileSystem) -> None:
+    fs.mkdir("/d", 0o755, ROOT)
+    fs.getattr("/d")
+    client = fs.client
+    before = dict(client.calls)
+    fh = fs.create("/d/new", 0o640, os.O_WRONLY | os.O_EXCL, ROOT)
+    attrs = fs.getattr("/d/new")
+    fs.flush(fh)
+    fs.release(fh)
+    assert client.calls["commit"] == before.get("commit", 0) + 1
+    assert client.calls["get_status"] == before.get("get_status", 0)
+    assert attrs["st_mode"] == stat.S_IFREG | 0o640 and attrs["st_size"] == 0
+    assert fs.getattr("/d")["st_mtime"] == client.get_status("/d")["modificationTimeNs"]
+
+
+def test_lookups_in_a_listed_directory_follow_our_own_changes_without_requests(fs: FileSystem) -> None:
+    fs.mkdir("/d", 0o755, ROOT)
+    write_file(fs, "/d/kept", b"k")
+    write_file(fs, "/d/gone", b"g")
+    fs._attrs.clear()
+    client = fs.client
+    fs.getattr("/d")
+    with pytest.raises(FileNotFoundError):
+        fs.getattr("/d/missing")  # a small directory is listed at the first uncached lookup
+    requests = client.calls["get_status"] + client.calls["list_status"]
+    fs.unlink("/d/gone")
+    fh = fs.create("/d/made", 0o644, os.O_WRONLY, ROOT)
+    fs.release(fh)
+    for name in ("missing", "gone", "other"):
+        with pytest.raises(FileNotFoundError):
+            fs.getattr(f"/d/{name}")
+    assert fs.getattr("/d/kept")["st_size"] == 1 and fs.getattr("/d/made")["st_size"] == 0
+    assert client.calls["get_status"] + client.calls["list_status"] == requests
+
+
+def test_a_big_directory_is_listed_only_once_lookups_would_cost_more(fs: FileSystem) -> None:
+    fs.mkdir("/big", 0o755, ROOT)
+    for i in range(640):
+        fs.client.commit(f"/big/f{i}", [], create=True)
+    fs = FileSystem(fs.client, attr_timeout=60)  # a mount that knows nothing yet
+    client = fs.client
+    fs.getattr("/big")
+    for i in range(9):
+        fs.getattr(f"/big/f{i}")
+    assert client.calls["list_status"] == 0
+    fs.getattr("/big/f9")  # 10 lookups cost about what a listing of 640 entries does
+    assert client.calls["list_status"] == 1
+    stats = client.calls["get_status"]
+    for i in range(10, 640):
+        fs.getattr(f"/big/f{i}")
+    assert client.calls["get_status"] == stats
