@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from dfs_common.errors import AlreadyExists, DFSError, IllegalArgument, NotFound
 
+from .blockio import read_range
 from .cache import Block, BlockCache
 from .layout import Layout, NeedBlocks, Segment
 
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024  # the cluster's default, used if the name node names none
 SHIPS_IN_FLIGHT = 4  # blocks of one file being written at once: overlaps network, bounds memory
 READ_AHEAD = 4  # blocks fetched ahead of a sequential reader
+# A read starting this close to where the last one ended counts as sequential: wide enough for the
+# kernel's 1 MiB FUSE requests arriving out of order from several threads, narrow enough that random
+# reads rarely trigger whole-block fetches and read-ahead.
+SEQUENTIAL_WINDOW = 1024 * 1024
 MAX_DIRTY = 16  # unfinished blocks (random writes) kept before shipping the oldest
 CACHE_BYTES = 64 * 1024 * 1024  # per open file, but always room for read-ahead plus two blocks
 
@@ -238,15 +243,21 @@ class DFSFile(io.RawIOBase):
                     fetches.append((len(pieces), segment.location, inner, count))
                     pieces.append(b"")
             end = offset + sum(len(piece) for piece in pieces) + sum(f[3] for f in fetches)
-            sequential = abs(offset - self._last_end) <= self._layout.block_size or offset == 0
+            sequential = abs(offset - self._last_end) <= SEQUENTIAL_WINDOW or offset == 0
             ahead = self._layout.stored_after(end, READ_AHEAD) if sequential else []
             self._last_end = end
-        for _, location, _, _ in fetches[1:]:  # several blocks in one read: fetch them together
-            self._prefetch(location)
+        if sequential:
+            for _, location, _, _ in fetches[1:]:  # several blocks in one read: fetch them together
+                self._prefetch(location)
         for segment in ahead:
             assert segment.location is not None
             self._prefetch(segment.location)
         for index, location, inner, count in fetches:
+            if not sequential and self._cache.pending(location["blockId"]) is None:
+                # a random read: only the 64 KiB chunks that cover it, verified against their digests
+                pieces[index] = self._fetch(location, lambda where: read_range(
+                    self.nn, where, inner, count, path=self.path, cache=self._cache))
+                continue
             block = self._block(location)
             whole = inner == 0 and count == len(block) and isinstance(block, bytes)
             pieces[index] = block if whole else memoryview(block)[inner:inner + count]
@@ -269,15 +280,19 @@ class DFSFile(io.RawIOBase):
                 return pending.result()
             except DFSError:
                 pass  # retried below, with fresh locations if need be
-        try:
-            data: Block = self.nn.read_block(location, path=self.path)
-        except DFSError as error:
-            fresh = self._refresh(block_id)
-            if fresh is None:
-                raise error
-            data = self.nn.read_block(fresh, path=self.path)
+        data: Block = self._fetch(location, lambda where: self.nn.read_block(where, path=self.path))
         self._cache.put(block_id, data)
         return data
+
+    def _fetch(self, location: dict[str, Any], read: Callable[[dict[str, Any]], Any]) -> Any:
+        """``read(location)``, once more with fresh replica locations if every known replica failed."""
+        try:
+            return read(location)
+        except DFSError as error:
+            fresh = self._refresh(location["blockId"])
+            if fresh is None:
+                raise error
+            return read(fresh)
 
     def _refresh(self, block_id: str) -> dict[str, Any] | None:
         """Ask the name node again where ``block_id`` lives (replicas move after failures)."""
