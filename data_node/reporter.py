@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from dfs_common.errors import DFSError
+from dfs_common.loops import BackgroundLoop
 from dfs_common.settings import Settings
 
 from .blocks import BlockService
@@ -30,8 +31,10 @@ log = logging.getLogger("dfs.data_node.reporter")
 COMMAND_WORKERS = 4
 
 
-class Reporter:
+class Reporter(BackgroundLoop):
     """Keeps the name node informed about this node and carries out its commands."""
+
+    thread_name = "dfs-reporter"
 
     def __init__(self, settings: Settings, root: StorageRoot, namenode: NameNodeLink,
                  blocks: BlockService, scrubber: Scrubber) -> None:
@@ -41,8 +44,7 @@ class Reporter:
         self.blocks = blocks
         self.scrubber = scrubber
         self.node_id = root.node_id()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._pool = ThreadPoolExecutor(COMMAND_WORKERS, thread_name_prefix="dfs-command")
         self._busy: set[str] = set()
         self._busy_lock = threading.Lock()
@@ -50,16 +52,8 @@ class Reporter:
         self._last_report = 0.0
         self._down = False
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="dfs-reporter", daemon=True)
-            self._thread.start()
-
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        super().stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def tick(self) -> bool:

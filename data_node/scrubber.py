@@ -6,11 +6,11 @@ again, and reported to the name node, which re-replicates it from a good copy (i
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from dfs_common.blocks import hasher
 from dfs_common.errors import DFSError, NotFound
+from dfs_common.loops import BackgroundLoop
 from dfs_common.settings import Settings
 
 from .namenode import NameNodeLink
@@ -27,8 +27,14 @@ class _Stopped(Exception):
     """The node is stopping in the middle of hashing a block."""
 
 
-class Scrubber:
+class Scrubber(BackgroundLoop):
     """Verifies blocks in a background thread every ``settings.scrub_interval`` seconds."""
+
+    thread_name = "dfs-scrubber"
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.scrub_interval > 0
 
     def __init__(self, settings: Settings, root: StorageRoot, namenode: NameNodeLink,
                  rate: int = SCRUB_BYTES_PER_SECOND) -> None:
@@ -36,19 +42,7 @@ class Scrubber:
         self.root = root
         self.namenode = namenode
         self.rate = rate
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None and self.settings.scrub_interval > 0:
-            self._thread = threading.Thread(target=self._run, name="dfs-scrubber", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        super().__init__()
 
     def scrub_once(self, throttle: bool = True) -> list[str]:
         """Check every stored block now; returns the ids found bad (already quarantined)."""

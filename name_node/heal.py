@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from dfs_common.blocks import format_block_id
 from dfs_common.errors import DFSError
+from dfs_common.loops import BackgroundLoop
 from dfs_common.settings import Settings
 
 from . import blockmap
@@ -29,15 +30,18 @@ _EXPIRE_EVERY = 60.0    # seconds between sweeps of expired pending blocks
 _SCAN_EVERY = 900.0     # seconds between full safety-net scans of the block map
 
 
-class Healer:
+class Healer(BackgroundLoop):
+    """Brings every block back to its file's replication: the name node's one background loop."""
+
+    thread_name = "dfs-heal"
+
     def __init__(self, store: Store, members: Members, placement: Placement, settings: Settings) -> None:
         self.store, self.members, self.placement, self.settings = store, members, placement, settings
         self._lock = threading.Lock()
         self._suspects: set[int] = set()
         self._waiting: dict[int, float] = {}   # block → monotonic time before which it is not retried
         self._missing: set[int] = set()        # no live replica at all: nothing to copy from
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._last_expire = time.monotonic()
         # the first full scan runs once a restart's grace window is over: suspects are not persisted
         self._last_scan = self._last_expire - _SCAN_EVERY + 2 * settings.dead_after * settings.heartbeat
@@ -55,18 +59,6 @@ class Healer:
         return len(self._suspects) + len(self._missing)
 
     # thread ---------------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="dfs-heal", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
     def _run(self) -> None:
         interval = min(1.0, self.settings.heartbeat / 2)
         while not self._stop.wait(interval):
