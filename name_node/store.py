@@ -1,7 +1,7 @@
 """The name node's LMDB environment: named databases, compact record encodings, one txn wrapper.
 
 Everything the name node knows lives here, so every namespace change is one write transaction and
-survives kill -9 and power loss (the environment is opened with sync on). Keys are packed so that
+survives kill -9 and power loss (every write scope ends only once its commit is on disk). Keys are packed so that
 directory listings and per-node lookups are ordered range scans, never loads of a whole table.
 """
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import marshal
 import os
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -229,10 +230,19 @@ class Store:
     def __init__(self, path: str, map_size: int, root_owner: str = "root",
                  root_group: str = "supergroup") -> None:
         os.makedirs(path, exist_ok=True)
-        # sync + metasync: an acknowledged change is on disk before the answer leaves.
+        # An acknowledged change is on disk before the answer leaves. sync: a commit fsyncs its data
+        # pages before it writes the meta page that points at them, so the file is consistent
+        # whenever it crashes (LMDB's MDB_NOMETASYNC guarantee). The meta page is then made durable
+        # by ``_durable`` before the write scope ends: outside LMDB's write lock, and one fsync
+        # covers every writer that committed meanwhile (the next commit's data fsync covers it too).
         self.env = lmdb.open(path, map_size=map_size, max_dbs=len(_DB_NAMES) + 2, max_readers=512,
-                             sync=True, metasync=True, lock=True, readahead=False)
+                             sync=True, metasync=False, lock=True, readahead=False)
         self.dbs = {name: self.env.open_db(name.encode()) for name in _DB_NAMES}
+        self._issued = 0  # write commits started, numbered in commit order (LMDB's write lock held)
+        self._committed = 0  # every commit numbered up to this one has returned
+        self._synced = 0  # every commit numbered up to this one is on disk, meta page included
+        self._counter_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
         with self.write() as txn:
             if txn.inode(ROOT_INO) is None:
                 format_root(txn, root_owner, root_group)
@@ -245,6 +255,27 @@ class Store:
 
     def close(self) -> None:
         self.env.close()
+
+    def _commit(self, raw: lmdb.Transaction) -> None:
+        """Commit a write transaction and return once it is durable."""
+        with self._counter_lock:  # still inside the write transaction: numbers follow commit order
+            self._issued += 1
+            number = self._issued
+        raw.commit()
+        with self._counter_lock:
+            self._committed = max(self._committed, number)
+            # This commit's data fsync ran after the previous commit had written its meta page.
+            self._synced = max(self._synced, number - 1)
+        if self._synced >= number:
+            return
+        with self._sync_lock:
+            if self._synced >= number:
+                return  # a sync that started after this commit returned has finished
+            with self._counter_lock:
+                through = self._committed
+            self.env.sync(True)
+            with self._counter_lock:
+                self._synced = max(self._synced, through)
 
 
 class _Scope:
@@ -261,7 +292,7 @@ class _Scope:
 
     def __exit__(self, kind: object, value: object, trace: object) -> None:
         if kind is None and self.write:
-            self.raw.commit()
+            self.store._commit(self.raw)
         else:
             self.raw.abort()
 
