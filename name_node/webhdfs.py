@@ -215,11 +215,7 @@ class ReadOps:
         return self._redirect(call, target or self.node.placement.any_alive())
 
     def op_getfilechecksum(self, call: Call) -> Response:
-        with self.node.store.read() as txn:
-            _, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
-            _require_file(inode, call.path)
-            check(call.caller, inode, READ, call.path)
-        return self._redirect(call, self.node.placement.any_alive())
+        return self._redirect_for_file(call, READ)
 
     def op_create(self, call: Call) -> Response:
         overwrite = call.params.boolean("overwrite", False)
@@ -244,10 +240,14 @@ class ReadOps:
         return self._redirect(call, self.node.placement.any_alive())
 
     def op_append(self, call: Call) -> Response:
+        return self._redirect_for_file(call, WRITE)
+
+    def _redirect_for_file(self, call: Call, access: int) -> Response:
+        """To any live data node, once the path is a file the caller may ``access``."""
         with self.node.store.read() as txn:
             _, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
             _require_file(inode, call.path)
-            check(call.caller, inode, WRITE, call.path)
+            check(call.caller, inode, access, call.path)
         return self._redirect(call, self.node.placement.any_alive())
 
     def _redirect(self, call: Call, member: Any) -> Response:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from hypothesis import strategies as st
@@ -76,3 +77,15 @@ def snapshot(root: Path) -> dict[str, object]:
             with open(full, "rb") as f:
                 tree[os.path.relpath(full, root)] = (st_.st_size, st_.st_nlink, f.read())
     return tree
+
+
+def assert_behaves_like(mounted: Path, local: Path, ops: list) -> None:  # type: ignore[type-arg]
+    """Run ``ops`` on a fresh directory of the mount and on a local one: every result and errno,
+    then the whole tree, must be the same. The mounted directory is removed afterwards."""
+    mounted.mkdir()
+    try:
+        for op in ops:
+            assert apply(mounted, op) == apply(local, op), op
+        assert snapshot(mounted) == snapshot(local)
+    finally:
+        shutil.rmtree(mounted)

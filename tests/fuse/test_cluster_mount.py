@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from posix_model import OPS, apply, snapshot
+from posix_model import OPS, assert_behaves_like
 
 STDLIB = Path(os.__file__).parent
 USER = "dfsfusetest"
@@ -180,14 +180,7 @@ def test_non_root_users_get_the_same_errors_as_on_a_local_directory(mount: Path,
 def test_random_operations_match_a_local_directory(mount: Path, tmp_path_factory: pytest.TempPathFactory,
                                                    ops: list) -> None:  # type: ignore[type-arg]
     local = tmp_path_factory.mktemp("local")
-    mounted = mount / local.name
-    mounted.mkdir()
-    try:
-        for op in ops:
-            assert apply(mounted, op) == apply(local, op), op
-        assert snapshot(mounted) == snapshot(local)
-    finally:
-        shutil.rmtree(mounted)
+    assert_behaves_like(mount / local.name, local, ops)
 
 
 def test_read_survives_a_data_node_killed_with_kill_9(mount: Path, second_mount: Path, cluster) -> None:  # type: ignore[no-untyped-def]

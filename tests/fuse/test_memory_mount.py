@@ -5,7 +5,6 @@ import ctypes
 import errno
 import mmap
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from posix_model import OPS, apply, snapshot
+from posix_model import OPS, assert_behaves_like
 
 
 def renameat2(src: Path, dst: Path, flags: int) -> int:
@@ -27,14 +26,7 @@ def renameat2(src: Path, dst: Path, flags: int) -> int:
 def test_random_operations_match_a_local_directory(memory_mount: Path, tmp_path_factory: pytest.TempPathFactory,
                                                    ops: list) -> None:  # type: ignore[type-arg]
     local = tmp_path_factory.mktemp("local")
-    mounted = memory_mount / local.name
-    mounted.mkdir()
-    try:
-        for op in ops:
-            assert apply(mounted, op) == apply(local, op), op
-        assert snapshot(mounted) == snapshot(local)
-    finally:
-        shutil.rmtree(mounted)
+    assert_behaves_like(memory_mount / local.name, local, ops)
 
 
 def test_unlinked_file_stays_readable_through_its_handle(memory_mount: Path) -> None:
