@@ -308,7 +308,12 @@ class FileSystem:
         moved, replaced = self._attrs.get(old), self._attrs.get(new)
         new_parent, new_name = os.path.split(new)
         replaces = replaced is not None or self._listings.contains(new_parent, new_name) is not False
+        if replaces and (moved is None or replaced is None):
+            moved, replaced = self._attrs_or_none(old), self._attrs_or_none(new)
+            replaces = replaced is not None
         self.client.rename(old, new, overwrite=not flags & RENAME_NOREPLACE)
+        if replaces and moved is not None and replaced is not None and moved["st_ino"] == replaced["st_ino"]:
+            return  # two links of one file: POSIX rename(2) does nothing and both names stay
         self._forget(old, new)
         self._listings.drop_tree(old)
         self._listings.drop_tree(new)
@@ -328,6 +333,12 @@ class FileSystem:
                 open_file.retarget(new)
             elif open_file.path.startswith(prefix):
                 open_file.retarget(new + open_file.path[len(old):])
+
+    def _attrs_or_none(self, path: str) -> dict[str, Any] | None:
+        try:
+            return self.getattr(path)
+        except FileNotFoundError:
+            return None
 
     def link(self, existing: str, new: str) -> None:
         self._writable()

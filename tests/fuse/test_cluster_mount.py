@@ -85,6 +85,17 @@ def test_rename_over_an_existing_file(mount: Path, second_mount: Path) -> None:
     assert (second_mount / "b").read_text() == "new"
 
 
+def test_rename_onto_another_link_of_the_same_file_keeps_both_names(mount: Path) -> None:
+    """POSIX: rename(2) between two hard links of one file does nothing (found by the property test)."""
+    here = mount / "same-file"
+    here.mkdir()
+    (here / "b").write_bytes(b"\0")
+    os.link(here / "b", here / "a")
+    os.rename(here / "a", here / "b")
+    os.truncate(here / "a", 0)
+    assert sorted(os.listdir(here)) == ["a", "b"] and os.stat(here / "b").st_nlink == 2
+
+
 def test_hard_links_and_symlinks(mount: Path) -> None:
     (mount / "f").write_text("data")
     os.link(mount / "f", mount / "g")
