@@ -244,12 +244,7 @@ class Node:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 pass
-        # the worker may outlive a master that went first; the group takes both
-        self._signal_group(signal.SIGKILL)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        self.kill()  # the worker may outlive a master that went first; the group takes both
 
     def restart(self, timeout: float = 60.0) -> None:
         """Stop (if running) and start again on the same port and root."""
