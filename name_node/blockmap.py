@@ -137,15 +137,20 @@ def receive(txn: Txn, node: str, block_id: Any, length: Any, checksum: Any) -> i
     if node not in record.replicas:
         record.replicas.append(node)
         txn.put("replicas", node_key(node, number))
+    # a deletion still queued from an earlier, bad or trimmed copy must not remove this good one
+    txn.delete("deletions", node_key(node, number))
     txn.put_block(number, record)
     return number
 
 
-def remove_replica(txn: Txn, node: str, number: int) -> BlockRecord | None:
-    """Forget one replica (lost, bad, or trimmed); the node is told to delete it."""
+def remove_replica(txn: Txn, node: str, number: int, *, delete_on_node: bool) -> BlockRecord | None:
+    """Forget one replica. ``delete_on_node`` queues its deletion there: for trimmed copies, not
+    for ones the node already lost, quarantined or dropped (a queued deletion would outlive them
+    and remove a good copy re-replicated to the same node)."""
     record = txn.block(number)
     txn.delete("replicas", node_key(node, number))
-    txn.put("deletions", node_key(node, number))
+    if delete_on_node:
+        txn.put("deletions", node_key(node, number))
     if record is None or node not in record.replicas:
         return record
     record.replicas.remove(node)

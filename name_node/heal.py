@@ -147,7 +147,7 @@ class Healer(BackgroundLoop):
             with self.store.write() as txn:
                 for number, extras in trims:
                     for node in extras:
-                        blockmap.remove_replica(txn, node, number)
+                        blockmap.remove_replica(txn, node, number, delete_on_node=True)
             for number, _ in trims:
                 self._settle(number)
 

@@ -63,7 +63,7 @@ class InternalOps:
         accepted: list[int] = []
         with self.node.store.write() as txn:
             for number in dropped_numbers:
-                blockmap.remove_replica(txn, node_id, number)
+                blockmap.remove_replica(txn, node_id, number, delete_on_node=False)
             for item in blocks:
                 number = blockmap.receive(txn, node_id, item.get("blockId"), item.get("length"), item.get("checksum"))
                 if number is None:
@@ -90,7 +90,7 @@ class InternalOps:
         node_id = self._known(body)
         number = int(blockmap.parse_block_id(body.get("blockId")), 16)  # type: ignore[arg-type]
         with self.node.store.write() as txn:
-            blockmap.remove_replica(txn, node_id, number)
+            blockmap.remove_replica(txn, node_id, number, delete_on_node=False)
         self.node.healer.suspect([number])
         return json_response({})
 

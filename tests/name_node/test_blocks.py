@@ -118,6 +118,38 @@ def test_bad_block_and_client_report(nn: NN) -> None:
     assert nn.node.healer.under_replicated >= 1
 
 
+def test_a_copy_re_replicated_to_the_node_that_reported_it_bad_is_kept(nn: NN) -> None:
+    """The node quarantined its bad copy itself: no deletion may be queued that would later
+    remove the good copy the healer sends back to the same node."""
+    for node in ("dn1", "dn2"):
+        nn.heartbeat(node)
+    block = nn.write_block("/f", nodes=("dn1", "dn2"))
+    nn.commit("/f", [block], create=True, replication=2)
+    assert nn.post("/internal/bad_block", {"id": "dn1", "blockId": block["blockId"], "reason": "x"})[0] == 200
+    nn.node.healer.tick()
+    replicate = [c for c in nn.heartbeat("dn2")["commands"] if c["op"] == "replicate"]
+    assert replicate and replicate[0]["blockId"] == block["blockId"]
+    assert nn.post("/internal/block_received", {"id": "dn1", "blocks": [block]}) == (200, {})
+    assert not [c for c in nn.heartbeat("dn1")["commands"] if c["op"] == "delete"]
+    holders = nn.ok("GET", "/f", "GETFILEBLOCKLOCATIONS")["BlockLocations"]["BlockLocation"][0]["dataNodes"]
+    assert {holder["id"] for holder in holders} == {"dn1", "dn2"}
+
+
+def test_receiving_a_block_cancels_its_queued_deletion_on_that_node(nn: NN) -> None:
+    for node in ("dn1", "dn2", "dn3"):
+        nn.heartbeat(node)
+    block = nn.write_block("/f", nodes=("dn1", "dn2", "dn3"))
+    nn.commit("/f", [block], create=True, replication=2)
+    nn.node.healer.suspect([int(block["blockId"], 16)])
+    nn.node.healer.tick()  # trims one copy and queues its deletion
+    trimmed = {"dn1", "dn2", "dn3"} - {h["id"] for h in nn.ok("GET", "/f", "GETFILEBLOCKLOCATIONS")[
+        "BlockLocations"]["BlockLocation"][0]["dataNodes"]}
+    assert len(trimmed) == 1
+    node = trimmed.pop()
+    nn.post("/internal/block_received", {"id": node, "blocks": [block]})  # sent back before it heard
+    assert not [c for c in nn.heartbeat(node)["commands"] if c["op"] == "delete"]
+
+
 def test_dead_node_gets_no_blocks(nn: NN) -> None:
     nn.heartbeat("dn1")
     nn.heartbeat("dn2")
