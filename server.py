@@ -9,6 +9,7 @@ releases the GIL. The app is built inside the worker (no preload), so nothing is
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 from typing import Any
@@ -20,6 +21,8 @@ from dfs_common.settings import ConfigError, Settings
 
 def build_node(settings: Settings) -> Any:
     """The WSGI app object of the configured kind, its background loops started."""
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
     module_name, class_name = settings.node_class.rsplit(".", 1)
     node = getattr(importlib.import_module(module_name), class_name)(settings)
     node.start()
