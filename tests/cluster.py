@@ -175,10 +175,14 @@ class Node:
                                          start_new_session=True)
 
     def start(self, timeout: float = 60.0) -> None:
-        """Start and wait for /ping_alive. A port taken meanwhile (the free-port race) is retried on a
-        new port for a first start; a restart keeps its port and waits for it to become free."""
+        """Start and wait for /ping_alive (see ``finish_start``)."""
+        self.spawn()
+        self.finish_start(timeout)
+
+    def finish_start(self, timeout: float = 60.0) -> None:
+        """Wait for a spawned node to answer. A port taken meanwhile (the free-port race) is retried
+        on a new port for a first start; a restart keeps its port and waits for it to become free."""
         for attempt in range(5):
-            self.spawn()
             try:
                 self.wait_alive(timeout)
                 return
@@ -189,23 +193,31 @@ class Node:
                     time.sleep(1.0)
                 else:
                     self.port = free_port()
+                self.spawn()
 
-    def _port_was_taken(self) -> bool:
-        """gunicorn says so (at error level) while it retries the bind, and before it gives up."""
+    def _log_since_spawn(self) -> str:
         try:
             with open(self.log_path, "rb") as log:
                 log.seek(self._spawn_offset)
-                since_spawn = log.read().decode(errors="replace")
+                return log.read().decode(errors="replace")
         except (FileNotFoundError, AttributeError):
-            return False
+            return ""
+
+    def _port_was_taken(self) -> bool:
+        """gunicorn says so (at error level) while it retries the bind, and before it gives up."""
+        since_spawn = self._log_since_spawn()
         return "Address already in use" in since_spawn or "Connection in use" in since_spawn
+
+    def _listening(self) -> bool:
+        """gunicorn logs this only once it holds the port: before that, whoever answers is not us."""
+        return f"Listening at: {self.url} " in self._log_since_spawn()
 
     def wait_alive(self, timeout: float = 60.0) -> None:
         def alive() -> bool:
             if not self.running:
                 raise NodeStartError(f"{self.name} exited with {self.proc.returncode if self.proc else None}:\n"
                                      + self.log_tail(40))
-            if self._port_was_taken():  # whoever answers on the port now, it is not this node
+            if not self._listening():  # whoever answers on the port now, it is not this node
                 return False
             try:
                 return requests.get(self.url + "/ping_alive", timeout=2).status_code == 200
@@ -315,7 +327,7 @@ class Cluster:
             for node in self.datanodes:
                 node.spawn()
             for node in self.datanodes:
-                node.wait_alive(timeout)
+                node.finish_start(timeout)
             self._started = True
             self.wait_ready(timeout)
         except BaseException:
