@@ -58,15 +58,13 @@ class SeedCommands:
             raise NotFound(f"File does not exist: {path}")
 
     def touch(self, path: str) -> None:
-        """Create an empty file if ``path`` is absent, else set its times to now."""
+        """Create an empty file if ``path`` is absent, else set its times to now: one request
+        for a new file (the create itself says whether the name was taken)."""
         try:
-            self.get_status(path)
-        except NotFound:
-            try:
-                self.commit(path, [], create=True, overwrite=False)
-                return
-            except AlreadyExists:
-                pass  # someone created it meanwhile: fall through to updating its times
+            self.commit(path, [], create=True, overwrite=False)
+            return
+        except (AlreadyExists, IsADirectory):
+            pass
         now = time.time_ns()
         self.set_times(path, mtime_ns=now, atime_ns=now)
 

@@ -31,6 +31,9 @@ def test_seed_commands_round_trip(nn: HttpNameNode) -> None:
     nn.touch("/a/b/f")
     assert nn.stat("/a/b/f")["modificationTimeNs"] >= before
     assert nn.cat("/a/b/f") == b"hello"
+    nn.set_times("/a/b", mtime_ns=10**9, atime_ns=10**9)
+    nn.touch("/a/b")  # a directory: its times, as touch(1) does
+    assert nn.stat("/a/b")["type"] == "DIRECTORY" and nn.stat("/a/b")["modificationTimeNs"] > 10**9
     nn.mv("/a/b/f", "/a/g")
     assert nn.ls("/a") == ["b", "empty", "g"]
     nn.rm("/a/g")
