@@ -143,9 +143,10 @@ class HttpNameNode(SeedCommands):
         return bool(self._mkdirs(path, permission=f"{permission & 0o7777:o}",
                                  parents=None if parents else False, owner=owner, group=group))
 
-    def delete(self, path: str, recursive: bool = False) -> bool:
-        """False when ``path`` did not exist (WebHDFS); ENOTEMPTY for a full directory unless recursive."""
-        return bool(self._delete(path, recursive=recursive))
+    def delete(self, path: str, recursive: bool = False, kind: str | None = None) -> bool:
+        """False when ``path`` did not exist (WebHDFS); ENOTEMPTY for a full directory unless recursive.
+        ``kind="file"`` refuses a directory (EISDIR), ``"directory"`` anything else (ENOTDIR)."""
+        return bool(self._delete(path, recursive=recursive, kind=kind))
 
     def rename(self, src: str, dst: str, overwrite: bool | None = None) -> bool:
         """``None``: HDFS rename (into an existing directory; most failures answer False).

@@ -274,10 +274,8 @@ class FileSystem:
 
     def rmdir(self, path: str) -> None:
         self._writable()
-        # Asked afresh: a stale "directory" answer would let DELETE remove a file put there since.
-        if not stat_mod.S_ISDIR(self._fetch_attrs(path)["st_mode"]):
-            raise errors.NotADirectory(path)
-        if not self.client.delete(path, recursive=False):
+        # The name node decides "is it a directory" in the same transaction as the removal.
+        if not self.client.delete(path, recursive=False, kind="directory"):
             raise errors.NotFound(path)
         self._forget(path)
         self._listings.drop_tree(path)
@@ -287,12 +285,11 @@ class FileSystem:
 
     def unlink(self, path: str) -> None:
         self._writable()
-        # The kernel looked the name up just before (so these attributes are that fresh) and
-        # refuses unlink of a directory itself; this only catches a kernel with a staler view.
+        # The kernel looked the name up just before, so these attributes are that fresh (they
+        # only update cached link counts); the name node refuses a directory in the same
+        # transaction as the removal, so a name replaced by a directory meanwhile stays.
         attrs = self.getattr(path)
-        if stat_mod.S_ISDIR(attrs["st_mode"]):
-            raise errors.IsADirectory(path)
-        if not self.client.delete(path, recursive=False):
+        if not self.client.delete(path, recursive=False, kind="file"):
             raise errors.NotFound(path)
         self._forget(path)
         self._entry_changed(path, added=False)

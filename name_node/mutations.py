@@ -68,8 +68,11 @@ class WriteOps:
 
     def op_delete(self, call: Call) -> Response:
         recursive = call.params.boolean("recursive", False)
+        kind = call.params.text("kind") or None
+        if kind not in (None, "file", "directory"):
+            raise IllegalArgument(f"Invalid value for kind: {kind[:40]!r} (file or directory)")
         with self.node.store.write() as txn:
-            done = namespace.delete(txn, call.path, call.caller, recursive, time.time_ns())
+            done = namespace.delete(txn, call.path, call.caller, recursive, time.time_ns(), kind)
         return _boolean(done)
 
     def op_setpermission(self, call: Call) -> Response:

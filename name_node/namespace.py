@@ -221,8 +221,11 @@ def link(txn: Txn, source: str, destination: str, caller: Caller, now: int) -> N
     add_entry(txn, where, ino, inode, now)
 
 
-def delete(txn: Txn, path: str, caller: Caller, recursive: bool, now: int) -> bool:
-    """Unlink a path (a whole tree with ``recursive``); False when nothing is there."""
+def delete(txn: Txn, path: str, caller: Caller, recursive: bool, now: int,
+           kind: str | None = None) -> bool:
+    """Unlink a path (a whole tree with ``recursive``); False when nothing is there. ``kind``
+    "file" refuses a directory (``unlink(2)``), "directory" anything else (``rmdir(2)``), decided
+    in this transaction so a name replaced meanwhile by another client is never removed by mistake."""
     where = resolve(txn, path, caller)
     if where.ino is None or where.inode is None:
         return False
@@ -230,6 +233,10 @@ def delete(txn: Txn, path: str, caller: Caller, recursive: bool, now: int) -> bo
         return False  # as HDFS: the root is never deleted (mkfs empties it)
     check(caller, where.parent, WRITE | EXECUTE, path)
     check_sticky(caller, where.parent, where.inode, path)
+    if kind == "file" and where.inode.is_dir:
+        raise IsADirectory(f"{path} is a directory")
+    if kind == "directory" and not where.inode.is_dir:
+        raise NotADirectory(f"{path} is not a directory")
     if where.inode.is_dir:
         if where.inode.children and not recursive:
             raise NotEmpty(f"{path} is non empty': Directory is not empty")

@@ -111,11 +111,15 @@ class MemoryNameNode:
         with self.lock:
             self._new(linkpath, "SYMLINK", 0o777, owner, group).target = target
 
-    def delete(self, path: str, recursive: bool = False) -> bool:
+    def delete(self, path: str, recursive: bool = False, kind: str | None = None) -> bool:
         with self.lock:
             parent, name, node = self._walk(path)
             if node is None:
                 return False
+            if kind == "file" and node.kind == "DIRECTORY":
+                raise errors.IsADirectory(path)
+            if kind == "directory" and node.kind != "DIRECTORY":
+                raise errors.NotADirectory(path)
             if node.kind == "DIRECTORY":
                 if node.children and not recursive:
                     raise errors.NotEmpty(path)

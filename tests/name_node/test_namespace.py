@@ -37,6 +37,20 @@ def test_delete_missing_is_false_and_nonempty_needs_recursive(nn: NN) -> None:
     assert nn.call("GET", "/d", "GETFILESTATUS")[0] == 404
 
 
+def test_delete_kind_decides_file_or_directory_in_the_same_transaction(nn: NN) -> None:
+    nn.ok("PUT", "/dir", "MKDIRS")
+    nn.commit("/file", [], create=True)
+    status, body, _ = nn.call("DELETE", "/dir", "DELETE", kind="file")
+    assert status == 403 and body["RemoteException"]["errno"] == "EISDIR"
+    status, body, _ = nn.call("DELETE", "/file", "DELETE", kind="directory")
+    assert 400 <= status < 500 and body["RemoteException"]["errno"] == "ENOTDIR"
+    assert nn.call("DELETE", "/file", "DELETE", kind="both")[0] == 400
+    assert nn.call("GET", "/dir", "GETFILESTATUS")[0] == 200 and nn.call("GET", "/file", "GETFILESTATUS")[0] == 200
+    assert nn.ok("DELETE", "/dir", "DELETE", kind="directory") == {"boolean": True}
+    assert nn.ok("DELETE", "/file", "DELETE", kind="file") == {"boolean": True}
+    assert nn.ok("DELETE", "/file", "DELETE", kind="file") == {"boolean": False}
+
+
 def test_liststatus_of_file_is_one_entry(nn: NN) -> None:
     nn.heartbeat("dn1")
     nn.commit("/f", [], create=True)
