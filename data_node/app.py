@@ -13,11 +13,12 @@ from typing import Any, Callable
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from dfs_client.transport import Transport
 from dfs_common.settings import Settings
 from dfs_common.web import answer, json_response
 
 from .blocks import BlockService
-from .namenode import NameNodeLink, make_session
+from .namenode import NameNodeLink
 from .pipeline import Forwarder
 from .reporter import Reporter
 from .roots import StorageRoot, open_root
@@ -37,9 +38,10 @@ class DataNode:
         # Never wipes anything: a restarted node keeps its blocks and its id.
         self.root = root if root is not None else open_root(settings.fs_root)
         self.node_id = self.root.node_id()
-        self.session = make_session(settings.threads)
-        self.namenode = NameNodeLink(settings.namenode_url, self.session)
-        self.blocks = BlockService(settings, self.root, Forwarder(self.session), self.namenode)
+        connect, read = NameNodeLink.TIMEOUT
+        self.transport = Transport(pool_size=max(settings.threads, 4), connect_timeout=connect, read_timeout=read)
+        self.namenode = NameNodeLink(settings.namenode_url, self.transport)
+        self.blocks = BlockService(settings, self.root, Forwarder(self.transport.session), self.namenode)
         self.scrubber = Scrubber(settings, self.root, self.namenode)
         self.reporter = Reporter(settings, self.root, self.namenode, self.blocks, self.scrubber)
         self.webhdfs = WebHdfs(settings, self.root, self.scrubber)
@@ -75,7 +77,7 @@ class DataNode:
     def stop(self) -> None:
         self.reporter.stop()
         self.scrubber.stop()
-        self.session.close()
+        self.transport.close()
         self.root.close()
 
     # -- WSGI -------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The block store's HTTP-facing logic: receive (verify, make durable, forward, confirm) and serve.
 
 A write is answered 201 only when this node and every node after it hold the verified block and
-this node has confirmed it to the name node (invariant 4); on any downstream failure the local copy
-is removed so a failed pipeline leaves nothing half-replicated behind.
+the head of the pipeline has confirmed all those copies to the name node (invariant 4); on any
+downstream failure the local copy is removed, so a failed pipeline leaves nothing half-replicated
+and nothing confirmed behind.
 """
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ from typing import Any, BinaryIO
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from dfs_common.blocks import (CHECKSUM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER, chunk_count, parse_block_id,
-                               parse_checksum)
+from dfs_common.blocks import (CHECKSUM_HEADER, CONFIRM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER, chunk_count,
+                               parse_block_id, parse_checksum)
 from dfs_common.errors import DFSError, IllegalArgument, TooLarge
 from dfs_common.settings import Settings
 from dfs_common.web import error_response
 
 from .namenode import NameNodeLink
-from .pipeline import Forwarder, Relay, parse_pipeline
+from .pipeline import Forwarder, parse_pipeline
 from .roots import BlockInfo, StorageRoot
 
 log = logging.getLogger("dfs.data_node.blocks")
@@ -51,63 +52,49 @@ class BlockService:
             raise IllegalArgument(f"Missing {CHECKSUM_HEADER} header")
         checksum = parse_checksum(checksum.strip().lower())
         pipeline = parse_pipeline(request.headers.get(PIPELINE_HEADER))
+        head = request.headers.get(CONFIRM_HEADER, "").strip().lower() != "upstream"
         limit = self.settings.max_block_size
         if request.content_length is not None and request.content_length > limit:
             raise TooLarge(f"Block body of {request.content_length} bytes is over the limit of {limit}")
         if not pipeline:
             info = self.root.store(block_id, request.stream, limit, checksum)
-            self.confirm([info])
-            return {**info.as_json(), "stored": [self.node_id]}
-        # Cut-through: downstream receives while we do, so the pipeline's stores, fsyncs and
-        # confirmations overlap; each node still verifies its own bytes before keeping them.
-        relay = self.forwarder.relay(block_id, checksum, pipeline, request.content_length)
-        try:
-            info = self.root.store(block_id, relay.tee(request.stream), limit, checksum)
-        except BaseException:
-            relay.abort()
-            raise
-        try:
-            self.confirm([info])
-        except BaseException:
-            self._settle(relay, block_id, confirmed=False)
-            raise
-        downstream = self._settle(relay, block_id, confirmed=True)
-        return {**info.as_json(), "stored": [self.node_id, *downstream]}
-
-    def _settle(self, relay: Relay, block_id: str, confirmed: bool) -> list[str]:
-        """Wait for the downstream answer. On its failure remove the local copy and withdraw our
-        confirmation (sent meanwhile), so a failed pipeline leaves nothing half-replicated and
-        nothing confirmed behind; the failure names the deepest failed node."""
-        try:
-            return relay.finish()
-        except BaseException:
-            self.root.delete(block_id)
-            if confirmed:
-                self.withdraw(block_id)
-            raise
-
-    def withdraw(self, block_id: str) -> None:
-        """Best effort: a withdrawal that fails is made good by the next block report (which
-        no longer lists the block) or by the pending block expiring."""
-        try:
-            self.namenode.block_dropped(self.node_id, [block_id])
-        except DFSError as error:
-            log.warning("could not withdraw the confirmation of block %s: %s", block_id, error)
+            stored = [self.node_id]
+        else:
+            # Cut-through: downstream receives while we do, so the pipeline's stores and fsyncs
+            # overlap; each node still verifies its own bytes before keeping them.
+            relay = self.forwarder.relay(block_id, checksum, pipeline, request.content_length)
+            try:
+                info = self.root.store(block_id, relay.tee(request.stream), limit, checksum)
+            except BaseException:
+                relay.abort()
+                raise
+            try:
+                stored = [self.node_id, *relay.finish()]
+            except BaseException:
+                self.root.delete(block_id)  # a failed pipeline leaves nothing half-replicated here
+                raise
+        if head:
+            try:
+                self.confirm(info, stored)
+            except BaseException:
+                self.root.delete(block_id)
+                raise
+        return {**info.as_json(), "stored": stored}
 
     def replicate(self, block_id: str, targets: list[str]) -> list[str]:
         """A name-node ``replicate`` command: push a local block down a fresh pipeline."""
         block_id = parse_block_id(block_id)
         return self.forwarder.forward(self.root, block_id, parse_pipeline(",".join(targets)))
 
-    def confirm(self, infos: list[BlockInfo]) -> None:
-        """Tell the name node we hold these; delete any it rejects (unknown or mismatching)."""
-        rejected = set(self.namenode.block_received(self.node_id, [info.as_json() for info in infos]))
-        for info in infos:
-            if info.block_id in rejected:
-                log.warning("name node rejected block %s; deleting it", info.block_id)
-                self.root.delete(info.block_id)
-        if rejected & {info.block_id for info in infos}:
-            raise IllegalArgument(f"Name node rejected block(s) {sorted(rejected)}")
+    def confirm(self, info: BlockInfo, holders: list[str]) -> None:
+        """Tell the name node which nodes hold this verified block: the head of a pipeline does it
+        once for all of them (each answered it had stored it), so one name-node transaction
+        covers a block however many replicas it has. A rejected block (unknown or mismatching)
+        is deleted and the write fails."""
+        rejected = self.namenode.block_received(self.node_id, [{**info.as_json(), "holders": holders}])
+        if info.block_id in rejected:
+            log.warning("name node rejected block %s; deleting it", info.block_id)
+            raise IllegalArgument(f"Name node rejected block {info.block_id}")
 
     def delete(self, block_ids: list[str]) -> int:
         removed = 0

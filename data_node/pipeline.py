@@ -6,9 +6,12 @@ receive, verify and fsync in parallel instead of one after another. Every node s
 checksum over the bytes it received before its copy becomes visible; the bytes it forwards are the
 bytes it hashed, with the same expected checksum, so a corrupt upstream hop fails the same way
 downstream and nothing is kept anywhere. An upstream that fails mid-body cuts the downstream
-connection short, which downstream sees as a truncated body (nothing kept).
+connection short, which downstream sees as a truncated body (nothing kept). A relayed PUT carries
+``X-DFS-Confirm: upstream``: the node that received the block first confirms every stored copy to
+the name node in one call, once they all answered.
 
-Store-then-forward for healing (``Forwarder.forward``): a local block is streamed from the root.
+Store-then-forward for healing (``Forwarder.forward``): a local block is streamed from the root;
+the first target is the head of that pipeline and confirms the copies.
 The failure that reaches the client names the deepest node that failed (from a downstream 502),
 so the client can exclude exactly that node.
 """
@@ -23,7 +26,7 @@ from urllib.parse import urlparse
 
 import requests
 
-from dfs_common.blocks import CHECKSUM_HEADER, PIPELINE_HEADER
+from dfs_common.blocks import CHECKSUM_HEADER, CONFIRM_HEADER, PIPELINE_HEADER
 from dfs_common.errors import IllegalArgument, PipelineFailed
 
 from .roots import CHUNK, StorageRoot
@@ -129,7 +132,7 @@ class Relay:
         self.target = pipeline[0]
         self._url = f"{self.target}/blocks/{block_id}"
         self._headers = {CHECKSUM_HEADER: checksum, PIPELINE_HEADER: ",".join(pipeline[1:]),
-                         "Content-Type": "application/octet-stream"}
+                         CONFIRM_HEADER: "upstream", "Content-Type": "application/octet-stream"}
         self._length = length
         self._session = forwarder.session
         self._timeout = forwarder.TIMEOUT

@@ -23,6 +23,9 @@ _HEX16 = re.compile(r"[0-9a-f]{16}")
 
 CHECKSUM_HEADER = "X-DFS-Checksum"
 PIPELINE_HEADER = "X-DFS-Pipeline"
+# Sent by a pipeline node to the next: "upstream" confirms this replica to the name node (the
+# head of a pipeline confirms every copy it stored, in one call, once all of them answered).
+CONFIRM_HEADER = "X-DFS-Confirm"
 # On a ranged block GET: the hex of every chunk digest of the block, in order.
 DIGESTS_HEADER = "X-DFS-Digests"
 

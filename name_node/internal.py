@@ -48,30 +48,34 @@ class InternalOps:
         return json_response({"commands": commands, "block_report": wants_report})
 
     def on_block_received(self, request: Request) -> Response:
+        """Confirmed replicas. Each block may name its ``holders`` (the head of a write pipeline
+        confirms every copy the pipeline stored); holders the name node does not know are skipped
+        and the block is then healed like any other short one."""
         body = read_json(request)
         node_id = self._known(body)
         blocks = body.get("blocks")
         if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
             raise IllegalArgument('"blocks" must be a list of objects')
-        # "dropped": replicas the node confirmed and removed again because their write pipeline
-        # failed further down (it confirms while downstream is still storing).
-        dropped = body.get("dropped") or []
-        if not isinstance(dropped, list):
-            raise IllegalArgument('"dropped" must be a list of block ids')
-        dropped_numbers = [int(blockmap.parse_block_id(item), 16) for item in dropped]
+        confirmed = [(item, self._holders(item, node_id)) for item in blocks]
         rejected: list[Any] = []
         accepted: list[int] = []
         with self.node.store.write() as txn:
-            for number in dropped_numbers:
-                blockmap.remove_replica(txn, node_id, number, delete_on_node=False)
-            for item in blocks:
-                number = blockmap.receive(txn, node_id, item.get("blockId"), item.get("length"), item.get("checksum"))
-                if number is None:
+            for item, holders in confirmed:
+                numbers = {blockmap.receive(txn, holder, item.get("blockId"), item.get("length"),
+                                            item.get("checksum")) for holder in holders}
+                if None in numbers:  # unknown or mismatching: the same answer for every holder
                     rejected.append(item.get("blockId"))
                 else:
-                    accepted.append(number)
-        self.node.healer.suspect(accepted + dropped_numbers)
+                    accepted.extend(numbers)
+        self.node.healer.suspect(accepted)
         return json_response({"rejected": rejected} if rejected else {})
+
+    def _holders(self, item: dict[str, Any], sender: str) -> list[str]:
+        holders = item.get("holders", [sender])
+        if not isinstance(holders, list) or not holders or len(holders) > 512 \
+                or not all(isinstance(holder, str) for holder in holders):
+            raise IllegalArgument('"holders" must be a non-empty list of data node ids')
+        return [holder for holder in dict.fromkeys(holders) if self.node.members.get(holder) is not None]
 
     def on_block_report(self, request: Request) -> Response:
         body = read_json(request)

@@ -54,13 +54,9 @@ class FakeNameNode:
         return Response(json.dumps(answer), mimetype="application/json")(environ, start_response)
 
     def holders(self, block_id: str) -> list[str]:
-        """Nodes whose confirmation of the block stands (not withdrawn through "dropped")."""
-        held: list[str] = []
-        for r in self.received:
-            if block_id in r.get("dropped", []) and r["id"] in held:
-                held.remove(r["id"])
-            held += [r["id"] for b in r["blocks"] if b["blockId"] == block_id]
-        return held
+        """Nodes confirmed to hold the block (by themselves or by the head of their pipeline)."""
+        return [holder for r in self.received for b in r["blocks"] if b["blockId"] == block_id
+                for holder in b.get("holders", [r["id"]])]
 
 
 class Served:

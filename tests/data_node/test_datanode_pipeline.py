@@ -32,12 +32,14 @@ def put(url: str, data: Any, pipeline: list[str], block_id: str = BLOCK, digest:
                                  "X-DFS-Pipeline": ",".join(pipeline)})
 
 
-def test_three_node_pipeline_stores_everywhere_and_confirms_each(live_nodes: Any, namenode: Any) -> None:
+def test_three_node_pipeline_stores_everywhere_and_the_head_confirms_all_at_once(live_nodes: Any,
+                                                                                 namenode: Any) -> None:
     (a, sa), (b, sb), (c, sc) = live_nodes(3)
     response = put(sa.url, DATA, [sb.url, sc.url])
     assert response.status_code == 201, response.text
     assert response.json()["stored"] == [a.node_id, b.node_id, c.node_id]
     assert sorted(namenode.holders(BLOCK)) == sorted([a.node_id, b.node_id, c.node_id])
+    assert [r["id"] for r in namenode.received] == [a.node_id]  # one name-node call per block
     for served in (sa, sb, sc):
         got = requests.get(f"{served.url}/blocks/{BLOCK}", timeout=10)
         assert got.content == DATA and got.headers["X-DFS-Checksum"] == checksum(DATA)
