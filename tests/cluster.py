@@ -195,34 +195,35 @@ class Node:
                     self.port = free_port()
                 self.spawn()
 
-    def _log_since_spawn(self) -> str:
+    def _port_was_taken(self) -> bool:
+        """gunicorn says so (at error level) while it retries the bind, and before it gives up."""
         try:
             with open(self.log_path, "rb") as log:
                 log.seek(self._spawn_offset)
-                return log.read().decode(errors="replace")
+                since_spawn = log.read().decode(errors="replace")
         except (FileNotFoundError, AttributeError):
-            return ""
-
-    def _port_was_taken(self) -> bool:
-        """gunicorn says so (at error level) while it retries the bind, and before it gives up."""
-        since_spawn = self._log_since_spawn()
+            return False
         return "Address already in use" in since_spawn or "Connection in use" in since_spawn
 
     def _listening(self) -> bool:
-        """gunicorn logs this only once it holds the port: before that, whoever answers is not us."""
-        return f"Listening at: {self.url} " in self._log_since_spawn()
+        """Our gunicorn holds the port (``ss`` names the socket's processes): until then, whoever
+        answers on it is another process that took the port in the free-port race."""
+        assert self.proc is not None
+        found = subprocess.run(["ss", "-Hltnp", f"sport = :{self.port}"], capture_output=True, text=True,
+                               timeout=10)
+        return f"pid={self.proc.pid}," in found.stdout
 
     def wait_alive(self, timeout: float = 60.0) -> None:
         def alive() -> bool:
             if not self.running:
                 raise NodeStartError(f"{self.name} exited with {self.proc.returncode if self.proc else None}:\n"
                                      + self.log_tail(40))
-            if not self._listening():  # whoever answers on the port now, it is not this node
-                return False
             try:
-                return requests.get(self.url + "/ping_alive", timeout=2).status_code == 200
+                if requests.get(self.url + "/ping_alive", timeout=2).status_code != 200:
+                    return False
             except requests.RequestException:
                 return False
+            return self._listening()
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
