@@ -16,7 +16,7 @@ from werkzeug.wsgi import wrap_file
 
 from dfs_common.blocks import (CHECKSUM_HEADER, CONFIRM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER, chunk_count,
                                parse_block_id, parse_checksum)
-from dfs_common.errors import DFSError, IllegalArgument, TooLarge
+from dfs_common.errors import IllegalArgument, TooLarge
 from dfs_common.settings import Settings
 from dfs_common.web import error_response
 
