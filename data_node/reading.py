@@ -4,7 +4,8 @@ WebHDFS OPEN and GETFILECHECKSUM are redirected to a node that holds the file's 
 most bytes are on this node's own root. A local replica is read and verified against its checksum
 before a byte leaves; a bad one is quarantined and reported like the scrubber would, and the block
 is fetched from a peer instead (``dfs_client``'s ``read_block``, which verifies and fails over).
-Memory is bounded by one block.
+A range that covers only part of a block reads and verifies just the 64 KiB chunks under it
+(``read_range`` from a peer). Memory is bounded by one block.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from dfs_common.blocks import checksum as block_checksum
+from dfs_common.blocks import chunk_span, digests_checksum, verify_span
 from dfs_common.errors import IllegalArgument, NotFound, Unavailable
 
 from .roots import CHUNK, StorageRoot
@@ -52,7 +54,11 @@ class FileBlocks:
             if not location.get("blockId"):
                 yield from _zeros(high - low)
                 continue
-            data = memoryview(self.fetch(location))
+            if high - low == block_length:
+                data = memoryview(self.fetch(location))
+            else:  # part of a block: only the chunks that cover it are read and verified
+                data = memoryview(self.fetch_part(location, low - block_start, high - low))
+                block_start = low
             for at in range(low - block_start, high - block_start, CHUNK):
                 yield bytes(data[at: min(at + CHUNK, high - block_start)])
 
@@ -68,7 +74,20 @@ class FileBlocks:
                               f"{location.get('length')}")
         return data
 
-    def _local(self, block_id: str, expected: Any) -> bytes | None:
+    def fetch_part(self, location: dict[str, Any], offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset`` of one block, fetching and verifying only the 64 KiB
+        chunks that cover them: the local replica if this node has a good one."""
+        block_id = str(location.get("blockId"))
+        data = self._local(block_id, location.get("checksum"), offset, length)
+        if data is None:
+            data = bytes(self.client.read_range(location, offset, length))
+        if len(data) != length:
+            raise Unavailable(f"Block {block_id} gave {len(data)} bytes at {offset}, expected {length}")
+        return data
+
+    def _local(self, block_id: str, expected: Any, offset: int = 0, length: int | None = None) -> bytes | None:
+        """The local replica's bytes (all, or ``length`` at ``offset``) once verified: the whole
+        block against its checksum, a part chunk by chunk against the digest list."""
         try:
             info = self.root.info(block_id)
         except IllegalArgument:
@@ -77,12 +96,20 @@ class FileBlocks:
             return None
         try:
             file, _ = self.root.open(block_id)
+            with file:
+                if length is None:
+                    data = file.read()
+                    if len(data) == info.length and block_checksum(data) == info.checksum:
+                        return data
+                else:
+                    digests = self.root.digests(block_id)
+                    start, stop = chunk_span(offset, length, info.length)
+                    file.seek(start)
+                    span = file.read(stop - start)
+                    if digests_checksum(digests) == info.checksum and verify_span(span, start, digests):
+                        return span[offset - start:offset - start + length]
         except NotFound:
             return None
-        with file:
-            data = file.read()
-        if len(data) == info.length and block_checksum(data) == info.checksum:
-            return data
         log.warning("local replica of block %s is bad; reading a peer's", block_id)
         self.scrubber.verify(block_id)  # quarantines and reports it
         return None

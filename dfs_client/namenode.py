@@ -236,6 +236,11 @@ class HttpNameNode(SeedCommands):
         """The verified bytes of one block (a BlockLocation), failing over between replicas."""
         return blockio.read_block(self, location, path=path)
 
+    def read_range(self, location: dict[str, Any], offset: int, length: int, path: str = "/") -> bytes:
+        """``length`` bytes at ``offset`` of one block, fetching and verifying only the 64 KiB
+        chunks that cover them, failing over between replicas."""
+        return blockio.read_range(self, location, offset, length, path=path)
+
     def commit(self, path: str, blocks: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
         """Make ``blocks`` the whole block list of ``path`` in one name-node transaction.
 

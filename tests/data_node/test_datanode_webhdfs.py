@@ -70,6 +70,10 @@ class FakeClient:
         self.remote_reads.append(location["blockId"])
         return {LOCAL: ONE, REMOTE: TWO}[location["blockId"]]
 
+    def read_range(self, location: dict[str, Any], offset: int, length: int) -> bytes:
+        self.remote_reads.append(f"{location['blockId']}@{offset}+{length}")
+        return {LOCAL: ONE, REMOTE: TWO}[location["blockId"]][offset:offset + length]
+
 
 WHOLE = ONE + bytes(HOLE) + TWO
 
@@ -171,6 +175,25 @@ def test_open_skips_a_corrupt_local_replica_and_quarantines_it(served: Any, name
         file.write(b"\xff")
     assert Client(node).get("/webhdfs/v1/data/f?op=OPEN").get_data() == WHOLE
     assert fake.remote_reads == [LOCAL, REMOTE]
+    assert not node.root.exists(LOCAL) and namenode.bad_blocks[0]["blockId"] == LOCAL
+
+
+def test_open_of_part_of_a_block_reads_only_that_part(served: Any) -> None:
+    node, fake, _ = served
+    assert Client(node).get("/webhdfs/v1/data/f?op=OPEN&offset=10&length=20").get_data() == WHOLE[10:30]
+    assert Client(node).get(f"/webhdfs/v1/data/f?op=OPEN&offset={len(ONE) + HOLE + 5}&length=7").get_data() \
+        == TWO[5:12]
+    assert fake.remote_reads == [f"{REMOTE}@5+7"]  # the local part read locally, the peer's ranged
+
+
+def test_open_of_part_of_a_corrupt_local_replica_reads_a_peer_and_quarantines_it(served: Any,
+                                                                                  namenode: Any) -> None:
+    node, fake, _ = served
+    with open(node.root._path(LOCAL), "r+b") as file:
+        file.seek(15)
+        file.write(b"\xff")
+    assert Client(node).get("/webhdfs/v1/data/f?op=OPEN&offset=10&length=20").get_data() == WHOLE[10:30]
+    assert fake.remote_reads == [f"{LOCAL}@10+20"]
     assert not node.root.exists(LOCAL) and namenode.bad_blocks[0]["blockId"] == LOCAL
 
 
