@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from dfs_common.blocks import (CHECKSUM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER, checksum, chunk_span,
-                               digests_checksum, parse_digests, verify_span)
+from dfs_common.blocks import (CHECKSUM_HEADER, DIGEST_SIZE, DIGESTS_HEADER, PIPELINE_HEADER, checksum,
+                               chunk_count, chunk_span, digests_checksum, parse_digests, verify_span)
 from dfs_common.errors import (ChecksumMismatch, DFSError, IllegalArgument, NoSpace, NotFound,
                                PipelineFailed, Unavailable)
 
@@ -224,36 +224,29 @@ def _first_intact(nn: HttpNameNode, location: dict[str, Any], path: str,
 
 def _fetch(nn: HttpNameNode, url: str, length: int) -> tuple[bytes, str | None]:
     """GET a whole block in one read straight off the socket (one copy, no chunk joining)."""
-    response = nn.transport.request("GET", url, stream=True, expect=(200,), retry=False)
-    try:
+    with nn.transport.get(url) as response:
         return _body(response, url, length), response.headers.get(CHECKSUM_HEADER)
-    finally:
-        response.close()
 
 
 def _fetch_span(nn: HttpNameNode, url: str, start: int, stop: int,
                 stored_length: int) -> tuple[bytes, str | None, bytes | None]:
     """GET ``[start, stop)`` of a block: the bytes, the served checksum and the digest list
     (None if the answer carried none). A node that ignores Range answers the whole block."""
-    response = nn.transport.request("GET", url, stream=True, expect=(200, 206), retry=False,
-                                    headers={"Range": f"bytes={start}-{stop - 1}"})
-    try:
-        whole = response.status_code == 200
+    with nn.transport.get(url, {"Range": f"bytes={start}-{stop - 1}"}, expect=(200, 206)) as response:
+        whole = response.status == 200
         data = _body(response, url, stored_length if whole else stop - start)
         served = response.headers.get(CHECKSUM_HEADER)
         header = response.headers.get(DIGESTS_HEADER)
-        try:
-            digests = None if whole or header is None else parse_digests(header.strip(), stored_length)
-        except IllegalArgument:
-            digests = b""  # garbled in transit or on disk: adds up to no checksum, so judged corrupt
-        return data, served, digests
-    finally:
-        response.close()
+    try:
+        digests = None if whole or header is None else parse_digests(header.strip(), stored_length)
+    except IllegalArgument:
+        digests = b""  # garbled in transit or on disk: adds up to no checksum, so judged corrupt
+    return data, served, digests
 
 
 def _fetch_digests(nn: HttpNameNode, url: str, stored_length: int) -> bytes:
-    response = nn.transport.request("GET", url + "/digests", expect=(200,), retry=False)
-    digests = response.content
+    with nn.transport.get(url + "/digests") as response:
+        digests = _body(response, url, chunk_count(stored_length) * DIGEST_SIZE)
     try:
         return parse_digests(digests.hex(), stored_length)
     except IllegalArgument:
@@ -263,8 +256,8 @@ def _fetch_digests(nn: HttpNameNode, url: str, stored_length: int) -> bytes:
 def _body(response: Any, url: str, length: int) -> bytes:
     """Exactly ``length`` bytes of a streamed answer (fewer if it ends early; longer is an error)."""
     try:
-        data = response.raw.read(length, decode_content=False) if length else b""
-        if response.raw.read(1, decode_content=False):
+        data = response.read(length, decode_content=False) if length else b""
+        if response.read(1, decode_content=False):
             raise Unavailable(f"{url}: longer than the {length} bytes expected")
         return data
     except DFSError:

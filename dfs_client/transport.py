@@ -2,18 +2,19 @@
 ``Transport``, which is where connection pooling, timeouts, retries and the translation of
 RemoteException bodies into ``dfs_common.errors`` classes happen (and nowhere else).
 
-Two ways out, one set of rules (``_send``): ``request`` is the full ``requests`` path (streams, block
-transfers, redirects); ``call`` sends small metadata requests straight through the urllib3 pool the
-session's adapter owns, with a ready query string: requests' per-call work (merging settings,
-hooks, cookies, preparing and re-quoting the URL) costs about as much client CPU as the server's
-whole answer to a GETFILESTATUS.
+Two ways out, one set of rules (``_send``): ``request`` is the full ``requests`` path (uploads,
+redirects); ``call`` (small metadata requests, with a ready query string) and ``get`` (block
+reads) go straight through the urllib3 pool the session's adapter owns: requests' per-call work
+(merging settings, hooks, cookies, preparing and re-quoting the URL) costs about as much client
+CPU as the server's whole answer to a GETFILESTATUS.
 """
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -39,6 +40,7 @@ RETRY_PAUSES = (0.1, 0.5)
 _IDEMPOTENT = frozenset(("GET", "HEAD", "PUT", "DELETE", "OPTIONS"))
 _HEADERS = {"User-Agent": default_user_agent(), "Accept": "application/json"}
 _JSON_HEADERS = {**_HEADERS, "Content-Type": "application/json"}
+_BYTES_HEADERS = {"User-Agent": _HEADERS["User-Agent"]}
 # What a failed connection raises: requests wraps urllib3's errors, urlopen raises them bare.
 _REQUESTS_ERRORS: tuple[type[Exception], ...] = (requests.RequestException,)
 _URLLIB3_ERRORS: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError, OSError)
@@ -105,17 +107,11 @@ class Transport:
         requests' per-call machinery: the bytes go through the urllib3 connection pool that the
         session's adapter owns, so keep-alive connections are shared with ``request``.
         """
-        pool = self.session.get_adapter(url).poolmanager.connection_from_url(url)
-        target = "/" + url.partition("://")[2].partition("/")[2]
-        if query:
-            target += "?" + query
         if json_body is None:
             body, headers = None, _HEADERS
         else:
             body, headers = json.dumps(json_body, separators=(",", ":"), allow_nan=False).encode(), _JSON_HEADERS
-        response = self._send(method, url, idempotent, True, _URLLIB3_ERRORS, lambda: pool.urlopen(
-            method, target, body=body, headers=headers, retries=self._retries, redirect=False,
-            assert_same_host=False, timeout=self._pool_timeout, preload_content=True, decode_content=False))
+        response = self._urlopen(method, url, query, body, headers, idempotent, True, preload=True)
         content = response.data
         if not 200 <= response.status < 300:
             raise _remote_error(response.status, content)
@@ -125,6 +121,35 @@ class Transport:
             return json.loads(content)
         except ValueError:
             raise Unavailable(f"{method} {_short(url)}: answer is not JSON") from None
+
+    @contextmanager
+    def get(self, url: str, headers: Mapping[str, str] | None = None,
+            expect: Iterable[int] = (200,)) -> Iterator[urllib3.BaseHTTPResponse]:
+        """``with transport.get(url) as response``: a GET whose body the caller reads, through the
+        same lean path as ``call`` (a small block read pays no more client CPU than it must).
+        Never retried (block reads fail over to another replica instead); a status outside
+        ``expect`` raises the error its body names; the connection goes back to the pool after."""
+        response = self._urlopen("GET", url, "", None, {**_BYTES_HEADERS, **(headers or {})}, True, False,
+                                 preload=False)
+        try:
+            if response.status not in expect:
+                raise _remote_error(response.status, response.read())
+            yield response
+        except BaseException:
+            response.close()  # a body left half read must not go back to the pool usable
+            raise
+        finally:
+            response.release_conn()
+
+    def _urlopen(self, method: str, url: str, query: str, body: bytes | None, headers: Mapping[str, str],
+                 idempotent: bool | None, retry: bool, preload: bool) -> urllib3.BaseHTTPResponse:
+        pool = self.session.get_adapter(url).poolmanager.connection_from_url(url)
+        target = "/" + url.partition("://")[2].partition("/")[2]
+        if query:
+            target += "?" + query
+        return self._send(method, url, idempotent, retry, _URLLIB3_ERRORS, lambda: pool.urlopen(
+            method, target, body=body, headers=headers, retries=self._retries, redirect=False,
+            assert_same_host=False, timeout=self._pool_timeout, preload_content=preload, decode_content=False))
 
     def _send(self, method: str, url: str, idempotent: bool | None, retry: bool,
               failures: tuple[type[Exception], ...], send: Callable[[], T]) -> T:
