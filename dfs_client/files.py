@@ -45,7 +45,9 @@ class DFSFile(io.RawIOBase):
 
     ``status``: for ``r``/``r+``, the file's FileStatus as the caller has just been answered it (the
     COMMIT that created it, a GETFILESTATUS at open); an empty file then opens without asking the
-    name node for its (empty) block list. A non-empty one is located as usual.
+    name node for its (empty) block list. With a ``BlockLocation`` list in it (from the
+    GETFILEBLOCKLOCATIONS answer that carried the FileStatus) any file does; otherwise a non-empty
+    one is located as usual.
     """
 
     def __init__(self, nn: HttpNameNode, path: str, mode: str = "rb", *, permission: int = 0o644,
@@ -82,6 +84,8 @@ class DFSFile(io.RawIOBase):
                 except AlreadyExists:
                     self._locate(block_size)
             self._pos = self._layout.size
+        elif status is not None and isinstance(status.get("BlockLocation"), list):
+            self._adopt(status, status["BlockLocation"], block_size)  # located already (see ``status``)
         elif status is not None and status.get("type", "FILE") == "FILE" and not int(status.get("length") or 0):
             self._adopt(status, [], block_size)
         else:

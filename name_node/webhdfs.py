@@ -137,7 +137,8 @@ class ReadOps:
                     locations.append(_location(txn, number, position, size, live))
                 position += size
         return json_response({"BlockLocations": {"BlockLocation": locations}, "fileLength": inode.size,
-                              "fileId": ino, "blockSize": inode.block_size, "replication": inode.replication})
+                              "fileId": ino, "blockSize": inode.block_size, "replication": inode.replication,
+                              "FileStatus": file_status("", ino, inode)})
 
     def op_gethomedirectory(self, call: Call) -> Response:
         return json_response({"Path": f"/user/{call.caller.user}"})

@@ -76,6 +76,13 @@ class MemoryNameNode:
         with self.lock:
             return self._status(self._get(path), "")
 
+    def block_locations(self, path: str) -> dict[str, Any]:
+        """No blocks here (files keep their bytes in memory): the FileStatus a reader's open wants."""
+        status = self.get_status(path)
+        if status["type"] == "DIRECTORY":
+            raise errors.IsADirectory(path)
+        return {"FileStatus": status, "BlockLocation": []}
+
     def list_status(self, path: str):  # type: ignore[no-untyped-def]
         self.calls["list_status"] += 1
         with self.lock:

@@ -29,8 +29,11 @@ def test_commit_accepts_confirmed_blocks_and_holes(nn: NN) -> None:
     block = nn.write_block("/f", 100)
     status, body = nn.commit("/f", [block, {"blockId": None, "length": 50}], create=True)
     assert status == 200 and body["FileStatus"]["length"] == 150
-    locations = nn.ok("GET", "/f", "GETFILEBLOCKLOCATIONS")["BlockLocations"]["BlockLocation"]
+    located = nn.ok("GET", "/f", "GETFILEBLOCKLOCATIONS")
+    locations = located["BlockLocations"]["BlockLocation"]
     assert [(l["blockId"], l["offset"], l["length"]) for l in locations] == [(block["blockId"], 0, 100), (None, 100, 50)]
+    # the file's FileStatus rides along, so a reader's open needs no GETFILESTATUS
+    assert located["FileStatus"] == nn.ok("GET", "/f", "GETFILESTATUS")["FileStatus"]
 
 
 def test_commit_create_without_overwrite_on_existing(nn: NN) -> None:
