@@ -3,6 +3,7 @@
 - ``memory_mount``: the driver over the in-memory name node (no cluster needed).
 - ``mount`` / ``second_mount``: two mounts of the ``cluster`` fixture (tests/conftest.py), started
   exactly as users do: ``python dfs.py MNT 127.0.0.1 PORT``.
+- ``mount_of(cluster)``: the same for a cluster a test made itself.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import subprocess
 import tempfile
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -89,6 +91,15 @@ def mount_base() -> Iterator[Path]:
 @pytest.fixture
 def mount(cluster, mount_base: Path, tmp_path: Path) -> Iterator[Path]:  # type: ignore[no-untyped-def]
     yield from _dfs_mount(cluster, mount_base, tmp_path, "mnt1", ["-o", "allow_other"])
+
+
+@pytest.fixture
+def mount_of(mount_base: Path, tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """``mount_of(cluster)`` -> a mount of that cluster, unmounted at the end of the test."""
+    with ExitStack() as stack:
+        def make(cluster, name: str = "own", extra: list[str] | None = None) -> Path:  # type: ignore[no-untyped-def]
+            return stack.enter_context(contextmanager(_dfs_mount)(cluster, mount_base, tmp_path, name, extra or []))
+        yield make
 
 
 @pytest.fixture
