@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,7 @@ class DFSFile(io.RawIOBase):
         self._inflight: dict[Future[dict[str, Any]], Segment] = {}
         self._ship_error: BaseException | None = None
         self._version = self._committed = 0
+        self._held: set[str] = set()  # shipped blocks not yet committed: kept alive by nn.renewer
         self._pos = 0
         self._last_end = -1
         options = dict(permission=permission, replication=replication, blockSize=block_size,
@@ -188,6 +189,7 @@ class DFSFile(io.RawIOBase):
                     self._submit(*item)
                 wait(waiting + [future for future, _ in shipping])
             status = self.nn.commit(self.path, blocks, create=False, overwrite=True, fileId=self.file_id)
+            self._let_go(block["blockId"] for block in blocks if block.get("blockId"))
             with self._lock:
                 self._committed = version
                 self.file_id = status.get("fileId", self.file_id)
@@ -202,6 +204,7 @@ class DFSFile(io.RawIOBase):
             self._layout.dirty.clear()
         super().close()
         self._cache.clear()
+        self._let_go(list(self._held))
 
     def close(self) -> None:
         if self.closed or not hasattr(self, "_cache"):  # closed, or __init__ failed (from __del__)
@@ -212,6 +215,7 @@ class DFSFile(io.RawIOBase):
         finally:
             super().close()
             self._cache.clear()
+            self._let_go(list(self._held))  # what is left was superseded, or is a failed write's
 
     # -- positional I/O (thread-safe) --------------------------------------------------------
 
@@ -376,9 +380,17 @@ class DFSFile(io.RawIOBase):
             future.set_exception(error)
         else:
             self._cache.put(location["blockId"], buffer)
+            self._held.add(location["blockId"])
+            self.nn.renewer.hold(location["blockId"])
             future.set_result(location)
         finally:
             self._slots.release()
+
+    def _let_go(self, block_ids: Iterable[str]) -> None:
+        """Stop renewing these: committed, or never to be (see ``renewal``)."""
+        block_ids = [block_id for block_id in block_ids if block_id in self._held]
+        self._held.difference_update(block_ids)
+        self.nn.renewer.release(block_ids)
 
     def _reap(self) -> None:
         """Fold finished block writes into the layout (caller holds the lock)."""

@@ -19,6 +19,7 @@ from dfs_common.errors import IllegalArgument
 from dfs_common.paths import normalize
 
 from . import blockio
+from .renewal import BlockRenewer
 from .seed import SeedCommands
 from .transport import Transport, encode_query
 
@@ -86,6 +87,7 @@ class HttpNameNode(SeedCommands):
     _add_block = Operation("POST", "ADDBLOCK", "Block")
     _commit = Operation("POST", "COMMIT", "FileStatus")
     _report_bad_block = Operation("POST", "REPORTBADBLOCK", idempotent=True)
+    _renew_blocks = Operation("POST", "RENEWBLOCKS", idempotent=True)
 
     def __init__(self, url: str, user: str | None = None, *, transport: Transport | None = None) -> None:
         if "://" not in url:
@@ -94,6 +96,7 @@ class HttpNameNode(SeedCommands):
         self.user = user or default_user()
         self.transport = transport or Transport()
         self.suspects = blockio.Suspects()  # data nodes recent block writes failed on
+        self.renewer = BlockRenewer(self.renew_blocks)  # keeps open files' uncommitted blocks alive
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
 
@@ -232,6 +235,10 @@ class HttpNameNode(SeedCommands):
         Answers ``{"blockId", "length", "checksum", "dataNodes"}``, ready for ``commit``."""
         return blockio.write_block(self, path, data, replication=replication, exclude=exclude)
 
+    def renew_blocks(self, block_ids: list[str]) -> None:
+        """Restart the name node's one-hour lifetime of these pending (uncommitted) blocks."""
+        self._renew_blocks("/", {"blocks": block_ids})
+
     def read_block(self, location: dict[str, Any], path: str = "/") -> bytes:
         """The verified bytes of one block (a BlockLocation), failing over between replicas."""
         return blockio.read_block(self, location, path=path)
@@ -279,6 +286,7 @@ class HttpNameNode(SeedCommands):
             return self._executor
 
     def close(self) -> None:
+        self.renewer.stop()
         with self._executor_lock:
             executor, self._executor = self._executor, None
         if executor is not None:

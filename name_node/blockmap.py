@@ -26,6 +26,22 @@ def allocate(txn: Txn, now_ns: int) -> int:
     return number
 
 
+def renew(txn: Txn, numbers: Iterable[int], now_ns: int) -> int:
+    """Restart the lifetime of pending blocks a live writer still holds (its shipped blocks wait
+    for a COMMIT that may come hours later); committed or unknown ones are left alone."""
+    renewed = 0
+    for number in numbers:
+        record = txn.block(number)
+        if record is None or record.owner:
+            continue
+        txn.delete("pending", pack_u64(record.pending_since) + pack_u64(number))
+        record.pending_since = now_ns
+        txn.put("pending", pack_u64(now_ns) + pack_u64(number))
+        txn.put_block(number, record)
+        renewed += 1
+    return renewed
+
+
 def drop_blocks(txn: Txn, numbers: Iterable[int]) -> int:
     """Forget blocks no file refers to any more and queue their replicas for deletion."""
     dropped = 0

@@ -20,6 +20,8 @@ from .store import DIR, FILE
 from .webhdfs import Call, _require_file, check_block_size, empty, parse_block_param
 
 MAX_COMMIT_BODY = 64 * 1024 * 1024  # a block list of a multi-TiB file still fits
+MAX_RENEW_BLOCKS = 10_000  # a client renews in batches of at most this many
+MAX_RENEW_BODY = 1024 * 1024
 
 if TYPE_CHECKING:
     from .app import NameNode
@@ -296,6 +298,17 @@ class WriteOps:
         if short:
             self.node.healer.suspect(short)
         return json_response({"FileStatus": status})
+
+    def op_renewblocks(self, call: Call) -> Response:
+        """A writer's pending blocks (shipped, not yet committed) stay alive another lifetime."""
+        body = read_json_object(call.request, MAX_RENEW_BODY, "RENEWBLOCKS body")
+        ids = body.get("blocks")
+        if not isinstance(ids, list) or len(ids) > MAX_RENEW_BLOCKS:
+            raise IllegalArgument(f'RENEWBLOCKS needs "blocks": a list of at most {MAX_RENEW_BLOCKS} block ids')
+        numbers = [int(blockmap.parse_block_id(block_id), 16) for block_id in ids]
+        with self.node.store.write() as txn:
+            renewed = blockmap.renew(txn, numbers, time.time_ns())
+        return json_response({"renewed": renewed})
 
     def op_reportbadblock(self, call: Call) -> Response:
         number = parse_block_param(call.params)

@@ -223,16 +223,19 @@ def test_unlinked_file_stays_readable_and_close_to_open(mount: Path, second_moun
 def test_unlink_and_rmdir_never_remove_a_name_another_mount_replaced(mount: Path, second_mount: Path) -> None:
     """The first mount still caches "x is a file" and "y is a directory" when the second swaps
     them: unlink(x) and rmdir(y) must fail as POSIX says, not remove what is there now."""
-    (mount / "x").write_bytes(b"file")
-    (mount / "y").mkdir()
-    assert (mount / "x").is_file() and (mount / "y").is_dir()  # both now in the caches
-    os.unlink(second_mount / "x")
-    os.mkdir(second_mount / "x")
-    os.rmdir(second_mount / "y")
-    (second_mount / "y").write_bytes(b"now a file")
+    (mount / "swap").mkdir()
+    first, second = mount / "swap", second_mount / "swap"
+    (first / "x").write_bytes(b"file")
+    (first / "y").mkdir()
+    assert (first / "x").is_file() and (first / "y").is_dir()  # both now in the caches
+    os.unlink(second / "x")
+    os.mkdir(second / "x")
+    os.rmdir(second / "y")
+    (second / "y").write_bytes(b"now a file")
     with pytest.raises(OSError) as unlinked:
-        os.unlink(mount / "x")
+        os.unlink(first / "x")
     assert unlinked.value.errno in (errno.EISDIR, errno.EPERM)  # Linux unlink(2) on a directory
     with pytest.raises(NotADirectoryError):
-        os.rmdir(mount / "y")
-    assert (second_mount / "x").is_dir() and (second_mount / "y").read_bytes() == b"now a file"
+        os.rmdir(first / "y")
+    assert (second / "x").is_dir() and (second / "y").read_bytes() == b"now a file"
+    shutil.rmtree(first)

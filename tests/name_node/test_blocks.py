@@ -188,3 +188,22 @@ def test_pending_blocks_expire(nn: NN) -> None:
     with nn.node.store.write() as txn:
         assert blockmap.expire_pending(txn, time.time_ns() + blockmap.PENDING_LIFETIME_NS + 10**9) == 1
     assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [block["blockId"]]}]
+
+
+def test_renewed_pending_blocks_outlive_the_lifetime_and_others_do_not(nn: NN) -> None:
+    """A live writer's shipped blocks wait for its COMMIT, which may come hours later."""
+    from name_node import blockmap
+    nn.heartbeat("dn1")
+    held, abandoned, committed = nn.write_block("/f"), nn.write_block("/f"), nn.write_block("/g")
+    nn.commit("/g", [committed], create=True)
+    hour = blockmap.PENDING_LIFETIME_NS
+    assert nn.ok("POST", "/", "RENEWBLOCKS", body={"blocks": [held["blockId"], committed["blockId"]]}) \
+        == {"renewed": 1}  # the committed block is no longer pending
+    with nn.node.store.write() as txn:  # the renewal 50 minutes later
+        assert blockmap.renew(txn, [int(held["blockId"], 16)], time.time_ns() + hour * 5 // 6) == 1
+    with nn.node.store.write() as txn:  # seventy minutes after they were handed out
+        assert blockmap.expire_pending(txn, time.time_ns() + hour * 7 // 6) == 1
+    assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [abandoned["blockId"]]}]
+    assert nn.commit("/f", [held], create=True)[0] == 200
+    for bad in ({"blocks": "x"}, {"blocks": ["not-a-block"]}, {"blocks": ["0" * 16] * 10_001}, ["x"]):
+        assert nn.call("POST", "/", "RENEWBLOCKS", body=bad)[0] == 400
