@@ -10,6 +10,7 @@ many threads on one handle, which is how the FUSE mount uses it.
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, wait
@@ -20,9 +21,12 @@ from dfs_common.errors import AlreadyExists, DFSError, IllegalArgument, NotFound
 from .blockio import read_range
 from .cache import Block, BlockCache
 from .layout import Layout, NeedBlocks, Segment
+from .renewal import BATCH
 
 if TYPE_CHECKING:
     from .namenode import HttpNameNode
+
+log = logging.getLogger("dfs.client.files")
 
 DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024  # the cluster's default, used if the name node names none
 SHIPS_IN_FLIGHT = 4  # blocks of one file being written at once: overlaps network, bounds memory
@@ -69,6 +73,8 @@ class DFSFile(io.RawIOBase):
         self._ship_error: BaseException | None = None
         self._version = self._committed = 0
         self._held: set[str] = set()  # shipped blocks not yet committed: kept alive by nn.renewer
+        self._held_lock = threading.Lock()
+        self._done = False  # closed or aborted: a block shipped from now on is given up at once
         self._pos = 0
         self._last_end = -1
         options = dict(permission=permission, replication=replication, blockSize=block_size,
@@ -171,8 +177,9 @@ class DFSFile(io.RawIOBase):
 
     def flush(self) -> None:
         """Ship every dirty block, wait for all, and COMMIT the block list if it changed."""
-        if self.closed or self._aborted or not getattr(self, "_writable", False):
-            return
+        if self.closed or self._aborted or getattr(self, "_done", True) \
+                or not getattr(self, "_writable", False):
+            return  # (no ``_done`` yet: __init__ failed)
         with self._flush_lock:
             while True:
                 with self._lock:
@@ -197,14 +204,13 @@ class DFSFile(io.RawIOBase):
 
     def abort(self) -> None:
         """Close WITHOUT committing: what was written since the last ``flush`` is dropped (its
-        shipped blocks stay pending and the name node collects them), so a failed upload never
-        shows up as a complete file."""
+        shipped blocks are abandoned), so a failed upload never shows up as a complete file."""
         self._aborted = True
         with self._lock:
             self._layout.dirty.clear()
+        self._let_go_of_all()
         super().close()
         self._cache.clear()
-        self._let_go(list(self._held))
 
     def close(self) -> None:
         if self.closed or not hasattr(self, "_cache"):  # closed, or __init__ failed (from __del__)
@@ -213,9 +219,9 @@ class DFSFile(io.RawIOBase):
         try:
             self.flush()
         finally:
+            self._let_go_of_all()  # superseded, or a failed write's; and no flush after this one
             super().close()
             self._cache.clear()
-            self._let_go(list(self._held))  # what is left was superseded, or is a failed write's
 
     # -- positional I/O (thread-safe) --------------------------------------------------------
 
@@ -380,17 +386,43 @@ class DFSFile(io.RawIOBase):
             future.set_exception(error)
         else:
             self._cache.put(location["blockId"], buffer)
-            self._held.add(location["blockId"])
-            self.nn.renewer.hold(location["blockId"])
+            self._hold(location["blockId"])
             future.set_result(location)
         finally:
             self._slots.release()
 
+    def _hold(self, block_id: str) -> None:
+        """A shipped block waits for its COMMIT: keep it alive until then (see ``renewal``)."""
+        with self._held_lock:
+            if not self._done:
+                self._held.add(block_id)
+                self.nn.renewer.hold(block_id)
+                return
+        self._abandon([block_id])  # shipped after a failed close or an abort: never to be committed
+
     def _let_go(self, block_ids: Iterable[str]) -> None:
-        """Stop renewing these: committed, or never to be (see ``renewal``)."""
-        block_ids = [block_id for block_id in block_ids if block_id in self._held]
-        self._held.difference_update(block_ids)
+        """Committed: no longer ours to keep alive."""
+        with self._held_lock:
+            block_ids = [block_id for block_id in block_ids if block_id in self._held]
+            self._held.difference_update(block_ids)
         self.nn.renewer.release(block_ids)
+
+    def _let_go_of_all(self) -> None:
+        """Closed or aborted: what is still held was superseded or belongs to a failed write, and
+        will never be committed."""
+        with self._held_lock:
+            self._done = True
+            block_ids, self._held = list(self._held), set()
+        self.nn.renewer.release(block_ids)
+        self._abandon(block_ids)
+
+    def _abandon(self, block_ids: list[str]) -> None:
+        """Let the name node delete them now (best effort: otherwise they expire within the hour)."""
+        for start in range(0, len(block_ids), BATCH):
+            try:
+                self.nn.abandon_blocks(block_ids[start:start + BATCH])
+            except DFSError as error:
+                log.warning("could not abandon uncommitted blocks of %s: %s", self.path, error)
 
     def _reap(self) -> None:
         """Fold finished block writes into the layout (caller holds the lock)."""

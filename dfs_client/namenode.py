@@ -88,6 +88,7 @@ class HttpNameNode(SeedCommands):
     _commit = Operation("POST", "COMMIT", "FileStatus")
     _report_bad_block = Operation("POST", "REPORTBADBLOCK", idempotent=True)
     _renew_blocks = Operation("POST", "RENEWBLOCKS", idempotent=True)
+    _abandon_blocks = Operation("POST", "ABANDONBLOCKS", idempotent=True)
 
     def __init__(self, url: str, user: str | None = None, *, transport: Transport | None = None) -> None:
         if "://" not in url:
@@ -238,6 +239,11 @@ class HttpNameNode(SeedCommands):
     def renew_blocks(self, block_ids: list[str]) -> None:
         """Restart the name node's one-hour lifetime of these pending (uncommitted) blocks."""
         self._renew_blocks("/", {"blocks": block_ids})
+
+    def abandon_blocks(self, block_ids: list[str]) -> None:
+        """Give up pending blocks that will never be committed: the name node deletes them now
+        instead of an hour from now."""
+        self._abandon_blocks("/", {"blocks": block_ids})
 
     def read_block(self, location: dict[str, Any], path: str = "/") -> bytes:
         """The verified bytes of one block (a BlockLocation), failing over between replicas."""

@@ -42,6 +42,12 @@ def renew(txn: Txn, numbers: Iterable[int], now_ns: int) -> int:
     return renewed
 
 
+def abandon(txn: Txn, numbers: Iterable[int]) -> int:
+    """Drop pending blocks their writer will never commit (a failed or superseded write), so
+    their space comes back now rather than when they expire; committed ones are left alone."""
+    return drop_blocks(txn, [n for n in numbers if (record := txn.block(n)) is not None and not record.owner])
+
+
 def drop_blocks(txn: Txn, numbers: Iterable[int]) -> int:
     """Forget blocks no file refers to any more and queue their replicas for deletion."""
     dropped = 0

@@ -20,8 +20,8 @@ from .store import DIR, FILE
 from .webhdfs import Call, _require_file, check_block_size, empty, parse_block_param
 
 MAX_COMMIT_BODY = 64 * 1024 * 1024  # a block list of a multi-TiB file still fits
-MAX_RENEW_BLOCKS = 10_000  # a client renews in batches of at most this many
-MAX_RENEW_BODY = 1024 * 1024
+MAX_BLOCK_LIST = 10_000  # block ids per RENEWBLOCKS or ABANDONBLOCKS (clients send batches)
+MAX_BLOCK_LIST_BODY = 1024 * 1024
 
 if TYPE_CHECKING:
     from .app import NameNode
@@ -301,14 +301,17 @@ class WriteOps:
 
     def op_renewblocks(self, call: Call) -> Response:
         """A writer's pending blocks (shipped, not yet committed) stay alive another lifetime."""
-        body = read_json_object(call.request, MAX_RENEW_BODY, "RENEWBLOCKS body")
-        ids = body.get("blocks")
-        if not isinstance(ids, list) or len(ids) > MAX_RENEW_BLOCKS:
-            raise IllegalArgument(f'RENEWBLOCKS needs "blocks": a list of at most {MAX_RENEW_BLOCKS} block ids')
-        numbers = [int(blockmap.parse_block_id(block_id), 16) for block_id in ids]
+        numbers = _block_list(call, "RENEWBLOCKS")
         with self.node.store.write() as txn:
             renewed = blockmap.renew(txn, numbers, time.time_ns())
         return json_response({"renewed": renewed})
+
+    def op_abandonblocks(self, call: Call) -> Response:
+        """A writer gives up pending blocks it will never commit: their replicas are deleted now."""
+        numbers = _block_list(call, "ABANDONBLOCKS")
+        with self.node.store.write() as txn:
+            abandoned = blockmap.abandon(txn, numbers)
+        return json_response({"abandoned": abandoned})
 
     def op_reportbadblock(self, call: Call) -> Response:
         number = parse_block_param(call.params)
@@ -318,6 +321,14 @@ class WriteOps:
         if record is not None and node_id in record.replicas:
             self.node.members.queue(node_id, {"op": "verify", "blockId": format_block_id(number)})
         return empty()
+
+
+def _block_list(call: Call, op: str) -> list[int]:
+    """The block numbers of a ``{"blocks": [ids]}`` body."""
+    ids = read_json_object(call.request, MAX_BLOCK_LIST_BODY, f"{op} body").get("blocks")
+    if not isinstance(ids, list) or len(ids) > MAX_BLOCK_LIST:
+        raise IllegalArgument(f'{op} needs "blocks": a list of at most {MAX_BLOCK_LIST} block ids')
+    return [int(blockmap.parse_block_id(block_id), 16) for block_id in ids]
 
 
 def _time_ns(call: Call, name: str) -> int | None:

@@ -1,6 +1,6 @@
 """A small in-process fake of a DFS cluster, just enough of docs/PROTOCOL.md to exercise the client's
 file logic before the real nodes exist: a name node (GETFILESTATUS, LISTSTATUS_BATCH, MKDIRS, DELETE,
-RENAME, GETFILEBLOCKLOCATIONS, ADDBLOCK, COMMIT, REPORTBADBLOCK, RENEWBLOCKS, SETTIMES, /ping_alive) and data
+RENAME, GETFILEBLOCKLOCATIONS, ADDBLOCK, COMMIT, REPORTBADBLOCK, RENEWBLOCKS, ABANDONBLOCKS, SETTIMES, /ping_alive) and data
 nodes (``/blocks/<id>`` PUT with pipelines, GET with a single Range and the chunk digests), each a werkzeug app on its own loopback port.
 
 Faults a test can switch on: a data node that serves corrupt bytes (``corrupt = True``, the first
@@ -123,6 +123,7 @@ class FakeNameNode:
         self.blocks: dict[str, dict[str, Any]] = {}
         self.bad_reports: list[tuple[str, str]] = []
         self.renewed: list[str] = []
+        self.abandoned: list[str] = []
         self.commits = 0
         self.lock = threading.RLock()
         self.server = Server(self)
@@ -286,6 +287,11 @@ class FakeNameNode:
         ids = json.loads(request.get_data() or b"{}").get("blocks") or []
         self.renewed.extend(ids)
         return json_response({"renewed": len(ids)})
+
+    def op_abandonblocks(self, path: str, params: Params, request: Request) -> Response:
+        ids = json.loads(request.get_data() or b"{}").get("blocks") or []
+        self.abandoned.extend(ids)
+        return json_response({"abandoned": len(ids)})
 
 
 class FakeCluster:

@@ -37,3 +37,26 @@ def test_an_open_file_holds_its_shipped_blocks_until_commit_and_a_close_lets_go(
         file.flush()
         assert nn.renewer.held == set()
     assert nn.cat("/renewed") == b"x" * (2 * block + 10)
+
+
+def test_blocks_never_to_be_committed_are_abandoned_at_close(nn: HttpNameNode, cluster: Any) -> None:
+    block = cluster.namenode.block_size
+    with nn.open("/superseded", "wb") as file:
+        file.write(b"a" * block)     # a full block ships...
+        file.flush()                 # ...and is committed
+        file.seek(0)
+        file.write(b"b" * block)     # its replacement ships
+        deadline = time.monotonic() + 10
+        while not nn.renewer.held and time.monotonic() < deadline:
+            time.sleep(0.01)
+        file.seek(0)
+        file.write(b"c" * block)     # and is itself superseded before any commit
+    assert nn.cat("/superseded") == b"c" * block
+    assert len(cluster.namenode.abandoned) >= 1 and nn.renewer.held == set()
+    kept = {location["blockId"] for location in nn.block_locations("/superseded")["BlockLocation"]}
+    assert not kept & set(cluster.namenode.abandoned)
+
+    aborted = nn.open("/aborted", "wb")
+    aborted.write(b"d" * (2 * block))
+    aborted.abort()
+    assert nn.renewer.held == set() and nn.cat("/aborted") == b""

@@ -64,13 +64,17 @@ def test_a_full_cluster_is_enospc_and_loses_nothing(small_cluster: Cluster,
         small_cluster.client("root").tee("/more.bin", os.urandom(2 * ROOT_SIZE))
     assert small_cluster.client("root").cat("/keep.bin") == keep
 
-    # Freeing space (the failed writes' blocks included) makes room again once the nodes report it.
+    # The failed writes left nothing behind (their blocks were abandoned), so with nothing deleted
+    # there is room again once the data nodes have dropped them and reported their space.
+    again = os.urandom(8 * MiB)
+
+    def written(name: str) -> bool:
+        return (small_mount / name).write_bytes(again) == len(again)  # OSError: not yet
+
+    small_cluster.wait_for(lambda: written("again.bin"), timeout=60, interval=1.0,
+                           message="a write to fit in the space the failed writes took")
+    assert (small_mount / "again.bin").read_bytes() == again and (small_mount / "keep.bin").read_bytes() == keep
     os.unlink(small_mount / "big.bin")
     os.unlink(small_mount / "keep.bin")
-    again = os.urandom(3 * MiB)
-
-    def written() -> bool:
-        return (small_mount / "again.bin").write_bytes(again) == len(again)  # OSError: not yet
-
-    small_cluster.wait_for(written, timeout=60, interval=1.0, message="a write to succeed after freeing space")
-    assert (small_mount / "again.bin").read_bytes() == again
+    small_cluster.wait_for(lambda: written("more.bin"), timeout=60, interval=1.0,
+                           message="a write to fit in the space deleting freed")

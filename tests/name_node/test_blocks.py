@@ -207,3 +207,15 @@ def test_renewed_pending_blocks_outlive_the_lifetime_and_others_do_not(nn: NN) -
     assert nn.commit("/f", [held], create=True)[0] == 200
     for bad in ({"blocks": "x"}, {"blocks": ["not-a-block"]}, {"blocks": ["0" * 16] * 10_001}, ["x"]):
         assert nn.call("POST", "/", "RENEWBLOCKS", body=bad)[0] == 400
+
+
+def test_abandoned_pending_blocks_are_deleted_now_and_committed_ones_stay(nn: NN) -> None:
+    nn.heartbeat("dn1")
+    given_up, committed = nn.write_block("/f"), nn.write_block("/g")
+    nn.commit("/g", [committed], create=True)
+    assert nn.ok("POST", "/", "ABANDONBLOCKS", body={"blocks": [given_up["blockId"], committed["blockId"]]}) \
+        == {"abandoned": 1}
+    assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [given_up["blockId"]]}]
+    assert nn.commit("/f", [given_up], create=True)[0] == 400  # gone: it can no longer be committed
+    assert nn.ok("GET", "/g", "GETFILESTATUS")["FileStatus"]["length"] == committed["length"]
+    assert nn.call("POST", "/", "ABANDONBLOCKS", body={"blocks": ["../x"]})[0] == 400
