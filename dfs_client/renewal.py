@@ -17,7 +17,7 @@ from dfs_common.errors import DFSError
 log = logging.getLogger("dfs.client.renewal")
 
 RENEW_EVERY = 600.0  # seconds between renewals of a held block: six chances inside the hour
-BATCH = 10_000       # block ids per RENEWBLOCKS request (the name node's limit)
+BATCH = 10_000       # block ids per RENEWBLOCKS or ABANDONBLOCKS request (the name node's limit)
 
 
 class BlockRenewer:
