@@ -38,8 +38,9 @@ SUSPECT_SECONDS = 30.0
 
 
 class Suspects:
-    """Data nodes that recently failed a block write of this client, excluded up front from later
-    pipelines so that a write does not pay one failed attempt per block after a node dies."""
+    """Data nodes that recently failed a block write or read of this client: left out of later
+    pipelines and tried last for reads, so that a dead or hung node costs one failed attempt,
+    not one per block."""
 
     def __init__(self, ttl: float = SUSPECT_SECONDS) -> None:
         self.ttl = ttl
@@ -201,12 +202,17 @@ def _first_intact(nn: HttpNameNode, location: dict[str, Any], path: str,
     block_id = location.get("blockId")
     failures: list[str] = []
     corrupt = False
-    for node in location.get("dataNodes") or []:
+    suspects = nn.suspects.current()
+    for node in sorted(location.get("dataNodes") or [], key=lambda node: node.get("id") in suspects):
         try:
             data = attempt(node)
         except NotFound as error:
             failures.append(f"{node.get('id')}: {error}")
             _report(nn, str(block_id), node, path)
+            continue
+        except NodeUnreachable as error:  # dead or hung: try it last for a while
+            failures.append(f"{node.get('id')}: {error}")
+            nn.suspects.add(str(node.get("id")))
             continue
         except DFSError as error:
             failures.append(f"{node.get('id')}: {error}")

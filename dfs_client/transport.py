@@ -31,6 +31,9 @@ from dfs_common.errors import DFSError, Unavailable, from_remote_exception
 # pipeline has fsynced, which on a busy disk can take a while for a 256 MiB block.
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 60.0
+# A block GET streams from its first byte (sendfile), so a replica silent this long is hung (a stopped
+# process, a dead disk): give up on it and read another replica instead of waiting READ_TIMEOUT.
+BLOCK_READ_TIMEOUT = 10.0
 # Many threads of one process (a FUSE mount, read-ahead and write-behind pools) share one session; a
 # pool smaller than that would open and close connections at every request.
 POOL_SIZE = 64
@@ -72,6 +75,7 @@ class Transport:
         self.timeout = (connect_timeout, read_timeout)
         self._retries = adapter.max_retries  # what requests hands urlopen: no retry of its own
         self._pool_timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        self._get_timeout = urllib3.Timeout(connect=connect_timeout, read=min(read_timeout, BLOCK_READ_TIMEOUT))
         self._closed = threading.Event()
 
     def request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None,
@@ -127,10 +131,11 @@ class Transport:
             expect: Iterable[int] = (200,)) -> Iterator[urllib3.BaseHTTPResponse]:
         """``with transport.get(url) as response``: a GET whose body the caller reads, through the
         same lean path as ``call`` (a small block read pays no more client CPU than it must).
-        Never retried (block reads fail over to another replica instead); a status outside
-        ``expect`` raises the error its body names; the connection goes back to the pool after."""
+        Never retried (block reads fail over to another replica instead), and a node silent for
+        ``BLOCK_READ_TIMEOUT`` counts as unreachable; a status outside ``expect`` raises the error
+        its body names; the connection goes back to the pool after."""
         response = self._urlopen("GET", url, "", None, {**_BYTES_HEADERS, **(headers or {})}, True, False,
-                                 preload=False)
+                                 preload=False, timeout=self._get_timeout)
         try:
             if response.status not in expect:
                 raise _remote_error(response.status, response.read())
@@ -142,14 +147,16 @@ class Transport:
             response.release_conn()
 
     def _urlopen(self, method: str, url: str, query: str, body: bytes | None, headers: Mapping[str, str],
-                 idempotent: bool | None, retry: bool, preload: bool) -> urllib3.BaseHTTPResponse:
+                 idempotent: bool | None, retry: bool, preload: bool,
+                 timeout: urllib3.Timeout | None = None) -> urllib3.BaseHTTPResponse:
         pool = self.session.get_adapter(url).poolmanager.connection_from_url(url)
         target = "/" + url.partition("://")[2].partition("/")[2]
         if query:
             target += "?" + query
         return self._send(method, url, idempotent, retry, _URLLIB3_ERRORS, lambda: pool.urlopen(
             method, target, body=body, headers=headers, retries=self._retries, redirect=False,
-            assert_same_host=False, timeout=self._pool_timeout, preload_content=preload, decode_content=False))
+            assert_same_host=False, timeout=timeout or self._pool_timeout, preload_content=preload,
+            decode_content=False))
 
     def _send(self, method: str, url: str, idempotent: bool | None, retry: bool,
               failures: tuple[type[Exception], ...], send: Callable[[], T]) -> T:

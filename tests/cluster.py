@@ -242,6 +242,15 @@ class Node:
         except subprocess.TimeoutExpired:
             pass
 
+    def pause(self) -> None:
+        """SIGSTOP the node: it keeps its connections and port but answers nothing (a hung node)."""
+        if self.proc is not None:
+            self._signal_group(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc is not None:
+            self._signal_group(signal.SIGCONT)
+
     def terminate(self) -> None:
         """Send SIGTERM (gunicorn's graceful stop) without waiting; ``stop`` waits."""
         if self.proc is not None and self.proc.poll() is None:
@@ -253,6 +262,7 @@ class Node:
             return
         if self.proc.poll() is None:
             self._signal_group(signal.SIGTERM)
+            self._signal_group(signal.SIGCONT)  # a paused node handles the SIGTERM only once resumed
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
