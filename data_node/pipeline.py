@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 
 import requests
 
+from dfs_client.transport import CONNECT_TIMEOUT, READ_TIMEOUT
 from dfs_common.blocks import CHECKSUM_HEADER, CONFIRM_HEADER, PIPELINE_HEADER
 from dfs_common.errors import IllegalArgument, PipelineFailed
 
@@ -79,9 +80,9 @@ class _Body:
 class Forwarder:
     """PUTs blocks from a root to the next node of a pipeline."""
 
-    # (connect, read) seconds; the read timeout covers the whole rest of the pipeline storing,
-    # fsyncing and forwarding a block of up to DFS_MAX_BLOCK_SIZE.
-    TIMEOUT = (5.0, 300.0)
+    # (connect, read) seconds: the client's own, since the writer waits no longer for the whole
+    # pipeline than that; a hung node downstream then fails this hop, not the writer's request.
+    TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT - 5.0)
 
     def __init__(self, session: requests.Session) -> None:
         self.session = session
