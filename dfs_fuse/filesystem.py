@@ -181,10 +181,18 @@ class FileSystem:
         }
 
     def _forget(self, *paths: str) -> None:
-        """Drop what we know of ``paths`` and below (their parents are ``_entry_changed``'s job)."""
+        """Drop what we know of ``paths`` (their parents are ``_entry_changed``'s job)."""
+        for path in paths:
+            self._attrs.pop(path)
+            self._xattrs.pop(path)
+
+    def _forget_tree(self, *paths: str) -> None:
+        """``_forget`` for paths that may be directories: everything below them goes too (a scan of
+        the whole cache, so only for a rename or rmdir, never per created file)."""
         for path in paths:
             self._attrs.drop_tree(path)
             self._xattrs.drop_tree(path)
+            self._listings.drop_tree(path)
 
     def _entry_changed(self, path: str, *, added: bool, nlink: int = 0, when_ns: int | None = None) -> None:
         """This mount added or removed the entry ``path``: its name in the parent's listing, and the
@@ -277,8 +285,7 @@ class FileSystem:
         # The name node decides "is it a directory" in the same transaction as the removal.
         if not self.client.delete(path, recursive=False, kind="directory"):
             raise errors.NotFound(path)
-        self._forget(path)
-        self._listings.drop_tree(path)
+        self._forget_tree(path)
         self._entry_changed(path, added=False, nlink=-1)
 
     # ---------------------------------------------------------------- names
@@ -311,9 +318,7 @@ class FileSystem:
         self.client.rename(old, new, overwrite=not flags & RENAME_NOREPLACE)
         if replaces and moved is not None and replaced is not None and moved["st_ino"] == replaced["st_ino"]:
             return  # two links of one file: POSIX rename(2) does nothing and both names stay
-        self._forget(old, new)
-        self._listings.drop_tree(old)
-        self._listings.drop_tree(new)
+        self._forget_tree(old, new)
         self._entry_changed(old, added=False)
         self._entry_changed(new, added=True)
         if moved is None or stat_mod.S_ISDIR(moved["st_mode"]) or replaces:
