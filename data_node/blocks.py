@@ -57,8 +57,8 @@ class BlockService:
         if request.content_length is not None and request.content_length > limit:
             raise TooLarge(f"Block body of {request.content_length} bytes is over the limit of {limit}")
         if not pipeline:
+            relay = None
             info = self.root.store(block_id, request.stream, limit, checksum)
-            stored = [self.node_id]
         else:
             # Cut-through: downstream receives while we do, so the pipeline's stores and fsyncs
             # overlap; each node still verifies its own bytes before keeping them.
@@ -68,17 +68,13 @@ class BlockService:
             except BaseException:
                 relay.abort()
                 raise
-            try:
-                stored = [self.node_id, *relay.finish()]
-            except BaseException:
-                self.root.delete(block_id)  # a failed pipeline leaves nothing half-replicated here
-                raise
-        if head:
-            try:
+        try:
+            stored = [self.node_id, *(relay.finish() if relay is not None else [])]
+            if head:
                 self.confirm(info, stored)
-            except BaseException:
-                self.root.delete(block_id)
-                raise
+        except BaseException:
+            self.root.delete(block_id)  # a failed pipeline leaves nothing half-replicated here
+            raise
         return {**info.as_json(), "stored": stored}
 
     def replicate(self, block_id: str, targets: list[str]) -> list[str]:
