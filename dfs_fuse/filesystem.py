@@ -511,10 +511,7 @@ class FileSystem:
         if flags & os.O_ACCMODE == os.O_WRONLY:
             return self.client.get_status(path)
         located = self.client.block_locations(path)
-        status = located.get("FileStatus")
-        if not isinstance(status, dict):  # a name node without the extension
-            return self.client.get_status(path)
-        return {**status, "BlockLocation": located.get("BlockLocation") or []}
+        return {**located["FileStatus"], "BlockLocation": located.get("BlockLocation") or []}
 
     def _add_handle(self, path: str, status: dict[str, Any], flags: int, file: Any) -> int:
         file_id = int(status.get("fileId", 0))
