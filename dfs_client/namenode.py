@@ -86,6 +86,7 @@ class HttpNameNode(SeedCommands):
     _truncate = Operation("POST", "TRUNCATE", "boolean")
     _add_block = Operation("POST", "ADDBLOCK", "Block")
     _commit = Operation("POST", "COMMIT", "FileStatus")
+    _check_commit = Operation("POST", "COMMIT", idempotent=True)  # ``"check": true`` writes nothing
     _report_bad_block = Operation("POST", "REPORTBADBLOCK", idempotent=True)
     _renew_blocks = Operation("POST", "RENEWBLOCKS", idempotent=True)
     _abandon_blocks = Operation("POST", "ABANDONBLOCKS", idempotent=True)
@@ -261,13 +262,14 @@ class HttpNameNode(SeedCommands):
         text), ``replication``, ``blockSize``/``block_size``, ``owner``, ``group``,
         ``mtimeNs``/``mtime_ns``. Answers the new FileStatus.
         """
-        body: dict[str, Any] = {"blocks": [_commit_entry(block) for block in blocks]}
-        for name, value in options.items():
-            name = _COMMIT_NAMES.get(name, name)
-            if name == "permission" and isinstance(value, int):
-                value = f"{value & 0o7777:o}"
-            body[name] = value
-        return self._commit(path, json_body=body)
+        return self._commit(path, json_body=_commit_body(blocks, options))
+
+    def check_commit(self, path: str, **options: Any) -> dict[str, Any]:
+        """What ``commit(path, [], **options)`` would refuse, raised now, without writing anything:
+        how a writer opening ``"wb"`` learns at open of a missing parent, a directory, a denied
+        permission or a taken name, while the old file stays until its first real commit.
+        Answers ``{"FileStatus": the existing file's or None, "blockSize", "replication"}``."""
+        return self._check_commit(path, json_body={**_commit_body([], options), "check": True})
 
     def report_bad_block(self, block_id: str, datanode: str, path: str = "/") -> None:
         """Tell the name node a replica failed its checksum; it verifies before believing us."""
@@ -304,6 +306,16 @@ class HttpNameNode(SeedCommands):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _commit_body(blocks: list[dict[str, Any]], options: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {"blocks": [_commit_entry(block) for block in blocks]}
+    for name, value in options.items():
+        name = _COMMIT_NAMES.get(name, name)
+        if name == "permission" and isinstance(value, int):
+            value = f"{value & 0o7777:o}"
+        body[name] = value
+    return body
 
 
 def _commit_entry(block: dict[str, Any]) -> dict[str, Any]:

@@ -266,29 +266,21 @@ class WriteOps:
         create, overwrite = bool(body.get("create", False)), bool(body.get("overwrite", False))
         file_id = _optional_int(body, "fileId")
         mode = _optional_mode(body.get("permission"))
-        replication = _optional_int(body, "replication") or settings.replication
+        replication = min(_optional_int(body, "replication") or settings.replication, 512)
         block_size = _optional_int(body, "blockSize") or settings.block_size
         check_block_size(settings, block_size)
         mtime = _optional_int(body, "mtimeNs")
+        if body.get("check", False) is True:
+            return self._check_commit(call, create, overwrite, file_id, replication, block_size)
         now = time.time_ns()
         with self.node.store.write() as txn:
             where = namespace.resolve(txn, call.path, call.caller, follow=True)
-            if where.inode is None:
-                if file_id is not None:
-                    raise Conflict(f"{call.path} no longer names file {file_id}")
-                if not create:
-                    raise NotFound(f"File does not exist: {call.path}")
+            if _commit_target(call, where, create, overwrite, file_id) is None:
                 ino, inode = namespace.create_file(
-                    txn, where, call.caller, 0o644 if mode is None else mode, min(replication, 512),
+                    txn, where, call.caller, 0o644 if mode is None else mode, replication,
                     block_size, now, _optional_str(body, "owner"), _optional_str(body, "group"))
             else:
                 ino, inode = where.ino, where.inode  # type: ignore[assignment]
-                _require_file(inode, call.path)
-                if file_id is not None and file_id != ino:
-                    raise Conflict(f"{call.path} no longer names file {file_id}")
-                if file_id is None and create and not overwrite:
-                    raise AlreadyExists(f"{call.path} already exists")
-                check(call.caller, inode, WRITE, call.path)
             _, inode.size, adopted = blockmap.swap_extents(txn, ino, entries)  # type: ignore[arg-type]
             inode.mtime = mtime if mtime is not None else now
             inode.ctime = now
@@ -298,6 +290,21 @@ class WriteOps:
         if short:
             self.node.healer.suspect(short)
         return json_response({"FileStatus": status})
+
+    def _check_commit(self, call: Call, create: bool, overwrite: bool, file_id: int | None,
+                      replication: int, block_size: int) -> Response:
+        """COMMIT with ``"check": true``: every check this COMMIT would make, nothing written. A
+        writer opening ``wb``/``xb`` learns at open what would refuse its first commit, while the
+        old file (or the absence of one) stays until that commit."""
+        with self.node.store.read() as txn:
+            where = namespace.resolve(txn, call.path, call.caller, follow=True)
+            if _commit_target(call, where, create, overwrite, file_id) is None:
+                namespace.check_create(call.caller, where)
+                return json_response({"FileStatus": None, "blockSize": block_size,
+                                      "replication": replication})
+            status = file_status("", where.ino, where.inode)  # type: ignore[arg-type]
+        return json_response({"FileStatus": status, "blockSize": status["blockSize"],
+                              "replication": status["replication"]})
 
     def op_renewblocks(self, call: Call) -> Response:
         """A writer's pending blocks (shipped, not yet committed) stay alive another lifetime."""
@@ -321,6 +328,23 @@ class WriteOps:
         if record is not None and node_id in record.replicas:
             self.node.members.queue(node_id, {"op": "verify", "blockId": format_block_id(number)})
         return empty()
+
+
+def _commit_target(call: Call, where: Any, create: bool, overwrite: bool, file_id: int | None) -> int | None:
+    """The inode a COMMIT writes, or None when it is to create the file; raises what refuses it."""
+    if where.inode is None:
+        if file_id is not None:
+            raise Conflict(f"{call.path} no longer names file {file_id}")
+        if not create:
+            raise NotFound(f"File does not exist: {call.path}")
+        return None
+    _require_file(where.inode, call.path)
+    if file_id is not None and file_id != where.ino:
+        raise Conflict(f"{call.path} no longer names file {file_id}")
+    if file_id is None and create and not overwrite:
+        raise AlreadyExists(f"{call.path} already exists")
+    check(call.caller, where.inode, WRITE, call.path)
+    return int(where.ino)
 
 
 def _block_list(call: Call, op: str) -> list[int]:
