@@ -42,10 +42,18 @@ CACHE_BYTES = 64 * 1024 * 1024  # per open file, but always room for read-ahead 
 class DFSFile(io.RawIOBase):
     """An open DFS file; modes ``rb``, ``wb``, ``ab``, ``r+b``, ``xb`` (``+`` adds the other side).
 
-    ``wb``/``xb``/``ab`` create the file at open (``xb`` and ``overwrite=False`` raise
-    FileExistsError), so it is visible to others at once, empty until the first ``flush``.
-    Every later COMMIT names the file's ``fileId``: if the path now names another inode, it fails
-    with ``Conflict`` instead of clobbering someone else's file.
+    ``wb``/``xb`` check at open everything their first COMMIT would refuse (missing parent,
+    directory, permission; ``xb`` and ``overwrite=False``: FileExistsError) but write nothing: the
+    handle starts empty, while every other reader keeps seeing the old file (or no file) until the
+    first ``flush``/``close`` commits the new block list in one transaction. A writer that dies or
+    fails before that leaves the old content. ``xb`` stays exclusive at that commit too. ``ab``
+    creates a missing file at open. Every COMMIT after the first names the file's ``fileId``
+    (as does the first of ``wb`` over an existing file): if the path now names another inode, it
+    fails with ``Conflict`` instead of clobbering someone else's file.
+
+    A block that could not be stored fails the handle for good: the error is raised by that write
+    or flush and by every later one and by ``close``, none of which commits, so what is left of a
+    failed write is never committed as if it were the whole file.
 
     ``status``: for ``r``/``r+``, the file's FileStatus as the caller has just been answered it (the
     COMMIT that created it, a GETFILESTATUS at open); an empty file then opens without asking the
@@ -71,6 +79,8 @@ class DFSFile(io.RawIOBase):
         self._slots = threading.BoundedSemaphore(SHIPS_IN_FLIGHT)
         self._inflight: dict[Future[dict[str, Any]], Segment] = {}
         self._ship_error: BaseException | None = None
+        self._failure: BaseException | None = None  # a ship error the caller was told: sticky
+        self._first_commit: dict[str, Any] | None = None  # wb/xb: how the first COMMIT creates
         self._version = self._committed = 0
         self._held: set[str] = set()  # shipped blocks not yet committed: kept alive by nn.renewer
         self._held_lock = threading.Lock()
@@ -80,8 +90,12 @@ class DFSFile(io.RawIOBase):
         options = dict(permission=permission, replication=replication, blockSize=block_size,
                        owner=owner, group=group)
         if kind in ("w", "x"):
-            self._adopt(nn.commit(path, [], create=True, overwrite=overwrite and kind == "w", **options),
-                        [], block_size)
+            replace = overwrite and kind == "w"
+            checked = nn.check_commit(path, create=True, overwrite=replace, **options)
+            existing = checked.get("FileStatus") or {k: checked[k] for k in ("blockSize", "replication")}
+            self._adopt({**existing, "length": 0}, [], block_size)  # this handle's view: truncated
+            self._first_commit = dict(options, create=True, overwrite=replace, fileId=self.file_id)
+            self._version = 1  # the (re)creation itself waits for the first commit
         elif kind == "a":
             try:
                 self._locate(block_size)
@@ -130,6 +144,11 @@ class DFSFile(io.RawIOBase):
     @property
     def block_size(self) -> int:
         return self._layout.block_size
+
+    @property
+    def failed(self) -> bool:
+        """A block write failed and the caller was told: this handle will never commit again."""
+        return self._failure is not None
 
     def tell(self) -> int:
         return self._pos
@@ -195,10 +214,12 @@ class DFSFile(io.RawIOBase):
                 for item in shipping:
                     self._submit(*item)
                 wait(waiting + [future for future, _ in shipping])
-            status = self.nn.commit(self.path, blocks, create=False, overwrite=True, fileId=self.file_id)
+            options = self._first_commit or dict(create=False, overwrite=True, fileId=self.file_id)
+            status = self.nn.commit(self.path, blocks, **options)
             self._let_go(block["blockId"] for block in blocks if block.get("blockId"))
             with self._lock:
                 self._committed = version
+                self._first_commit = None
                 self.file_id = status.get("fileId", self.file_id)
                 self.status = status
 
@@ -434,9 +455,11 @@ class DFSFile(io.RawIOBase):
                 self._ship_error = future.exception()
 
     def _raise_ship_error(self) -> None:
-        error, self._ship_error = self._ship_error, None
-        if error is not None:
-            raise error
+        """Raise the first failed block write, now and at every later write, flush and close."""
+        if self._failure is None and self._ship_error is not None:
+            self._failure, self._ship_error = self._ship_error, None
+        if self._failure is not None:
+            raise self._failure
 
     # -- checks ------------------------------------------------------------------------------
 

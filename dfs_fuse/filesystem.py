@@ -519,8 +519,8 @@ class FileSystem:
         mtime = _ns(status, "modificationTimeNs", "modificationTime")
         with self._open_lock:
             open_file = self._open.get(file_id)
-            stale = open_file is not None and not open_file.dirty and \
-                (open_file.size != length or open_file.mtime_ns != mtime)
+            stale = open_file is not None and (getattr(open_file.file, "failed", False) or (
+                not open_file.dirty and (open_file.size != length or open_file.mtime_ns != mtime)))
             if open_file is None or stale or file is not None:
                 if file is None:
                     # "r+b" even for readers: one DFSFile serves every handle on the inode.

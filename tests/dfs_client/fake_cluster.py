@@ -229,8 +229,8 @@ class FakeNameNode:
                               "replication": entry["replication"]})
 
     def op_addblock(self, path: str, params: Params, request: Request) -> Response:
-        entry = self._get(path)
-        replication = params.integer("replication") or entry["replication"]
+        entry = self.entries.get(path) or self._get("/" + "/".join(split_path(path)[:-1]))  # a file to be
+        replication = params.integer("replication") or entry["replication"]  # created at its commit
         excluded = set((params.text("exclude") or "").split(","))
         live = [n for n in self.cluster.nodes.values() if n.id not in excluded][:replication]
         if not live:
@@ -248,13 +248,17 @@ class FakeNameNode:
                 record["nodes"].append(node)
 
     def op_commit(self, path: str, params: Params, request: Request) -> Response:
-        self.commits += 1
         body = request.get_json()
+        check = body.get("check") is True  # every check of this COMMIT, nothing written
+        self.commits += 0 if check else 1
         entry = self.entries.get(path)
         if entry is None:
             parent = "/" + "/".join(split_path(path)[:-1])
             if not body.get("create") or parent not in self.entries:
                 raise NotFound(f"File does not exist: {path}")
+            if check:
+                return json_response({"FileStatus": None, "blockSize": body.get("blockSize") or self.block_size,
+                                      "replication": body.get("replication") or 2})
             entry = self.entries[path] = self._entry("FILE")
             if body.get("blockSize"):
                 entry["blockSize"] = body["blockSize"]
@@ -262,8 +266,12 @@ class FakeNameNode:
             raise IsADirectory(path)
         elif body.get("fileId") is not None and body["fileId"] != entry["fileId"]:
             raise Conflict(f"{path} was replaced")
-        elif not body.get("overwrite"):
+        elif body.get("fileId") is None and not body.get("overwrite"):
             raise AlreadyExists(f"{path} already exists")
+        if check:
+            status = self._status(path, entry)
+            return json_response({"FileStatus": status, "blockSize": status["blockSize"],
+                                  "replication": status["replication"]})
         own = {b["blockId"] for b in entry["blocks"]}
         for block in body["blocks"]:
             block_id = block["blockId"]

@@ -228,9 +228,11 @@ def test_open_modes_and_their_errors(nn: HttpNameNode) -> None:
         nn.open("/exists", "wb", overwrite=False)
     with nn.open("/exists", "wb") as f:
         assert f.writable() and not f.readable()
+        assert nn.cat("/exists") == b"1"  # replaced at the commit, not at open
     assert nn.cat("/exists") == b""
     with nn.open("/fresh", "xb") as f:
-        assert nn.stat("/fresh")["length"] == 0  # visible at once, as open(2) with O_CREAT
+        with pytest.raises(FileNotFoundError):
+            nn.stat("/fresh")  # created by the first commit, not at open
         f.write(b"abc")
     with nn.open("/fresh", "r+b") as f:
         assert f.read(1) == b"a"
