@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlparse
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from dfs_common.errors import IllegalArgument
+from dfs_common.errors import DFSError, IllegalArgument
 from dfs_common.paths import normalize
 from dfs_common.settings import Settings
 from dfs_common.web import Params, json_response
@@ -109,12 +110,29 @@ class WebHdfs:
     # -- helpers ----------------------------------------------------------------------------
 
     def _copy_body(self, request: Request, writer: Any) -> None:
-        """Stream the request body (Content-Length, chunked or empty) into ``writer`` and commit;
-        if the body breaks off, the writer is abandoned uncommitted, never closed with a part."""
+        """Stream the request body (Content-Length, chunked or empty) into ``writer`` and commit,
+        only if the whole body arrived: gunicorn hands over its raw stream (``wsgi.input_terminated``),
+        which just ends early when a client drops a Content-Length upload, so the bytes are counted
+        here; its chunked reader raises on a body cut before the last chunk. A body that broke off
+        is never committed: the writer is aborted, and the old file (or none) stays."""
+        expected, received = request.content_length, 0
         try:
             stream = request.stream
-            while chunk := stream.read(CHUNK):
+            while True:
+                try:
+                    chunk = stream.read(CHUNK)
+                except (DFSError, HTTPException):
+                    raise
+                except Exception as error:  # gunicorn's NoMoreData, ChunkMissingTerminator, resets
+                    raise IllegalArgument(f"The request body broke off after {received} bytes: "
+                                          f"{type(error).__name__}") from error
+                if not chunk:
+                    break
+                received += len(chunk)
                 writer.write(chunk)
+            if expected is not None and received != expected:
+                raise IllegalArgument(f"The request body ended after {received} of its "
+                                      f"{expected} bytes (Content-Length)")
         except BaseException:
             abort = getattr(writer, "abort", None)
             if callable(abort):
