@@ -151,8 +151,8 @@ class FileSystem:
     def _with_open_size(self, attrs: dict[str, Any]) -> dict[str, Any]:
         with self._open_lock:
             open_file = self._open.get(attrs["st_ino"])
-        if open_file is None or not open_file.dirty:
-            return attrs
+        if open_file is None or not open_file.dirty or getattr(open_file.file, "failed", False):
+            return attrs  # (a failed writer's bytes will never be committed: the file is as it was)
         attrs = dict(attrs, st_size=open_file.size, st_blocks=(open_file.size + 511) // 512)
         attrs["st_mtime"] = attrs["st_ctime"] = open_file.mtime_ns
         return attrs

@@ -66,6 +66,8 @@ def test_o_trunc_writer_whose_bytes_cannot_be_stored_leaves_the_old_file(one_nod
         assert (failed or closing.value).errno in (errno.ENOSPC, errno.EIO)
         one_node.datanodes[0].restart()
         one_node.wait_ready()
+        # an open now gets the committed file, not the failed writer's (still open) view of it
+        assert sha((writer_mount / "f.bin").read_bytes()) == sha(old)
         with pytest.raises(OSError):
             os.close(second)  # the failure stays: this close must not commit what was left
         second = -1
