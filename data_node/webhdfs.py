@@ -133,7 +133,8 @@ class WebHdfs:
             if expected is not None and received != expected:
                 raise IllegalArgument(f"The request body ended after {received} of its "
                                       f"{expected} bytes (Content-Length)")
-        except BaseException:
+        except BaseException as error:
+            log.warning("upload to %s not committed: %s", getattr(writer, "path", "?"), error)
             abort = getattr(writer, "abort", None)
             if callable(abort):
                 abort()

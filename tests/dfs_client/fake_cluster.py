@@ -257,7 +257,8 @@ class FakeNameNode:
             if not body.get("create") or parent not in self.entries:
                 raise NotFound(f"File does not exist: {path}")
             if check:
-                return json_response({"FileStatus": None, "blockSize": body.get("blockSize") or self.block_size,
+                size = body.get("blockSize") or self.block_size
+                return json_response({"FileStatus": None, "blockSize": size,
                                       "replication": body.get("replication") or 2})
             entry = self.entries[path] = self._entry("FILE")
             if body.get("blockSize"):

@@ -44,8 +44,8 @@ def test_o_trunc_shows_the_old_file_to_other_mounts_until_the_close(one_node: An
 
 
 @pytest.mark.timeout(300)
-def test_o_trunc_writer_whose_bytes_cannot_be_stored_leaves_the_old_file(one_node: Any,
-                                                                          mount_of: Callable[..., Path]) -> None:
+def test_o_trunc_writer_whose_bytes_cannot_be_stored_leaves_the_old_file(
+        one_node: Any, mount_of: Callable[..., Path]) -> None:
     writer_mount = mount_of(one_node, "writer")
     old = os.urandom(3 * MiB + 17)
     (writer_mount / "f.bin").write_bytes(old)
