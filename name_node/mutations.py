@@ -275,7 +275,7 @@ class WriteOps:
         now = time.time_ns()
         with self.node.store.write() as txn:
             where = namespace.resolve(txn, call.path, call.caller, follow=True)
-            if _commit_target(call, where, create, overwrite, file_id) is None:
+            if not _writes_existing(call, where, create, overwrite, file_id):
                 ino, inode = namespace.create_file(
                     txn, where, call.caller, 0o644 if mode is None else mode, replication,
                     block_size, now, _optional_str(body, "owner"), _optional_str(body, "group"))
@@ -298,7 +298,7 @@ class WriteOps:
         old file (or the absence of one) stays until that commit."""
         with self.node.store.read() as txn:
             where = namespace.resolve(txn, call.path, call.caller, follow=True)
-            if _commit_target(call, where, create, overwrite, file_id) is None:
+            if not _writes_existing(call, where, create, overwrite, file_id):
                 namespace.check_create(call.caller, where)
                 return json_response({"FileStatus": None, "blockSize": block_size,
                                       "replication": replication})
@@ -330,21 +330,23 @@ class WriteOps:
         return empty()
 
 
-def _commit_target(call: Call, where: Any, create: bool, overwrite: bool, file_id: int | None) -> int | None:
-    """The inode a COMMIT writes, or None when it is to create the file; raises what refuses it."""
+def _writes_existing(call: Call, where: namespace.Resolved, create: bool, overwrite: bool,
+                     file_id: int | None) -> bool:
+    """Whether a COMMIT writes the file ``where`` names (else it creates one); raises what refuses
+    it, the same for a real COMMIT and a ``check``."""
     if where.inode is None:
         if file_id is not None:
             raise Conflict(f"{call.path} no longer names file {file_id}")
         if not create:
             raise NotFound(f"File does not exist: {call.path}")
-        return None
+        return False
     _require_file(where.inode, call.path)
     if file_id is not None and file_id != where.ino:
         raise Conflict(f"{call.path} no longer names file {file_id}")
     if file_id is None and create and not overwrite:
         raise AlreadyExists(f"{call.path} already exists")
     check(call.caller, where.inode, WRITE, call.path)
-    return int(where.ino)
+    return True
 
 
 def _block_list(call: Call, op: str) -> list[int]:
