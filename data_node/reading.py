@@ -1,9 +1,10 @@
 """Reading a file's bytes on a data node: local replicas first, peers otherwise.
 
-WebHDFS OPEN and GETFILECHECKSUM are redirected to a node that holds the file's (first) block, so
-most bytes are on this node's own root. A local replica is read and verified against its checksum
-before a byte leaves; a bad one is quarantined and reported like the scrubber would, and the block
-is fetched from a peer instead (``dfs_client``'s ``read_block``, which verifies and fails over).
+WebHDFS OPEN is redirected to a node that holds the block at its offset (a replica chosen afresh
+for each request, so every copy gets read), so most bytes are on this node's own root. A local
+replica is read and verified against its checksum before a byte leaves; a bad or vanished one is
+quarantined or forgotten and reported like the scrubber would, and the block is fetched from the
+other replicas instead (``dfs_client``'s ``read_block``, which verifies, spreads and fails over).
 A range that covers only part of a block reads and verifies just the 64 KiB chunks under it
 (``read_range`` from a peer). Memory is bounded by one block.
 """
@@ -68,7 +69,7 @@ class FileBlocks:
         expected = location.get("checksum")
         data = self._local(block_id, expected)
         if data is None:
-            data = bytes(self.client.read_block(location))
+            data = bytes(self.client.read_block(self._peers(location)))
         if len(data) != int(location.get("length", len(data))):
             raise Unavailable(f"Block {block_id} has {len(data)} bytes, the file expects "
                               f"{location.get('length')}")
@@ -80,7 +81,7 @@ class FileBlocks:
         block_id = str(location.get("blockId"))
         data = self._local(block_id, location.get("checksum"), offset, length)
         if data is None:
-            data = bytes(self.client.read_range(location, offset, length))
+            data = bytes(self.client.read_range(self._peers(location), offset, length))
         if len(data) != length:
             raise Unavailable(f"Block {block_id} gave {len(data)} bytes at {offset}, expected {length}")
         return data
@@ -108,11 +109,18 @@ class FileBlocks:
                     span = file.read(stop - start)
                     if digests_checksum(digests) == info.checksum and verify_span(span, start, digests):
                         return span[offset - start:offset - start + length]
-        except NotFound:
+        except NotFound:  # the file vanished: the root forgot it, the name node must too
+            self.scrubber.verify(block_id)
             return None
         log.warning("local replica of block %s is bad; reading a peer's", block_id)
         self.scrubber.verify(block_id)  # quarantines and reports it
         return None
+
+    def _peers(self, location: dict[str, Any]) -> dict[str, Any]:
+        """The location without this node: its own copy was just found absent or bad (and
+        reported), so the client's failover spreads over the other replicas only."""
+        own = self.root.node_id()
+        return {**location, "dataNodes": [n for n in location.get("dataNodes") or [] if n.get("id") != own]}
 
     def checksum(self) -> dict[str, Any]:
         """Hadoop's ``MD5-of-<n>MD5-of-512CRC32`` of the file, as WebHDFS answers it.

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from dfs_common.errors import DFSError
+from dfs_common.errors import DFSError, NotFound
 from dfs_common.loops import BackgroundLoop
 from dfs_common.settings import Settings
 
@@ -89,6 +89,9 @@ class Reporter(BackgroundLoop):
         return [command for command in commands if isinstance(command, dict)]
 
     def block_report_once(self) -> None:
+        """The full list of what is really on the disk: blocks whose files went missing behind
+        our back are dropped first (``root.audit``), so they are never reported as held."""
+        self.root.audit()
         blocks = [[info.block_id, info.length, info.checksum] for info in self.root.list()]
         answer = self.namenode.call("block_report", {"id": self.node_id, "blocks": blocks})
         self._report_due = False
@@ -136,12 +139,24 @@ class Reporter(BackgroundLoop):
     def _replicate(self, block_id: str, targets: list[str]) -> None:
         if not targets:
             return
-        stored = self.blocks.replicate(block_id, targets)
+        try:
+            if self.root.info(block_id) is None:
+                raise NotFound(f"Block {block_id} is not stored here")
+            stored = self.blocks.replicate(block_id, targets)
+        except NotFound:
+            self.scrubber.verify(block_id)  # the name node counts a copy we do not have: tell it
+            raise
         log.info("replicated block %s to %s", block_id, ", ".join(stored))
 
     def _verify(self, block_id: str) -> None:
+        """A bad or missing replica is reported (by the scrubber); a good one is confirmed, which
+        is what lets the name node trim a block's surplus copies only once those it keeps are
+        known to be intact."""
         ok = self.scrubber.verify(block_id)
-        log.info("verify of block %s: %s", block_id, "good" if ok else "bad, reported")
+        info = self.root.info(block_id) if ok else None
+        if info is not None:
+            self.namenode.block_received(self.node_id, [info.as_json()])
+        log.info("verify of block %s: %s", block_id, "good, confirmed" if info else "bad, reported")
 
     def _run(self) -> None:
         while not self._stop.is_set():

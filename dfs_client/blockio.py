@@ -3,21 +3,27 @@ retries around failed nodes) and the verified read (with failover between replic
 block or of the chunks covering a small range (``read_range``: each chunk checked against its digest,
 the digest list against the block's checksum, see ``dfs_common.blocks``).
 
+A read tries the replicas closest and least busy first, shuffling equals (``replica_order``), so
+a corrupt second or third copy is met, reported and replaced by ordinary reads too.
+
 These are the only places file bytes cross the network on the client side. Both are stateless
 functions of an ``HttpNameNode``, so any number of threads may run them at once.
 """
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from dfs_common.blocks import (CHECKSUM_HEADER, DIGEST_SIZE, DIGESTS_HEADER, PIPELINE_HEADER, checksum,
                                chunk_count, chunk_span, digests_checksum, parse_digests, verify_span)
 from dfs_common.errors import (ChecksumMismatch, DFSError, IllegalArgument, NoSpace, NotFound,
                                PipelineFailed, Unavailable)
+from dfs_common.hosts import is_local, url_host
 
 from .transport import NodeUnreachable
 
@@ -57,6 +63,43 @@ class Suspects:
             for node_id in [n for n, until in self._until.items() if until <= now]:
                 del self._until[node_id]
             return set(self._until)
+
+
+class ReadLoad:
+    """Block reads this client has in flight, per data node: the least busy replica is read first."""
+
+    def __init__(self) -> None:
+        self._reads: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def reading(self, node_id: str) -> Iterator[None]:
+        with self._lock:
+            self._reads[node_id] = self._reads.get(node_id, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._reads[node_id] - 1
+                if left:
+                    self._reads[node_id] = left
+                else:
+                    del self._reads[node_id]
+
+    def current(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._reads)
+
+
+def replica_order(nodes: list[dict[str, Any]], suspects: set[str], load: dict[str, int]) -> list[dict[str, Any]]:
+    """The order to try a block's replicas in, as HDFS reads: closest first (a replica on this
+    machine), then the least busy; equals shuffled, so that every copy is read (and verified) by
+    ordinary reads, not only the one the name node lists first. Suspects go last."""
+    def key(node: dict[str, Any]) -> tuple[bool, bool, int, float]:
+        node_id = str(node.get("id"))
+        return (node_id in suspects, not is_local(url_host(str(node.get("url", "")))),
+                load.get(node_id, 0), random.random())
+    return sorted(nodes, key=key)
 
 
 def block_url(node: dict[str, Any], block_id: str) -> str:
@@ -197,15 +240,15 @@ def _read_span(nn: HttpNameNode, location: dict[str, Any], start: int, stop: int
 
 def _first_intact(nn: HttpNameNode, location: dict[str, Any], path: str,
                   attempt: Callable[[dict[str, Any]], bytes | None]) -> bytes:
-    """Try ``attempt`` on each replica in turn: its bytes if verified, None if they were not (that
-    replica is reported as bad, as is one that does not have the block)."""
+    """Try ``attempt`` on each replica in turn (``replica_order``): its bytes if verified, None if
+    they were not (that replica is reported as bad, as is one that does not have the block)."""
     block_id = location.get("blockId")
     failures: list[str] = []
     corrupt = False
-    suspects = nn.suspects.current()
-    for node in sorted(location.get("dataNodes") or [], key=lambda node: node.get("id") in suspects):
+    for node in replica_order(list(location.get("dataNodes") or []), nn.suspects.current(), nn.reads.current()):
         try:
-            data = attempt(node)
+            with nn.reads.reading(str(node.get("id"))):
+                data = attempt(node)
         except NotFound as error:
             failures.append(f"{node.get('id')}: {error}")
             _report(nn, str(block_id), node, path)

@@ -98,6 +98,7 @@ class HttpNameNode(SeedCommands):
         self.user = user or default_user()
         self.transport = transport or Transport()
         self.suspects = blockio.Suspects()  # data nodes recent block writes failed on
+        self.reads = blockio.ReadLoad()  # block reads in flight per data node
         self.renewer = BlockRenewer(self.renew_blocks)  # keeps open files' uncommitted blocks alive
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()

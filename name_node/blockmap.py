@@ -142,27 +142,33 @@ def swap_extents(txn: Txn, ino: int, entries: list[tuple[str | None, int, str | 
 
 def receive(txn: Txn, node: str, block_id: Any, length: Any, checksum: Any) -> int | None:
     """Record that ``node`` holds a block; None when the block is unknown or does not match."""
+    return _receive(txn, node, block_id, length, checksum)[0]
+
+
+def _receive(txn: Txn, node: str, block_id: Any, length: Any, checksum: Any) -> tuple[int | None, bool]:
+    """``receive``, also saying whether the replica is new to the block map."""
     try:
         number = int(parse_block_id(block_id), 16)
         checksum = parse_checksum(checksum)
     except IllegalArgument:
-        return None
+        return None, False
     if not isinstance(length, int) or isinstance(length, bool) or length < 0:
-        return None
+        return None, False
     record = txn.block(number)
     if record is None:
-        return None
+        return None, False
     if record.length < 0:
         record.length, record.checksum = length, checksum
     elif (record.length, record.checksum) != (length, checksum):
-        return None
-    if node not in record.replicas:
+        return None, False
+    added = node not in record.replicas
+    if added:
         record.replicas.append(node)
         txn.put("replicas", node_key(node, number))
     # a deletion still queued from an earlier, bad or trimmed copy must not remove this good one
     txn.delete("deletions", node_key(node, number))
     txn.put_block(number, record)
-    return number
+    return number, added
 
 
 def remove_replica(txn: Txn, node: str, number: int, *, delete_on_node: bool) -> BlockRecord | None:
@@ -180,15 +186,19 @@ def remove_replica(txn: Txn, node: str, number: int, *, delete_on_node: bool) ->
     return record
 
 
-def reconcile(txn: Txn, node: str, reported: list[Any]) -> tuple[list[str], list[int]]:
-    """A full block report: answers (ids the node should delete, blocks whose replica was lost)."""
+def reconcile(txn: Txn, node: str, reported: list[Any]) -> tuple[list[str], list[int], list[int]]:
+    """A full block report: answers (ids the node should delete, blocks whose replica was lost,
+    blocks that gained this replica); both of the latter changed their replica count."""
     held: dict[int, tuple[int, str]] = {}
     delete: list[str] = []
+    gained: list[int] = []
     for item in reported:
         if not isinstance(item, list) or len(item) != 3:
             raise IllegalArgument("Each reported block must be [blockId, length, checksum]")
         block_id, length, checksum = item
-        number = receive(txn, node, block_id, length, checksum)
+        number, added = _receive(txn, node, block_id, length, checksum)
+        if added:
+            gained.append(number)  # type: ignore[arg-type]
         if number is None:
             if isinstance(block_id, str):
                 try:
@@ -208,7 +218,7 @@ def reconcile(txn: Txn, node: str, reported: list[Any]) -> tuple[list[str], list
             record.replicas.remove(node)
             txn.put_block(number, record)
             lost.append(number)
-    return delete, lost
+    return delete, lost, gained
 
 
 def take_deletions(txn: Txn, node: str, limit: int = 1000) -> list[str]:

@@ -4,6 +4,12 @@ Work is driven by a set of suspect blocks fed by the events that change replica 
 dies or returns, a bad block is reported, a commit lands short, replication is changed), so a quiet
 cluster costs nothing. A full scan at a slow interval is the safety net; pending blocks older than
 an hour are expired here too.
+
+A surplus copy is trimmed only once every copy the block keeps has just been verified on its disk
+(a ``verify`` command each, answered by a confirmation): a replica the map counts but whose bytes
+are gone or rotten then reports itself bad instead, and the trim never leaves fewer real copies
+than the replication. A copy lost or reported bad on a node is not re-created on that same node
+while another node can take it.
 """
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from dfs_common.blocks import format_block_id
 from dfs_common.errors import DFSError
@@ -28,6 +35,18 @@ log = logging.getLogger("dfs.name_node.heal")
 _BATCH = 500            # suspects evaluated per tick: bounds the time one tick holds a read txn
 _EXPIRE_EVERY = 60.0    # seconds between sweeps of expired pending blocks
 _SCAN_EVERY = 900.0     # seconds between full safety-net scans of the block map
+# Trims waiting for their keepers' verification at once: each asks a few nodes to re-read a block,
+# so a node returning with many blocks costs bounded reads, not one per block all at once.
+_TRIM_CHECKS = 256
+
+
+@dataclass
+class _TrimCheck:
+    """A planned trim: the copies to keep, which of them confirmed since asked, until when."""
+
+    keepers: frozenset[str]
+    deadline: float
+    confirmed: set[str] = field(default_factory=set)
 
 
 class Healer(BackgroundLoop):
@@ -41,6 +60,8 @@ class Healer(BackgroundLoop):
         self._suspects: set[int] = set()
         self._waiting: dict[int, float] = {}   # block → monotonic time before which it is not retried
         self._missing: set[int] = set()        # no live replica at all: nothing to copy from
+        self._checks: dict[int, _TrimCheck] = {}  # over-replicated blocks waiting for their keepers
+        self._lost_on: dict[int, set[str]] = {}   # nodes a suspect block was lost or found bad on
         super().__init__()
         self._last_expire = time.monotonic()
         # the first full scan runs once a restart's grace window is over: suspects are not persisted
@@ -53,6 +74,25 @@ class Healer(BackgroundLoop):
             for number in numbers:
                 self._suspects.add(number)
                 self._waiting.pop(number, None)
+
+    def lost(self, node_id: str, numbers: Iterable[int]) -> None:
+        """``node_id`` lost these blocks' replicas (reported bad or missing, or left out of its
+        block report): heal them, elsewhere if possible."""
+        numbers = list(numbers)
+        with self._lock:
+            for number in numbers:
+                self._lost_on.setdefault(number, set()).add(node_id)
+        self.suspect(numbers)
+
+    def confirmed(self, replicas: Iterable[tuple[str, int]]) -> None:
+        """Data nodes confirmed holding intact copies (a write, a copy, or a ``verify``)."""
+        replicas = list(replicas)
+        with self._lock:
+            for node_id, number in replicas:
+                check = self._checks.get(number)
+                if check is not None and node_id in check.keepers:
+                    check.confirmed.add(node_id)
+        self.suspect(number for _, number in replicas)
 
     @property
     def under_replicated(self) -> int:
@@ -123,7 +163,7 @@ class Healer(BackgroundLoop):
         if not ready:
             return
         live = self.members.live_ids()
-        trims: list[tuple[int, list[str]]] = []
+        trims: list[tuple[int, frozenset[str], list[str]]] = []
         with self.store.read() as txn:
             for number in ready:
                 record = txn.block(number)
@@ -139,30 +179,76 @@ class Healer(BackgroundLoop):
                     with self._lock:
                         self._suspects.discard(number)
                         self._missing.add(number)
+                        self._checks.pop(number, None)
                 elif len(holders) < want:
+                    with self._lock:
+                        self._checks.pop(number, None)
                     self._replicate(number, holders, record.replicas, want - len(holders), inode.block_size)
                 else:
-                    trims.append((number, self._pick_extras(holders, len(holders) - want)))
+                    keepers = self._trim_ready(number, holders, want, now)
+                    if keepers is not None:
+                        trims.append((number, keepers, [h for h in holders if h not in keepers]))
         if trims:
+            trimmed = []
             with self.store.write() as txn:
-                for number, extras in trims:
+                for number, keepers, extras in trims:
+                    record = txn.block(number)
+                    if record is None or not keepers <= set(record.replicas):
+                        continue  # a keeper went meanwhile: evaluated afresh next time
+                    trimmed.append(number)
                     for node in extras:
                         blockmap.remove_replica(txn, node, number, delete_on_node=True)
-            for number, _ in trims:
+            for number in trimmed:
                 self._settle(number)
 
     def _settle(self, number: int) -> None:
         with self._lock:
             self._suspects.discard(number)
             self._waiting.pop(number, None)
+            self._checks.pop(number, None)
+            self._lost_on.pop(number, None)
+
+    def _trim_ready(self, number: int, holders: list[str], want: int, now: float) -> frozenset[str] | None:
+        """The copies to keep once they all confirmed since asked, else None: the first call
+        picks them and queues a ``verify`` to each; an overdue check asks the silent ones again.
+        A keeper that fails its check is reported bad and removed, and the plan starts over."""
+        with self._lock:
+            check = self._checks.get(number)
+            if check is not None and (len(check.keepers) != want or not check.keepers <= set(holders)):
+                del self._checks[number]  # a keeper went, or the wanted count changed: plan afresh
+                check = None
+            if check is not None and check.confirmed >= check.keepers:
+                return check.keepers
+            if check is not None and now < check.deadline:
+                self._waiting[number] = check.deadline
+                return None
+            if check is None and len(self._checks) >= _TRIM_CHECKS:
+                self._waiting[number] = now + self.retry_after  # surplus copies can wait
+                return None
+            if check is None:
+                extras = set(self._pick_extras(holders, len(holders) - want))
+                check = _TrimCheck(frozenset(h for h in holders if h not in extras), now)
+                self._checks[number] = check
+            check.deadline = now + self.retry_after
+            self._waiting[number] = check.deadline
+            ask = sorted(check.keepers - check.confirmed)
+        for node in ask:
+            self.members.queue(node, {"op": "verify", "blockId": format_block_id(number)})
+        return None
 
     def _replicate(self, number: int, holders: list[str], all_holders: list[str], need: int,
                    block_size: int) -> None:
         """Ask one live holder to copy the block to fresh nodes; retried if nothing is confirmed."""
+        with self._lock:
+            lost_on = sorted(self._lost_on.get(number, ()))
+        size = block_size or self.settings.block_size
         try:
-            targets = self.placement.choose(need, block_size or self.settings.block_size, exclude=all_holders)
+            targets = self.placement.choose(need, size, exclude=[*all_holders, *lost_on])
         except DFSError:
-            targets = []
+            try:  # nowhere else: the node that lost it is better than no copy
+                targets = self.placement.choose(need, size, exclude=all_holders) if lost_on else []
+            except DFSError:
+                targets = []
         if targets:
             source = random.choice(holders)
             self.members.queue(source, {"op": "replicate", "blockId": format_block_id(number),

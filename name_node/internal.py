@@ -58,16 +58,16 @@ class InternalOps:
             raise IllegalArgument('"blocks" must be a list of objects')
         confirmed = [(item, self._holders(item, node_id)) for item in blocks]
         rejected: list[Any] = []
-        accepted: list[int] = []
+        accepted: list[tuple[str, int]] = []
         with self.node.store.write() as txn:
             for item, holders in confirmed:
-                numbers = {blockmap.receive(txn, holder, item.get("blockId"), item.get("length"),
-                                            item.get("checksum")) for holder in holders}
-                if None in numbers:  # unknown or mismatching: the same answer for every holder
+                numbers = [(holder, blockmap.receive(txn, holder, item.get("blockId"), item.get("length"),
+                                                     item.get("checksum"))) for holder in holders]
+                if any(number is None for _, number in numbers):  # unknown or mismatching: the same for all
                     rejected.append(item.get("blockId"))
                 else:
-                    accepted.extend(numbers)
-        self.node.healer.suspect(accepted)
+                    accepted.extend(numbers)  # type: ignore[arg-type]
+        self.node.healer.confirmed(accepted)
         return json_response({"rejected": rejected} if rejected else {})
 
     def _holders(self, item: dict[str, Any], sender: str) -> list[str]:
@@ -84,9 +84,10 @@ class InternalOps:
         if not isinstance(blocks, list):
             raise IllegalArgument('"blocks" must be a list')
         with self.node.store.write() as txn:
-            delete, lost = blockmap.reconcile(txn, node_id, blocks)
+            delete, lost, gained = blockmap.reconcile(txn, node_id, blocks)
         self.node.members.mark_reported(node_id)
-        self.node.healer.suspect(lost)
+        self.node.healer.lost(node_id, lost)
+        self.node.healer.suspect(gained)
         return json_response({"delete": delete})
 
     def on_bad_block(self, request: Request) -> Response:
@@ -95,7 +96,7 @@ class InternalOps:
         number = int(blockmap.parse_block_id(body.get("blockId")), 16)  # type: ignore[arg-type]
         with self.node.store.write() as txn:
             blockmap.remove_replica(txn, node_id, number, delete_on_node=False)
-        self.node.healer.suspect([number])
+        self.node.healer.lost(node_id, [number])
         return json_response({})
 
     def _known(self, body: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ namespace live in ``mutations.py``. Each handler is one short LMDB transaction.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from werkzeug.wrappers import Request, Response
 from dfs_common.blocks import format_block_id, parse_block_id
 from dfs_common.errors import (AlreadyExists, IllegalArgument, IsADirectory, NoAttribute, NotFound,
                                Unavailable)
+from dfs_common.hosts import addresses, url_host
 from dfs_common.paths import normalize
 from dfs_common.settings import Settings
 from dfs_common.web import Params, json_response
@@ -210,7 +212,7 @@ class ReadOps:
                         holders = [live[n] for n in record.replicas if n in live]
                         if not holders:
                             raise Unavailable(f"No live data node holds block {format_block_id(number)} of {call.path}")
-                        target = holders[hash(call.request.remote_addr) % len(holders)]
+                        target = pick_reader(holders, call.request.remote_addr)
                     break
                 position += size
         return self._redirect(call, target or self.node.placement.any_alive())
@@ -259,6 +261,14 @@ class ReadOps:
         if call.params.boolean("noredirect", False):
             return json_response({"Location": location})
         return Response(b"", status=307, headers={"Location": location}, content_type="application/octet-stream")
+
+
+def pick_reader(holders: list[Any], client_address: str | None) -> Any:
+    """The replica an OPEN reads first: one on the reader's own host if there is one, else any,
+    chosen afresh for each request so that every copy gets read and verified, not only one per
+    client (a corrupt second copy is then found by readers, not left to the scrubber)."""
+    near = [m for m in holders if client_address and client_address in addresses(url_host(m.client_url))]
+    return random.choice(near or holders)
 
 
 def _quote_path(path: str) -> str:

@@ -90,7 +90,20 @@ class StorageRoot(abc.ABC):
 
     @abc.abstractmethod
     def list(self) -> Iterator[BlockInfo]:
-        """Every stored replica (a snapshot; blocks may come and go meanwhile)."""
+        """Every stored replica (a snapshot; blocks may come and go meanwhile), least recently
+        verified first where the backend keeps that order (see ``mark_verified``)."""
+
+    def mark_verified(self, block_id: str) -> None:
+        """The block's bytes were just checked: ``list`` puts it last, so a scrubber walking
+        ``list`` in order always checks the block that went longest unchecked (a new block
+        counts as checked when stored: it was verified on receipt)."""
+
+    def audit(self) -> list[str]:
+        """Forget every replica whose bytes are no longer where the root keeps them (a file
+        deleted or cut short behind our back), so a block report lists only what is really
+        there; answers the ids dropped. A backend that cannot lose bytes behind its own back
+        keeps this default."""
+        return []
 
     @abc.abstractmethod
     def usage(self) -> Usage: ...

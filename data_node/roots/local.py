@@ -12,7 +12,9 @@ Why a sidecar for the checksum: the block file must hold exactly the block's byt
 Range need that) and the protocol fixes its name, while xattrs are missing on some filesystems
 (tmpfs, some NFS). The sidecar is renamed into place *before* the data file, so a visible block
 always has its checksum; a crash in between leaves an orphan sidecar, swept on the next start.
-The in-memory index is rebuilt from the sidecars on start, so a restart costs one directory scan.
+The in-memory index is rebuilt from the sidecars on start, so a restart costs one directory scan;
+its order is the scrub order (least recently verified first). A block file deleted behind our back
+leaves the index when a read or an ``audit`` (before each block report) finds it gone.
 The chunk digests (``dfs_common.blocks``) are recorded at store time, so a ranged GET answers its
 digest list from the sidecar (1 KiB for 4 MiB) instead of re-reading the block; they stay on disk,
 not in the index, whose memory would otherwise grow by 1/8192 of the stored bytes. A sidecar
@@ -156,6 +158,7 @@ class LocalRoot(StorageRoot):
         try:
             return open(self._path(block_id), "rb"), info.length
         except FileNotFoundError:
+            self._drop_if_gone(block_id, info)
             raise NotFound(f"Block {block_id} not found") from None
 
     def digests(self, block_id: str) -> bytes:
@@ -176,6 +179,39 @@ class LocalRoot(StorageRoot):
         with self._lock:
             snapshot = list(self._index.values())
         return iter(snapshot)
+
+    def mark_verified(self, block_id: str) -> None:
+        # The index is a dict: insertion order is the scrub order, so re-inserting moves it last.
+        with self._lock:
+            info = self._index.pop(block_id, None)
+            if info is not None:
+                self._index[block_id] = info
+
+    def audit(self) -> list[str]:
+        """One ``stat`` per block, outside the lock: a missing file leaves the index (and its
+        sidecar goes), a file whose size no longer matches is quarantined."""
+        dropped = []
+        for info in self.list():
+            try:
+                size = os.stat(self._path(info.block_id)).st_size
+            except FileNotFoundError:
+                if self._drop_if_gone(info.block_id, info):
+                    dropped.append(info.block_id)
+                continue
+            except OSError as error:
+                log.warning("cannot stat block %s (%s): leaving it out of the index", info.block_id, error)
+                with self._lock:
+                    if self._index.get(info.block_id) is info:
+                        self._forget(info.block_id)
+                        dropped.append(info.block_id)
+                continue
+            if size != info.length and self.quarantine(
+                    info.block_id, f"size {size} differs from recorded length {info.length}"):
+                dropped.append(info.block_id)
+        if dropped:
+            log.warning("%d block(s) gone from %s behind our back: %s", len(dropped), self.path,
+                        ", ".join(dropped[:20]))
+        return dropped
 
     def count(self) -> int:
         with self._lock:
@@ -200,6 +236,17 @@ class LocalRoot(StorageRoot):
         old = self._index.get(info.block_id)
         self._used += info.length - (old.length if old else 0)
         self._index[info.block_id] = info
+
+    def _drop_if_gone(self, block_id: str, info: BlockInfo) -> bool:
+        """The block file vanished (deleted outside DFS): forget the replica and its sidecar, so
+        no block report lists it again. False if it is back or was already forgotten."""
+        with self._lock:
+            if self._index.get(block_id) is not info or os.path.exists(self._path(block_id)):
+                return False
+            self._forget(block_id)
+            _unlink_quietly(self._path(block_id) + _META)
+        log.warning("block %s vanished from %s; forgotten", block_id, self.path)
+        return True
 
     def _forget(self, block_id: str) -> bool:
         old = self._index.pop(block_id, None)

@@ -79,6 +79,67 @@ def test_delete_replicate_and_verify_commands(live_nodes: Any, namenode: Any) ->
     assert not a.root.exists(BLOCK)
 
 
+def block_file(node: Any, block_id: str = BLOCK) -> Path:
+    return Path(node.settings.fs_root) / "blocks" / block_id[-2:] / block_id
+
+
+def wait_until(predicate: Any, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_a_block_file_deleted_behind_our_back_is_not_reported_again(make_node: Any, namenode: Any) -> None:
+    node = make_node()
+    store(node)
+    store(node, OTHER, b"kept")
+    assert node.reporter.tick()
+    assert len(namenode.reports[-1]["blocks"]) == 2
+    block_file(node).unlink()  # the data file only; its sidecar stays
+    namenode.ask_report = True
+    node.reporter.tick()
+    assert namenode.reports[-1]["blocks"] == [[OTHER, 4, checksum(b"kept")]]
+    assert not node.root.exists(BLOCK) and node.root.count() == 1
+    assert node.root.usage().used == 4
+    assert not block_file(node).with_name(BLOCK + ".meta").exists()
+
+
+def test_reading_a_vanished_block_forgets_it(make_node: Any, namenode: Any) -> None:
+    node = make_node()
+    store(node)
+    block_file(node).unlink()
+    assert Client(node).get(f"/blocks/{BLOCK}").status_code == 404
+    assert not node.root.exists(BLOCK)
+    node.reporter.tick()
+    assert namenode.reports[-1]["blocks"] == []
+
+
+def test_verify_confirms_a_good_copy_and_reports_a_vanished_one(live_nodes: Any, namenode: Any) -> None:
+    (a, _), = live_nodes(1)
+    store(a)
+    store(a, OTHER, b"gone")
+    block_file(a, OTHER).unlink()
+    a.reporter.tick()
+    confirmed_before = len(namenode.received)
+    namenode.commands += [{"op": "verify", "blockId": BLOCK}, {"op": "verify", "blockId": OTHER},
+                          {"op": "replicate", "blockId": OTHER, "targets": ["http://127.0.0.1:9"]}]
+    a.reporter.tick()
+    wait_until(lambda: len(namenode.received) > confirmed_before and len(namenode.bad_blocks) >= 2)
+    confirmations = [b for r in namenode.received[confirmed_before:] for b in r["blocks"]]
+    assert confirmations == [{"blockId": BLOCK, "length": len(DATA), "checksum": checksum(DATA)}]
+    assert {(b["blockId"], b["reason"]) for b in namenode.bad_blocks} == {(OTHER, "missing on this data node")}
+    assert not a.root.exists(OTHER) and a.root.exists(BLOCK)
+
+
+def test_scrubber_visits_the_least_recently_verified_block_first(make_node: Any, namenode: Any) -> None:
+    node = make_node()
+    store(node)
+    store(node, OTHER, b"second")
+    assert [i.block_id for i in node.root.list()] == [BLOCK, OTHER]
+    assert node.scrubber.verify(BLOCK)
+    assert [i.block_id for i in node.root.list()] == [OTHER, BLOCK]
+
+
 def test_name_node_down_is_survived_and_logged_once(make_node: Any, caplog: Any) -> None:
     node = make_node(namenode_url="http://127.0.0.1:9")
     with caplog.at_level(logging.WARNING, logger="dfs.data_node.reporter"):

@@ -105,9 +105,38 @@ def test_healer_replicates_and_trims(nn: NN) -> None:
     for node in ("dn2", "dn3"):
         nn.post("/internal/block_received", {"id": node, "blocks": [block]})
     nn.node.healer.tick()
-    deletes = [c for n in ("dn1", "dn2", "dn3") for c in nn.heartbeat(n)["commands"] if c["op"] == "delete"]
-    assert deletes == [{"op": "delete", "blocks": [block["blockId"]]}]
+    # three copies for a replication of 2: the two it keeps are verified before the third goes
+    verifies = {n: [c for c in nn.heartbeat(n)["commands"] if c["op"] == "verify"] for n in ("dn1", "dn2", "dn3")}
+    keepers = [n for n, commands in verifies.items() if commands]
+    assert len(keepers) == 2 and all(c == [{"op": "verify", "blockId": block["blockId"]}]
+                                     for c in verifies.values() if c)
+    nn.post("/internal/block_received", {"id": keepers[0], "blocks": [block]})
+    nn.node.healer.tick()
+    assert not [c for n in ("dn1", "dn2", "dn3") for c in nn.heartbeat(n)["commands"] if c["op"] == "delete"]
+    nn.post("/internal/block_received", {"id": keepers[1], "blocks": [block]})
+    nn.node.healer.tick()
+    deletes = {n: c for n in ("dn1", "dn2", "dn3") for c in nn.heartbeat(n)["commands"] if c["op"] == "delete"}
+    assert list(deletes.values()) == [{"op": "delete", "blocks": [block["blockId"]]}]
+    assert set(deletes) | set(keepers) == {"dn1", "dn2", "dn3"}
     assert len(nn.ok("GET", "/f", "GETFILEBLOCKLOCATIONS")["BlockLocations"]["BlockLocation"][0]["dataNodes"]) == 2
+
+
+def test_trim_never_removes_a_real_copy_while_a_kept_one_is_bad(nn: NN) -> None:
+    for node in ("dn1", "dn2", "dn3"):
+        nn.heartbeat(node)
+    block = nn.write_block("/g", nodes=("dn1", "dn2", "dn3"))
+    nn.commit("/g", [block], create=True, replication=2)
+    nn.node.healer.tick()
+    keepers = [n for n in ("dn1", "dn2", "dn3") if any(c["op"] == "verify" for c in nn.heartbeat(n)["commands"])]
+    assert len(keepers) == 2
+    # one kept copy is a phantom: its node answers the verify with a bad-block report
+    nn.post("/internal/block_received", {"id": keepers[0], "blocks": [block]})
+    nn.post("/internal/bad_block", {"id": keepers[1], "blockId": block["blockId"], "reason": "missing"})
+    for _ in range(3):
+        nn.node.healer.tick()
+    assert not [c for n in ("dn1", "dn2", "dn3") for c in nn.heartbeat(n)["commands"] if c["op"] == "delete"]
+    dns = nn.ok("GET", "/g", "GETFILEBLOCKLOCATIONS")["BlockLocations"]["BlockLocation"][0]["dataNodes"]
+    assert {d["id"] for d in dns} == {"dn1", "dn2", "dn3"} - {keepers[1]}
 
 
 def test_bad_block_and_client_report(nn: NN) -> None:
@@ -144,7 +173,11 @@ def test_receiving_a_block_cancels_its_queued_deletion_on_that_node(nn: NN) -> N
     block = nn.write_block("/f", nodes=("dn1", "dn2", "dn3"))
     nn.commit("/f", [block], create=True, replication=2)
     nn.node.healer.suspect([int(block["blockId"], 16)])
-    nn.node.healer.tick()  # trims one copy and queues its deletion
+    nn.node.healer.tick()  # asks the two copies it keeps to verify themselves
+    for keeper in ("dn1", "dn2", "dn3"):
+        if any(c["op"] == "verify" for c in nn.heartbeat(keeper)["commands"]):
+            nn.post("/internal/block_received", {"id": keeper, "blocks": [block]})
+    nn.node.healer.tick()  # trims the third copy and queues its deletion
     trimmed = {"dn1", "dn2", "dn3"} - {h["id"] for h in nn.ok("GET", "/f", "GETFILEBLOCKLOCATIONS")[
         "BlockLocations"]["BlockLocation"][0]["dataNodes"]}
     assert len(trimmed) == 1
