@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from dfs_common.errors import IllegalArgument
 from dfs_common.settings import Settings
+from dfs_common.web import MAX_INT64
 
 from .store import Store, Txn
 
@@ -157,12 +158,24 @@ def parse_heartbeat(body: Any) -> dict[str, Any]:
     info: dict[str, Any] = {"id": node_id}
     for name in ("url", "public_url"):
         value = body.get(name) or ""
-        if not isinstance(value, str) or (value or name == "url") and urlparse(value).scheme not in ("http", "https"):
+        if not isinstance(value, str) or (value or name == "url") and not _is_http_url(value):
             raise IllegalArgument(f"Heartbeat field {name!r} must be an http(s) URL")
         info[name] = value.rstrip("/")
     for name in ("capacity", "used", "remaining", "blocks"):
         value = body.get(name, 0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise IllegalArgument(f"Heartbeat field {name!r} must be a non-negative number")
+        # finite (the JSON reader refuses NaN and 1e400) and what a statvfs can report
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_INT64:
+            raise IllegalArgument(f"Heartbeat field {name!r} must be a number between 0 and 2**63-1")
         info[name] = int(value)
     return info
+
+
+def _is_http_url(value: str) -> bool:
+    """An http(s) URL with a host and, if any, a valid port; a malformed one ("http://[::1",
+    "http://h:99999") is False, never an exception."""
+    try:
+        parsed = urlparse(value)
+        parsed.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
