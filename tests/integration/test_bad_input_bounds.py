@@ -9,6 +9,7 @@ import uuid
 import pytest
 import requests
 
+from dfs_common.blocks import checksum as block_checksum
 from dfs_common.errors import IllegalArgument
 from dfs_common.settings import ConfigError, Settings
 from dfs_common.web import Params
@@ -242,3 +243,51 @@ def test_bad_chunked_body_is_a_client_error(cluster: Cluster, unique_path: str) 
     status, _ = raw_request(cluster.namenode_url, "GET", f"/webhdfs/v1{unique_path}?op=GETFILESTATUS&user.name=root")
     assert status == 404
     assert_serving(cluster.namenode)
+
+
+# -- a block PUT never replaces or removes a replica it did not write ------------------------------
+
+def test_block_put_over_a_stored_block_id_changes_nothing(cluster: Cluster, unique_path: str) -> None:
+    """Found by the fuzz test: a PUT of other bytes (with their own valid checksum) under the id of
+    a stored block replaced the replica, and the name node's rejection then deleted it."""
+    nn = cluster.client("root")
+    nn.mkdirs(unique_path)
+    data = b"the real block " * 1000
+    nn.tee(unique_path + "/f", data)
+    location = nn.block_locations(unique_path + "/f")["BlockLocation"][0]
+    block_id = location["blockId"]
+    holders = [cluster.datanode_by_id(node["id"]) for node in location["dataNodes"]]
+    evil = b"other bytes"
+    others = [node for node in cluster.datanodes if node not in holders]
+    for index, node in enumerate(holders):
+        headers = {"X-DFS-Checksum": block_checksum(evil)}
+        if index % 2:  # as a pipeline hop, which confirms nothing, and as a pipeline head
+            headers["X-DFS-Confirm"] = "upstream"
+        if others:
+            headers["X-DFS-Pipeline"] = others[0].url
+        response = requests.put(f"{node.url}/blocks/{block_id}", data=evil, headers=headers, timeout=30)
+        remote = assert_remote_error(response.status_code, response.content, (403,))
+        assert remote["exception"] == "FileAlreadyExistsException", remote
+        assert node.block_path(block_id).read_bytes() == data
+        # the same bytes again (a repeated heal) are fine, and a failing pipeline then removes nothing
+        response = requests.put(f"{node.url}/blocks/{block_id}", data=data, timeout=30,
+                                headers={"X-DFS-Checksum": location["checksum"], "X-DFS-Confirm": "upstream",
+                                         "X-DFS-Pipeline": "http://127.0.0.1:1"})
+        assert response.status_code == 502, response.text
+        assert node.block_path(block_id).read_bytes() == data
+    for node in others:
+        assert not node.block_path(block_id).exists()
+    assert nn.cat(unique_path + "/f") == data
+
+
+@pytest.mark.parametrize("pipeline", ["http://[::1", "http://[::1]:99999", "http://h:port", "http://[zz]:1"])
+def test_malformed_url_in_a_pipeline_header_is_refused(cluster: Cluster, pipeline: str) -> None:
+    node = cluster.datanodes[0]
+    before = node.block_files()
+    data = b"block bytes"
+    block_id = "ffd" + uuid.uuid4().hex[:13]
+    response = requests.put(f"{node.url}/blocks/{block_id}", data=data, timeout=30,
+                            headers={"X-DFS-Checksum": block_checksum(data), "X-DFS-Pipeline": pipeline})
+    assert_illegal(response)
+    assert node.block_files() == before
+    assert_serving(node)
