@@ -6,6 +6,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlparse
 
 from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException
@@ -60,6 +61,17 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{text[:20]} is out of range")
     return value
+
+
+def is_http_url(value: str) -> bool:
+    """An http(s) URL with a host and, if any, a valid port. A malformed one (``http://[::1``,
+    ``http://h:99999``) is False, never an exception: it names a node no request can reach."""
+    try:
+        parsed = urlparse(value)
+        parsed.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
 
 
 def answer(handler: Callable[[Request], Response], request: Request) -> Response:

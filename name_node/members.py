@@ -11,11 +11,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
 from dfs_common.errors import IllegalArgument
 from dfs_common.settings import Settings
-from dfs_common.web import MAX_INT64
+from dfs_common.web import MAX_INT64, is_http_url
 
 from .store import Store, Txn
 
@@ -158,7 +157,7 @@ def parse_heartbeat(body: Any) -> dict[str, Any]:
     info: dict[str, Any] = {"id": node_id}
     for name in ("url", "public_url"):
         value = body.get(name) or ""
-        if not isinstance(value, str) or (value or name == "url") and not _is_http_url(value):
+        if not isinstance(value, str) or (value or name == "url") and not is_http_url(value):
             raise IllegalArgument(f"Heartbeat field {name!r} must be an http(s) URL")
         info[name] = value.rstrip("/")
     for name in ("capacity", "used", "remaining", "blocks"):
@@ -169,13 +168,3 @@ def parse_heartbeat(body: Any) -> dict[str, Any]:
         info[name] = int(value)
     return info
 
-
-def _is_http_url(value: str) -> bool:
-    """An http(s) URL with a host and, if any, a valid port; a malformed one ("http://[::1",
-    "http://h:99999") is False, never an exception."""
-    try:
-        parsed = urlparse(value)
-        parsed.port  # noqa: B018 - parsing the port is the check
-    except ValueError:
-        return False
-    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
