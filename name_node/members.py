@@ -167,4 +167,3 @@ def parse_heartbeat(body: Any) -> dict[str, Any]:
             raise IllegalArgument(f"Heartbeat field {name!r} must be a number between 0 and 2**63-1")
         info[name] = int(value)
     return info
-
