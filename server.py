@@ -9,13 +9,17 @@ releases the GIL. The app is built inside the worker (no preload), so nothing is
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import sys
 from typing import Any
 
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
 
+from dfs_common.errors import DFSError, IllegalArgument, Unsupported, to_remote_exception
 from dfs_common.settings import ConfigError, Settings
 
 
@@ -29,6 +33,53 @@ def build_node(settings: Settings) -> Any:
     return node
 
 
+class _ErrorPage:
+    """Stands in for the client socket while gunicorn renders an error: keeps its status line."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self.written = b""
+
+    def gettimeout(self) -> float:
+        return 0.0
+
+    def setblocking(self, flag: bool) -> None:
+        pass
+
+    def sendall(self, data: bytes) -> None:
+        self.written += data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class JsonErrorWorker(ThreadWorker):
+    """gunicorn's gthread worker, except that the errors gunicorn answers itself (a bad request
+    line or header, a URL over ``limit_request_line``, an odd ``Expect``, broken chunking) get a
+    RemoteException body like every other DFS error instead of an HTML page. gunicorn still
+    decides the status and logs as usual; only the body is ours."""
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        page = _ErrorPage(client)
+        super().handle_error(req, page, addr, exc)
+        status_line = page.written.split(b"\r\n", 1)[0].split(b" ", 2)
+        try:
+            status = int(status_line[1])
+            reason = status_line[2].decode("latin-1") if len(status_line) > 2 else ""
+        except (IndexError, ValueError):
+            status, reason = 500, "Internal Server Error"
+        cls = Unsupported if status == 501 else IllegalArgument if status < 500 else DFSError
+        error = cls(f"{reason}: {exc}"[:500] if status < 500 else reason)
+        error.status = status
+        body = json.dumps(to_remote_exception(error), separators=(",", ":")).encode()
+        head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+        try:
+            util.write_nonblock(client, head + body)
+        except OSError:
+            self.log.debug("Failed to send error message.")
+
+
 class NodeServer(BaseApplication):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -39,7 +90,7 @@ class NodeServer(BaseApplication):
         options = {
             "bind": f"{s.host}:{s.port}",
             "workers": 1,
-            "worker_class": "gthread",
+            "worker_class": JsonErrorWorker,  # gthread, with RemoteException error bodies
             "threads": s.threads,
             "timeout": 300,
             "graceful_timeout": 10,

@@ -29,6 +29,18 @@ log = logging.getLogger("dfs.data_node")
 
 StartResponse = Callable[..., Any]
 
+# Every route of a data node (the fuzz test walks this list, so a new route is fuzzed too).
+# merge_slashes/strict_slashes off: no redirects, a malformed path is simply not routed.
+URL_MAP = Map([
+    Rule("/blocks/<path:block_id>", endpoint="put_block", methods=["PUT"]),
+    Rule("/blocks/<block_id>/digests", endpoint="get_digests", methods=["GET"]),
+    Rule("/blocks/<path:block_id>", endpoint="get_block", methods=["GET"]),
+    Rule("/ping_alive", endpoint="ping_alive", methods=["GET"]),
+    Rule("/status", endpoint="status", methods=["GET"]),
+    Rule("/webhdfs/v1/<path:path>", endpoint="webhdfs", methods=["GET", "PUT", "POST"]),
+    Rule("/webhdfs/v1/", endpoint="webhdfs", defaults={"path": ""}, methods=["GET", "PUT", "POST"]),
+], strict_slashes=False, merge_slashes=False)
+
 
 class DataNode:
     """One data node: a storage root behind a small HTTP API, plus reporter and scrubber threads."""
@@ -45,17 +57,7 @@ class DataNode:
         self.scrubber = Scrubber(settings, self.root, self.namenode)
         self.reporter = Reporter(settings, self.root, self.namenode, self.blocks, self.scrubber)
         self.webhdfs = WebHdfs(settings, self.root, self.scrubber)
-        # merge_slashes/strict_slashes off: no redirects, a malformed path is simply not routed.
-        self.url_map = Map([
-            Rule("/blocks/<path:block_id>", endpoint="put_block", methods=["PUT"]),
-            Rule("/blocks/<block_id>/digests", endpoint="get_digests", methods=["GET"]),
-            Rule("/blocks/<path:block_id>", endpoint="get_block", methods=["GET"]),
-            Rule("/ping_alive", endpoint="ping_alive", methods=["GET"]),
-            Rule("/status", endpoint="status", methods=["GET"]),
-            Rule("/webhdfs/v1/<path:path>", endpoint="webhdfs", methods=["GET", "PUT", "POST"]),
-            Rule("/webhdfs/v1/", endpoint="webhdfs", defaults={"path": ""},
-                 methods=["GET", "PUT", "POST"]),
-        ], strict_slashes=False, merge_slashes=False)
+        self.url_map = URL_MAP
         self._handlers: dict[str, Callable[..., Response]] = {
             "put_block": self.on_put_block,
             "get_block": self.on_get_block,

@@ -16,7 +16,7 @@ from werkzeug.wsgi import wrap_file
 
 from dfs_common.blocks import (CHECKSUM_HEADER, CONFIRM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER, chunk_count,
                                parse_block_id, parse_checksum)
-from dfs_common.errors import IllegalArgument, TooLarge
+from dfs_common.errors import AlreadyExists, IllegalArgument, TooLarge
 from dfs_common.settings import Settings
 from dfs_common.web import error_response
 
@@ -56,6 +56,11 @@ class BlockService:
         limit = self.settings.max_block_size
         if request.content_length is not None and request.content_length > limit:
             raise TooLarge(f"Block body of {request.content_length} bytes is over the limit of {limit}")
+        # Blocks are immutable: other bytes under a stored id are refused, and the same bytes again
+        # (a repeated heal) never lead to the stored copy being removed if this write fails.
+        existing = self.root.info(block_id)
+        if existing is not None and existing.checksum != checksum:
+            raise AlreadyExists(f"Block {block_id} is stored here with other contents")
         if not pipeline:
             relay = None
             info = self.root.store(block_id, request.stream, limit, checksum)
@@ -73,7 +78,8 @@ class BlockService:
             if head:
                 self.confirm(info, stored)
         except BaseException:
-            self.root.delete(block_id)  # a failed pipeline leaves nothing half-replicated here
+            if existing is None:
+                self.root.delete(block_id)  # a failed pipeline leaves nothing half-replicated here
             raise
         return {**info.as_json(), "stored": stored}
 

@@ -22,13 +22,13 @@ import queue
 import threading
 from collections.abc import Iterator
 from typing import BinaryIO
-from urllib.parse import urlparse
 
 import requests
 
 from dfs_client.transport import CONNECT_TIMEOUT, READ_TIMEOUT
 from dfs_common.blocks import CHECKSUM_HEADER, CONFIRM_HEADER, PIPELINE_HEADER
 from dfs_common.errors import IllegalArgument, PipelineFailed
+from dfs_common.web import is_http_url
 
 from .roots import CHUNK, StorageRoot
 from .roots.base import Readable
@@ -51,8 +51,7 @@ def parse_pipeline(header: str | None) -> list[str]:
     if len(urls) > MAX_PIPELINE:
         raise IllegalArgument(f"{PIPELINE_HEADER} lists more than {MAX_PIPELINE} nodes")
     for url in urls:
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        if not is_http_url(url):
             raise IllegalArgument(f"Invalid {PIPELINE_HEADER} entry {url[:80]!r}")
     return urls
 

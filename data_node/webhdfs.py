@@ -51,7 +51,7 @@ class WebHdfs:
         if request.method != _METHODS[op] and not (op == "OPEN" and request.method == "HEAD"):
             raise IllegalArgument(f"Operation {op} needs HTTP {_METHODS[op]}, not {request.method}")
         path = normalize("/" + raw_path)
-        client = self.client(params.text("user.name") or DEFAULT_USER)
+        client = self.client(params.user("user.name") or DEFAULT_USER)
         return getattr(self, f"on_{op.lower()}")(request, params, client, path)
 
     def client(self, user: str) -> Any:

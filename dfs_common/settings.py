@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 MiB = 1024 * 1024
+MAX_FILE_SIZE_LIMIT = 2**63 - 1  # a signed 64-bit st_size
 
 NAME_NODE_CLASS = "name_node.NameNode"
 DATA_NODE_CLASS = "data_node.DataNode"
@@ -35,6 +36,10 @@ class Settings:
     # while a 1 GiB file is still only 256 block-map entries and 256 pipelines of round trips.
     block_size: int = 4 * MiB
     max_block_size: int = 256 * MiB
+    # 1 PiB: more than any one file of this design holds (a COMMIT body of real blocks caps a file
+    # at a few hundred TiB), far below 2**63 so sizes, offsets and their sums stay signed 64-bit
+    # (what st_size and every off_t carry). TRUNCATE and COMMIT refuse anything longer with a 400.
+    max_file_size: int = 2**50
     replication: int = 3
     superuser: str = "root"
     supergroup: str = "supergroup"
@@ -82,6 +87,8 @@ class Settings:
             raise ConfigError(f"DFS_BLOCK_SIZE must be between 4096 and DFS_MAX_BLOCK_SIZE, not {self.block_size}")
         if self.scrub_rate < 0:
             raise ConfigError(f"DFS_SCRUB_RATE must be bytes per second (0: no scrubbing), not {self.scrub_rate}")
+        if not 0 < self.max_file_size <= MAX_FILE_SIZE_LIMIT:
+            raise ConfigError(f"DFS_MAX_FILE_SIZE must be between 1 and 2**63-1 bytes, not {self.max_file_size}")
         if self.heartbeat <= 0:
             raise ConfigError(f"DFS_HEARTBEAT must be positive seconds, not {self.heartbeat}")
         for variable, url in (("DFS_NAMENODE_URL", self.namenode_url), ("DFS_PUBLIC_URL", self.public_url)):

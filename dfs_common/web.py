@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlparse
 
+from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
@@ -14,6 +17,13 @@ from .errors import DFSError, IllegalArgument, NotFound, Unsupported, to_remote_
 log = logging.getLogger("dfs.web")
 
 _STATUS_ERRORS: dict[int, type[DFSError]] = {404: NotFound, 405: Unsupported}
+
+# What a stat can carry (st_size, st_mtime_ns are signed 64-bit) and LMDB's packed keys hold: no
+# integer parameter means anything beyond it, so every one is bounded by it unless told tighter.
+MAX_INT64 = 2**63 - 1
+MIN_INT64 = -(2**63)
+_MAX_DIGITS = 64  # longer than any bounded integer in any base: refused before int() parses it
+MAX_USER_NAME = 256  # LOGIN_NAME_MAX on Linux, with room for a realm
 
 
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -31,12 +41,37 @@ def read_json_object(request: Request, max_bytes: int, what: str = "Request body
     if (request.content_length or 0) > max_bytes:
         raise IllegalArgument(f"{what} larger than {max_bytes} bytes")
     try:
-        body = json.loads(request.get_data(cache=False) or b"null")
+        body = json.loads(request.get_data(cache=False) or b"null", parse_constant=_refuse_constant,
+                          parse_float=_finite_float)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise IllegalArgument(f"{what} must be JSON") from None
+        raise IllegalArgument(f"{what} must be JSON (strict: finite numbers only)") from None
     if not isinstance(body, dict):
         raise IllegalArgument(f"{what} must be a JSON object")
     return body
+
+
+def _refuse_constant(name: str) -> float:
+    """Python's json accepts NaN and Infinity, which JSON does not have: refuse them."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number as a float, unless it overflows to infinity (``1e400``)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+def is_http_url(value: str) -> bool:
+    """An http(s) URL with a host and, if any, a valid port. A malformed one (``http://[::1``,
+    ``http://h:99999``) is False, never an exception: it names a node no request can reach."""
+    try:
+        parsed = urlparse(value)
+        parsed.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
 
 
 def answer(handler: Callable[[Request], Response], request: Request) -> Response:
@@ -51,6 +86,8 @@ def answer(handler: Callable[[Request], Response], request: Request) -> Response
         wrapped = cls(error.description or error.name)
         wrapped.status = error.code or 500
         return error_response(wrapped)
+    except (ParseException, NoMoreData) as error:  # gunicorn reading a malformed or cut-off body
+        return error_response(IllegalArgument(f"Malformed request body: {type(error).__name__}: {error}"[:300]))
     except Exception as error:  # noqa: BLE001 - the last line of defence of a server
         log.exception("unexpected error on %s %s", request.method, request.full_path)
         return error_response(DFSError(f"Internal error: {type(error).__name__}: {error}"))
@@ -81,23 +118,36 @@ class Params:
             return default
         if value.lower() in ("true", "false"):
             return value.lower() == "true"
-        raise IllegalArgument(f'Invalid value for webhdfs parameter "{name}": {value!r}')
+        raise IllegalArgument(f'Invalid value for webhdfs parameter "{name}": {value[:40]!r}')
 
-    def integer(self, name: str, default: int | None = None, minimum: int | None = None,
-                base: int = 10) -> int | None:
+    def user(self, name: str = "user.name") -> str | None:
+        """A user name (``user.name``, ``doas``, ``owner``, ``group``) that a password database and a
+        stat could hold: printable, no NUL or control character, at most 256 characters."""
+        value = self.raw(name)
+        if value is None or value == "":
+            return None
+        if len(value) > MAX_USER_NAME or not value.isprintable():
+            raise IllegalArgument(f'Invalid value for webhdfs parameter "{name}": {value[:40]!r} '
+                                  f"(printable, at most {MAX_USER_NAME} characters)")
+        return value
+
+    def integer(self, name: str, default: int | None = None, minimum: int | None = MIN_INT64,
+                maximum: int = MAX_INT64, base: int = 10) -> int | None:
+        """An integer in [minimum, maximum]: signed 64-bit unless the caller bounds it tighter."""
         value = self.raw(name)
         if value is None or value == "":
             return default
         try:
-            number = int(value, base)
+            number = int(value, base) if len(value) <= _MAX_DIGITS else None
         except ValueError:
-            raise IllegalArgument(f'Invalid value for webhdfs parameter "{name}": {value[:40]!r}') from None
-        if minimum is not None and number < minimum:
-            raise IllegalArgument(f'Invalid value for webhdfs parameter "{name}": {number} < {minimum}')
+            number = None
+        if number is None:
+            raise IllegalArgument(f'Invalid value for webhdfs parameter "{name}": {value[:40]!r}')
+        low = MIN_INT64 if minimum is None else minimum
+        if not low <= number <= maximum:
+            raise IllegalArgument(f'Invalid value for webhdfs parameter "{name}": {value[:40]} '
+                                  f"(must be between {low} and {maximum})")
         return number
 
     def permission(self, name: str = "permission", default: int | None = None) -> int | None:
-        mode = self.integer(name, default, minimum=0, base=8)
-        if mode is not None and mode > 0o7777:
-            raise IllegalArgument(f'Invalid value for webhdfs parameter "{name}": {oct(mode)}')
-        return mode
+        return self.integer(name, default, minimum=0, maximum=0o7777, base=8)

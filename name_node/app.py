@@ -82,8 +82,8 @@ class NameNode(ReadOps, WriteOps, InternalOps):
         return response(environ, start_response)
 
     def caller_of(self, request: Request) -> Caller:
-        args = request.args
-        return self.groups.caller(args.get("user.name"), args.get("doas"))
+        params = Params(request.args)
+        return self.groups.caller(params.user("user.name"), params.user("doas"))
 
     def dispatch(self, request: Request) -> Response:
         path = request.path

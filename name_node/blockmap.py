@@ -68,17 +68,24 @@ def drop_blocks(txn: Txn, numbers: Iterable[int]) -> int:
     return dropped
 
 
-def parse_extents(entries: Any, max_block_size: int) -> list[tuple[str | None, int, str | None]]:
-    """Validate COMMIT's ``blocks`` list: [(block id or None, length, checksum or None)]."""
+def parse_extents(entries: Any, max_block_size: int,
+                  max_file_size: int) -> list[tuple[str | None, int, str | None]]:
+    """Validate COMMIT's ``blocks`` list: [(block id or None, length, checksum or None)]; the
+    lengths, holes included, add up to at most ``max_file_size`` (``DFS_MAX_FILE_SIZE``)."""
     if not isinstance(entries, list):
         raise IllegalArgument('COMMIT body needs "blocks": a list')
     parsed: list[tuple[str | None, int, str | None]] = []
+    total = 0
     for entry in entries:
         if not isinstance(entry, dict):
             raise IllegalArgument("Each COMMIT block must be an object")
         length = entry.get("length")
         if not isinstance(length, int) or isinstance(length, bool) or length < 0:
             raise IllegalArgument(f"Invalid block length: {str(length)[:40]!r}")
+        total += length
+        if total > max_file_size:
+            raise IllegalArgument(f"COMMIT: the file would be longer than the maximum file size "
+                                  f"({max_file_size} bytes, DFS_MAX_FILE_SIZE)")
         block_id = entry.get("blockId")
         checksum = entry.get("checksum")
         if block_id is None:

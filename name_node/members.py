@@ -11,10 +11,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
 from dfs_common.errors import IllegalArgument
 from dfs_common.settings import Settings
+from dfs_common.web import MAX_INT64, is_http_url
 
 from .store import Store, Txn
 
@@ -157,12 +157,13 @@ def parse_heartbeat(body: Any) -> dict[str, Any]:
     info: dict[str, Any] = {"id": node_id}
     for name in ("url", "public_url"):
         value = body.get(name) or ""
-        if not isinstance(value, str) or (value or name == "url") and urlparse(value).scheme not in ("http", "https"):
+        if not isinstance(value, str) or (value or name == "url") and not is_http_url(value):
             raise IllegalArgument(f"Heartbeat field {name!r} must be an http(s) URL")
         info[name] = value.rstrip("/")
     for name in ("capacity", "used", "remaining", "blocks"):
         value = body.get(name, 0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise IllegalArgument(f"Heartbeat field {name!r} must be a non-negative number")
+        # finite (the JSON reader refuses NaN and 1e400) and what a statvfs can report
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_INT64:
+            raise IllegalArgument(f"Heartbeat field {name!r} must be a number between 0 and 2**63-1")
         info[name] = int(value)
     return info

@@ -11,7 +11,7 @@ from dfs_common.blocks import format_block_id
 from dfs_common.errors import (AlreadyExists, Conflict, IllegalArgument, IsADirectory, NoAttribute,
                                NotFound, NotPermitted)
 from dfs_common.paths import split_path
-from dfs_common.web import json_response, read_json_object
+from dfs_common.web import MAX_INT64, json_response, read_json_object
 
 from . import blockmap, namespace
 from .filestatus import check_xattr_name, decode_xattr_value, file_status
@@ -22,6 +22,7 @@ from .webhdfs import Call, _require_file, check_block_size, empty, parse_block_p
 MAX_COMMIT_BODY = 64 * 1024 * 1024  # a block list of a multi-TiB file still fits
 MAX_BLOCK_LIST = 10_000  # block ids per RENEWBLOCKS or ABANDONBLOCKS (clients send batches)
 MAX_BLOCK_LIST_BODY = 1024 * 1024
+MAX_REPLICATION = 512  # replicas a file may ask for; placement never gives more than 32
 
 if TYPE_CHECKING:
     from .app import NameNode
@@ -40,16 +41,16 @@ class WriteOps:
         mode = call.params.permission(default=0o755)
         with self.node.store.write() as txn:
             namespace.mkdirs(txn, call.path, call.caller, mode, time.time_ns(),  # type: ignore[arg-type]
-                             call.params.boolean("parents", True), call.params.text("owner"),
-                             call.params.text("group"))
+                             call.params.boolean("parents", True), call.params.user("owner"),
+                             call.params.user("group"))
         return _boolean(True)
 
     def op_createsymlink(self, call: Call) -> Response:
         target = call.params.required("destination")
         with self.node.store.write() as txn:
             namespace.symlink(txn, target, call.path, call.caller, time.time_ns(),
-                              call.params.boolean("createParent", True), call.params.text("owner"),
-                              call.params.text("group"))
+                              call.params.boolean("createParent", True), call.params.user("owner"),
+                              call.params.user("group"))
         return empty()
 
     def op_rename(self, call: Call) -> Response:
@@ -90,8 +91,8 @@ class WriteOps:
         return empty()
 
     def op_setowner(self, call: Call) -> Response:
-        owner = call.params.text("owner") or None
-        group = call.params.text("group") or None
+        owner = call.params.user("owner")
+        group = call.params.user("group")
         if owner is None and group is None:
             raise IllegalArgument("Both owner and group are empty")
         with self.node.store.write() as txn:
@@ -127,9 +128,9 @@ class WriteOps:
         return empty()
 
     def op_setreplication(self, call: Call) -> Response:
-        replication = call.params.integer("replication", None, minimum=1)
-        if replication is None or replication > 512:
-            raise IllegalArgument('Invalid value for webhdfs parameter "replication"')
+        replication = call.params.integer("replication", None, minimum=1, maximum=MAX_REPLICATION)
+        if replication is None:
+            raise IllegalArgument('Missing webhdfs parameter "replication"')
         with self.node.store.write() as txn:
             ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
             if inode.kind != FILE:
@@ -180,7 +181,7 @@ class WriteOps:
         check(call.caller, inode, WRITE, call.path)
 
     def op_truncate(self, call: Call) -> Response:
-        new_length = call.params.integer("newlength", None, minimum=0)
+        new_length = call.params.integer("newlength", None, minimum=0, maximum=self.node.settings.max_file_size)
         if new_length is None:
             raise IllegalArgument('Missing webhdfs parameter "newlength"')
         now = time.time_ns()
@@ -239,7 +240,7 @@ class WriteOps:
 
     # block-level writes ------------------------------------------------------------------
     def op_addblock(self, call: Call) -> Response:
-        replication = call.params.integer("replication", None, minimum=1)
+        replication = call.params.integer("replication", None, minimum=1, maximum=MAX_REPLICATION)
         exclude = [n for n in (call.params.text("exclude") or "").split(",") if n]
         block_size = self.node.settings.block_size
         with self.node.store.read() as txn:
@@ -262,11 +263,11 @@ class WriteOps:
     def op_commit(self, call: Call) -> Response:
         body = read_json_object(call.request, MAX_COMMIT_BODY, "COMMIT body")
         settings = self.node.settings
-        entries = blockmap.parse_extents(body.get("blocks"), settings.max_block_size)
+        entries = blockmap.parse_extents(body.get("blocks"), settings.max_block_size, settings.max_file_size)
         create, overwrite = bool(body.get("create", False)), bool(body.get("overwrite", False))
         file_id = _optional_int(body, "fileId")
         mode = _optional_mode(body.get("permission"))
-        replication = min(_optional_int(body, "replication") or settings.replication, 512)
+        replication = min(_optional_int(body, "replication") or settings.replication, MAX_REPLICATION)
         block_size = _optional_int(body, "blockSize") or settings.block_size
         check_block_size(settings, block_size)
         mtime = _optional_int(body, "mtimeNs")
@@ -277,7 +278,7 @@ class WriteOps:
             where = namespace.resolve(txn, call.path, call.caller, follow=True)
             if not _writes_existing(call, where, create, overwrite, file_id):
                 ino, inode = namespace.create_file(
-                    txn, where, call.caller, 0o644 if mode is None else mode, replication,
+                    txn, where, call.caller, 0o644 if mode is None else mode, min(replication, MAX_REPLICATION),
                     block_size, now, _optional_str(body, "owner"), _optional_str(body, "group"))
             else:
                 ino, inode = where.ino, where.inode  # type: ignore[assignment]
@@ -358,10 +359,13 @@ def _block_list(call: Call, op: str) -> list[int]:
 
 
 def _time_ns(call: Call, name: str) -> int | None:
-    """A time from the ns extension parameter, else the WebHDFS ms one; -1 means unchanged."""
-    value = call.params.integer(name + "ns", None)
+    """A time from the ns extension parameter, else the WebHDFS ms one; -1 means unchanged.
+
+    Times run from the epoch to 2**63-1 ns (April 2262): what a stat's ``st_mtime_ns`` carries;
+    anything else is a 400 rather than a time no client could show."""
+    value = call.params.integer(name + "ns", None, minimum=-1)
     if value is None:
-        ms = call.params.integer(name, None)
+        ms = call.params.integer(name, None, minimum=-1, maximum=MAX_INT64 // 1_000_000)
         value = None if ms is None else ms * 1_000_000 if ms >= 0 else -1
     return None if value is None or value < 0 else value
 
@@ -370,8 +374,8 @@ def _optional_int(body: dict[str, Any], name: str) -> int | None:
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise IllegalArgument(f"COMMIT field {name!r} must be a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT64:
+        raise IllegalArgument(f"COMMIT field {name!r} must be an integer between 0 and 2**63-1")
     return value
 
 
