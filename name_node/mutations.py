@@ -278,7 +278,7 @@ class WriteOps:
             where = namespace.resolve(txn, call.path, call.caller, follow=True)
             if not _writes_existing(call, where, create, overwrite, file_id):
                 ino, inode = namespace.create_file(
-                    txn, where, call.caller, 0o644 if mode is None else mode, min(replication, MAX_REPLICATION),
+                    txn, where, call.caller, 0o644 if mode is None else mode, replication,
                     block_size, now, _optional_str(body, "owner"), _optional_str(body, "group"))
             else:
                 ino, inode = where.ino, where.inode  # type: ignore[assignment]
