@@ -69,7 +69,8 @@ class Ledger:
     writes: int = 0
     failed_writes: int = 0
     reads: int = 0
-    failed_reads: int = 0
+    failed_reads: dict[str, int] = field(default_factory=dict)  # face -> reads that raised
+    read_errors: dict[str, str] = field(default_factory=dict)  # face -> the last such error
     wrong_reads: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -95,11 +96,16 @@ class Ledger:
         with self.lock:
             return rng.choice(self.stable) if self.stable else None
 
-    def read(self, path: str, face: str, data: bytes | None) -> None:
+    def read(self, path: str, face: str, data: bytes | str | None) -> None:
+        """``data``: the bytes read whole, why the read failed (a fault may fail it, never falsify
+        it), or None: the file was not there."""
         with self.lock:
             self.reads += 1
-            if data is None:
-                self.failed_reads += 1
+            if isinstance(data, str):
+                self.failed_reads[face] = self.failed_reads.get(face, 0) + 1
+                self.read_errors[face] = data
+            elif data is None:
+                self.wrong_reads.append(f"{path} through {face}: missing")
             elif sha(data) != self.acked.get(path):
                 self.wrong_reads.append(f"{path} through {face}: {len(data)} bytes, expected {self.sizes.get(path)}")
 
@@ -332,19 +338,32 @@ class Workload:
             face = rng.choice(("api", "webhdfs", "mount"))
             self.ledger.read(path, face, self._read(path, face))
 
-    def _read(self, path: str, face: str) -> bytes | None:
-        """The bytes read whole, or None if the read failed (a fault may make it fail; never wrong)."""
+    def _read_mounted(self, path: str) -> bytes | None:
+        """A file closed elsewhere may be unknown to the mount for its entry timeout (1 s), never
+        longer: None (a wrong answer, not a failed read) if it is still missing after that."""
+        for attempt in range(2):
+            try:
+                with open(str(self.mount.point) + path, "rb") as file:
+                    return file.read()
+            except FileNotFoundError:
+                if not os.path.ismount(self.mount.point):
+                    raise  # the mount was killed: a failed read
+                if attempt:
+                    return None
+                time.sleep(1.5)
+        raise AssertionError("unreachable")
+
+    def _read(self, path: str, face: str) -> bytes | str | None:
         try:
             if face == "api":
                 return self.nn.cat(path)
             if face == "mount":
-                with open(str(self.mount.point) + path, "rb") as file:
-                    return file.read()
+                return self._read_mounted(path)
             answer = self.http.get(f"{self.cluster.namenode_url}/webhdfs/v1{path}",
                                    params={"op": "OPEN", "user.name": "root"}, timeout=30)
-            return answer.content if answer.status_code == 200 else None
-        except (OSError, requests.RequestException):
-            return None
+            return answer.content if answer.status_code == 200 else f"HTTP {answer.status_code}"
+        except (OSError, requests.RequestException) as error:
+            return f"{type(error).__name__}: {error}"[:200]
 
 
 # -- the checks after a round ------------------------------------------------------------------------
@@ -493,7 +512,8 @@ def test_random_faults_lose_no_acknowledged_byte(tmpfs_cluster: Cluster, tmp_pat
         shutil.rmtree(point, ignore_errors=True)
     totals = {"seed": SEED, "rounds": ROUNDS, "events": sum(len(r["events"]) for r in report),
               "writes": ledger.writes, "failed_writes": ledger.failed_writes, "reads": ledger.reads,
-              "failed_reads": ledger.failed_reads, "bytes_lost": sum(r["bytes_lost"] for r in report),
+              "failed_reads": ledger.failed_reads,
+              "last_read_errors": ledger.read_errors, "bytes_lost": sum(r["bytes_lost"] for r in report),
               "max_heal_s": max((r["heal_s"] for r in report), default=0)}
     print("fault campaign totals: " + json.dumps(totals))
     assert ledger.writes > ROUNDS * 10, totals  # the workload really ran
