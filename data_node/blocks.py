@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 from typing import Any, BinaryIO
 
 from werkzeug.wrappers import Request, Response
@@ -21,7 +22,7 @@ from dfs_common.settings import Settings
 from dfs_common.web import error_response
 
 from .namenode import NameNodeLink
-from .pipeline import Forwarder, parse_pipeline
+from .pipeline import Forwarder, PipelineRules
 from .roots import BlockInfo, StorageRoot
 
 log = logging.getLogger("dfs.data_node.blocks")
@@ -41,6 +42,9 @@ class BlockService:
         self.forwarder = forwarder
         self.namenode = namenode
         self.node_id = root.node_id()
+        self.pipelines = PipelineRules(settings)
+        self._receiving: set[str] = set()  # block ids whose PUT is in progress here
+        self._receiving_lock = threading.Lock()
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -51,7 +55,20 @@ class BlockService:
         if not checksum:
             raise IllegalArgument(f"Missing {CHECKSUM_HEADER} header")
         checksum = parse_checksum(checksum.strip().lower())
-        pipeline = parse_pipeline(request.headers.get(PIPELINE_HEADER))
+        pipeline = self.pipelines.parse(request.headers.get(PIPELINE_HEADER))
+        with self._receiving_lock:
+            if block_id in self._receiving:  # a pipeline that came back here under another name
+                raise IllegalArgument(f"Block {block_id} is already being received here: "
+                                      f"{PIPELINE_HEADER} loops back to this node")
+            self._receiving.add(block_id)
+        try:
+            return self._receive(request, block_id, checksum, pipeline)
+        finally:
+            with self._receiving_lock:
+                self._receiving.discard(block_id)
+
+    def _receive(self, request: Request, block_id: str, checksum: str,
+                 pipeline: list[str]) -> dict[str, Any]:
         head = request.headers.get(CONFIRM_HEADER, "").strip().lower() != "upstream"
         limit = self.settings.max_block_size
         if request.content_length is not None and request.content_length > limit:
@@ -80,7 +97,7 @@ class BlockService:
     def replicate(self, block_id: str, targets: list[str]) -> list[str]:
         """A name-node ``replicate`` command: push a local block down a fresh pipeline."""
         block_id = parse_block_id(block_id)
-        return self.forwarder.forward(self.root, block_id, parse_pipeline(",".join(targets)))
+        return self.forwarder.forward(self.root, block_id, self.pipelines.parse(",".join(targets)))
 
     def confirm(self, info: BlockInfo, holders: list[str]) -> None:
         """Tell the name node which nodes hold this verified block: the head of a pipeline does it

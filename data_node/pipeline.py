@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 from collections.abc import Iterator
 from typing import BinaryIO
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 import requests
 
 from dfs_client.transport import CONNECT_TIMEOUT, READ_TIMEOUT
 from dfs_common.blocks import CHECKSUM_HEADER, CONFIRM_HEADER, PIPELINE_HEADER
 from dfs_common.errors import IllegalArgument, PipelineFailed
+from dfs_common.settings import Settings
 
 from .roots import CHUNK, StorageRoot
 from .roots.base import Readable
@@ -39,22 +41,61 @@ log = logging.getLogger("dfs.data_node.pipeline")
 # small enough that 32 concurrent writes hold at most 128 MiB in flight.
 RELAY_DEPTH = 4
 
-# More hops than any sane replication factor (settings cap it at 32): a longer header is garbage.
-MAX_PIPELINE = 32
+# 32 nodes in all (the replication cap of the settings and of ADDBLOCK): at most 31 after the node
+# that receives the header. A longer header is garbage, or an attempt to tie up worker threads.
+MAX_PIPELINE = 31
+
+# Host names that reach this node whatever it advertises: an entry naming one at our own port is us.
+_LOCAL_HOSTS = frozenset(("localhost", "localhost.localdomain", "ip6-localhost", "127.0.0.1", "::1",
+                          "0.0.0.0", "::"))
 
 
-def parse_pipeline(header: str | None) -> list[str]:
-    """The downstream URLs of an ``X-DFS-Pipeline`` header (empty or absent: none)."""
-    if not header:
-        return []
-    urls = [part.strip().rstrip("/") for part in header.split(",") if part.strip()]
-    if len(urls) > MAX_PIPELINE:
-        raise IllegalArgument(f"{PIPELINE_HEADER} lists more than {MAX_PIPELINE} nodes")
-    for url in urls:
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise IllegalArgument(f"Invalid {PIPELINE_HEADER} entry {url[:80]!r}")
-    return urls
+def node_address(url: str) -> tuple[str, int]:
+    """(lower-case host, port) of a data node URL: a bare http(s) origin, else IllegalArgument
+    (a malformed one, e.g. an unclosed IPv6 bracket, is a 400, never a 500)."""
+    try:
+        parsed = urlsplit(url)
+        port = parsed.port
+    except ValueError:
+        raise IllegalArgument(f"Invalid {PIPELINE_HEADER} entry {url[:80]!r}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or "@" in parsed.netloc \
+            or parsed.path not in ("", "/") or parsed.query or parsed.fragment or not url.isprintable():
+        raise IllegalArgument(f"Invalid {PIPELINE_HEADER} entry {url[:80]!r}")
+    return parsed.hostname.lower(), port or (443 if parsed.scheme == "https" else 80)
+
+
+class PipelineRules:
+    """What a pipeline header may name, as this node sees it: distinct nodes, never this node
+    itself (under any of its names), at most ``MAX_PIPELINE`` of them, each a valid URL. The
+    name node places distinct nodes, so anything else is a forged or garbled header; a header
+    that looped back here would hold one worker thread per hop."""
+
+    def __init__(self, settings: Settings) -> None:
+        names = _LOCAL_HOSTS | {name.lower() for name in (settings.host, settings.advertise_host,
+                                                          socket.gethostname()) if name}
+        self._own = {(name, settings.port) for name in names}
+        for url in (settings.node_url, settings.client_url):
+            try:
+                self._own.add(node_address(url))
+            except IllegalArgument:
+                pass
+
+    def parse(self, header: str | None) -> list[str]:
+        """The downstream URLs of an ``X-DFS-Pipeline`` header (empty or absent: none)."""
+        if not header:
+            return []
+        urls = [part.strip().rstrip("/") for part in header.split(",") if part.strip()]
+        if len(urls) > MAX_PIPELINE:
+            raise IllegalArgument(f"{PIPELINE_HEADER} lists more than {MAX_PIPELINE} nodes")
+        seen: set[tuple[str, int]] = set()
+        for url in urls:
+            address = node_address(url)
+            if address in self._own:
+                raise IllegalArgument(f"{PIPELINE_HEADER} names this node itself: {url[:80]!r}")
+            if address in seen:
+                raise IllegalArgument(f"{PIPELINE_HEADER} names {url[:80]!r} twice")
+            seen.add(address)
+        return urls
 
 
 class _Body:
