@@ -22,14 +22,13 @@ import queue
 import socket
 import threading
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-import requests
-
-from dfs_client.transport import CONNECT_TIMEOUT, READ_TIMEOUT
+from dfs_client.liveness import Liveness
+from dfs_client.transport import CONNECT_TIMEOUT, READ_TIMEOUT, Transport
 from dfs_common.blocks import CHECKSUM_HEADER, CONFIRM_HEADER, PIPELINE_HEADER
-from dfs_common.errors import IllegalArgument, PipelineFailed
+from dfs_common.errors import DFSError, IllegalArgument, PipelineFailed
 from dfs_common.settings import Settings
 
 from .roots import CHUNK, StorageRoot
@@ -119,14 +118,31 @@ class _Body:
 
 
 class Forwarder:
-    """PUTs blocks from a root to the next node of a pipeline."""
+    """PUTs blocks from a root to the next node of a pipeline. A forward to a node the name node
+    declares dead (a heartbeat answer says so, see ``Liveness``) is cut at once."""
 
-    # (connect, read) seconds: the client's own, since the writer waits no longer for the whole
-    # pipeline than that; a hung node downstream then fails this hop, not the writer's request.
+    # (connect, read) seconds, the read timeout per send or receive: the backstop when the name
+    # node cannot tell (a hung node is cut within a heartbeat of being declared dead), a little
+    # shorter than the client's so that a node hung downstream fails this hop, not the writer's.
     TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT - 5.0)
 
-    def __init__(self, session: requests.Session) -> None:
-        self.session = session
+    def __init__(self, transport: Transport, liveness: Liveness) -> None:
+        self.transport = transport
+        self.liveness = liveness
+
+    def put(self, target: str, block_id: str, body: Any, headers: dict[str, str],
+            length: int | None) -> list[str]:
+        """One block PUT to ``target``: the node ids stored from there on, or PipelineFailed."""
+        try:
+            with self.liveness.watch([target]) as cut:
+                answer = self.transport.put_block(f"{target}/blocks/{block_id}", body, headers, length,
+                                                  cut=cut, timeout=self.TIMEOUT)
+        except DFSError as error:
+            raise _failed(target, error) from None
+        stored = answer.get("stored") if isinstance(answer, dict) else None
+        if not isinstance(stored, list):
+            raise PipelineFailed(f"Pipeline node {target} answered without a stored list", failed=target)
+        return [str(node) for node in stored]
 
     def forward(self, root: StorageRoot, block_id: str, pipeline: list[str]) -> list[str]:
         """Send the stored block to ``pipeline[0]`` with the rest as its pipeline; returns the
@@ -137,19 +153,13 @@ class Forwarder:
         if info is None:
             raise IllegalArgument(f"Block {block_id} is not stored here")
         target = pipeline[0]
-        url = f"{target}/blocks/{block_id}"
         headers = {CHECKSUM_HEADER: info.checksum, PIPELINE_HEADER: ",".join(pipeline[1:]),
                    "Content-Type": "application/octet-stream"}
         file, length = root.open(block_id)
         try:
-            response = self.session.put(url, data=_Body(file, length), headers=headers,
-                                        timeout=self.TIMEOUT)
-        except (requests.RequestException, OSError) as error:
-            raise PipelineFailed(f"Pipeline node {target} failed: {type(error).__name__}: {error}",
-                                 failed=target) from None
+            return self.put(target, block_id, _Body(file, length), headers, length)
         finally:
             file.close()
-        return _stored_or_raise(response, target)
 
     def relay(self, block_id: str, checksum: str, pipeline: list[str],
               length: int | None) -> Relay:
@@ -158,7 +168,7 @@ class Forwarder:
 
 
 class _Aborted(OSError):
-    """Raised inside the downstream request body so urllib3 drops the connection mid-body."""
+    """Raised inside the downstream request body so the connection is dropped mid-body."""
 
 
 _END = object()
@@ -172,12 +182,11 @@ class Relay:
     def __init__(self, forwarder: Forwarder, block_id: str, checksum: str, pipeline: list[str],
                  length: int | None) -> None:
         self.target = pipeline[0]
-        self._url = f"{self.target}/blocks/{block_id}"
+        self._block_id = block_id
         self._headers = {CHECKSUM_HEADER: checksum, PIPELINE_HEADER: ",".join(pipeline[1:]),
                          CONFIRM_HEADER: "upstream", "Content-Type": "application/octet-stream"}
         self._length = length
-        self._session = forwarder.session
-        self._timeout = forwarder.TIMEOUT
+        self._forwarder = forwarder
         self._queue: queue.Queue[object] = queue.Queue(maxsize=RELAY_DEPTH)
         self._done = threading.Event()  # the downstream request is over, well or not
         self._ended = False
@@ -227,7 +236,7 @@ class Relay:
         self._thread.join()
         if self._stored is not None:
             log.warning("block %s was stored downstream by %s although the local receive failed; "
-                        "it stays pending until the name node expires it", self._url, self._stored)
+                        "it stays pending until the name node expires it", self._block_id, self._stored)
 
     def _put(self, item: object) -> None:
         while not self._done.is_set():
@@ -248,36 +257,15 @@ class Relay:
 
     def _run(self) -> None:
         try:
-            body = _QueueBody(self._body(), self._length)
-            response = self._session.put(self._url, data=body if self._length is not None
-                                         else iter(body), headers=self._headers,
-                                         timeout=self._timeout)
-            self._stored = _stored_or_raise(response, self.target)
+            self._stored = self._forwarder.put(self.target, self._block_id, self._body(),
+                                               self._headers, self._length)
         except PipelineFailed as error:
             self._error = error
-        except (requests.RequestException, OSError) as error:
-            self._error = PipelineFailed(
-                f"Pipeline node {self.target} failed: {type(error).__name__}: {error}",
-                failed=self.target)
         except BaseException as error:  # never let the receiving thread wait on a dead relay
             self._error = PipelineFailed(f"Relay to {self.target} failed: {error!r}",
                                          failed=self.target)
         finally:
             self._done.set()
-
-
-class _QueueBody:
-    """A request body of known length (so no chunked encoding) drawn from a chunk iterator."""
-
-    def __init__(self, chunks: Iterator[bytes], length: int | None) -> None:
-        self._chunks = chunks
-        self._length = length
-
-    def __len__(self) -> int:
-        return self._length or 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self._chunks
 
 
 class _TeeReader:
@@ -295,18 +283,10 @@ class _TeeReader:
         return chunk
 
 
-def _stored_or_raise(response: requests.Response, target: str) -> list[str]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if response.status_code == 201 and isinstance(body, dict) and isinstance(body.get("stored"), list):
-        return [str(node) for node in body["stored"]]
-    remote = body.get("RemoteException") if isinstance(body, dict) else None
-    remote = remote if isinstance(remote, dict) else {}
-    message = str(remote.get("message") or f"HTTP {response.status_code}")
-    deeper = remote.get("failed")
-    if response.status_code == 502 and isinstance(deeper, str) and deeper:
-        raise PipelineFailed(f"Pipeline node {deeper} failed: {message}", failed=deeper)
-    raise PipelineFailed(f"Pipeline node {target} answered {response.status_code}: {message}",
-                         failed=target)
+def _failed(target: str, error: DFSError) -> PipelineFailed:
+    """The failure of a forward to ``target``, naming the deepest node that failed (a downstream
+    502 names its own culprit), so the writer excludes exactly that node."""
+    deeper = error.extra.get("failed")
+    if isinstance(error, PipelineFailed) and isinstance(deeper, str) and deeper:
+        return PipelineFailed(error.message, failed=deeper)
+    return PipelineFailed(f"Pipeline node {target} failed: {error.message}", failed=target)

@@ -92,14 +92,20 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
                    PIPELINE_HEADER: ",".join(str(node["url"]).rstrip("/") for node in pipeline[1:]),
                    "Content-Type": "application/octet-stream"}
         try:
-            response = nn.transport.request("PUT", block_url(pipeline[0], block_id), data=data,
-                                            headers=headers, idempotent=False, retry=False)
+            # Every node of the pipeline is watched: one the name node declares dead cuts the
+            # transfer at once (a hung node would otherwise hold it for the read timeout).
+            with nn.liveness.watch(str(node["id"]) for node in pipeline) as cut:
+                answer = nn.transport.put_block(block_url(pipeline[0], block_id), data, headers, cut=cut)
         except PipelineFailed as error:
             culprit = _node_with_url(pipeline, error.extra.get("failed")) or pipeline[-1]
             last_error = error
         except ChecksumMismatch as error:
             last_error, culprit = error, None  # corrupted in transit: the same nodes may do next time
-        except (NodeUnreachable, Unavailable, NoSpace) as error:
+        except NodeUnreachable as error:
+            dead = error.extra.get("dead")
+            culprit = next((node for node in pipeline if str(node["id"]) == dead), pipeline[0])
+            last_error = error
+        except (Unavailable, NoSpace) as error:
             last_error, culprit = error, pipeline[0]
         except (IllegalArgument, NotFound):
             raise  # a block too large, a bad request: trying again cannot help
@@ -108,7 +114,7 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
                 raise
             last_error, culprit = error, pipeline[0]
         else:
-            answer = _json_or_empty(response)
+            answer = answer if isinstance(answer, dict) else {}
             stored = set(answer.get("stored") or [node["id"] for node in pipeline])
             nodes = [{"id": node["id"], "url": node["url"]} for node in pipeline if node["id"] in stored]
             return {"blockId": block_id, "length": length, "checksum": digest, "dataNodes": nodes}
@@ -288,11 +294,3 @@ def _node_with_url(pipeline: list[dict[str, Any]], url: Any) -> dict[str, Any] |
         if str(node["url"]).rstrip("/") == wanted:
             return node
     return None
-
-
-def _json_or_empty(response: Any) -> dict[str, Any]:
-    try:
-        answer = response.json() if response.content else {}
-    except ValueError:
-        answer = {}
-    return answer if isinstance(answer, dict) else {}

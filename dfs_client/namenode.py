@@ -19,6 +19,7 @@ from dfs_common.errors import IllegalArgument
 from dfs_common.paths import normalize
 
 from . import blockio
+from .liveness import Liveness
 from .renewal import BlockRenewer
 from .seed import SeedCommands
 from .transport import Transport, encode_query
@@ -98,6 +99,8 @@ class HttpNameNode(SeedCommands):
         self.transport = transport or Transport()
         self.suspects = blockio.Suspects()  # data nodes recent block writes failed on
         self.renewer = BlockRenewer(self.renew_blocks)  # keeps open files' uncommitted blocks alive
+        # cuts block writes to data nodes the name node declares dead (polled while writes run)
+        self.liveness = Liveness(lambda: self.transport.call("GET", self.url + "/liveness"))
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
 
@@ -293,6 +296,7 @@ class HttpNameNode(SeedCommands):
 
     def close(self) -> None:
         self.renewer.stop()
+        self.liveness.close()
         with self._executor_lock:
             executor, self._executor = self._executor, None
         if executor is not None:

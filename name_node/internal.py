@@ -45,7 +45,9 @@ class InternalOps:
         commands = self.node.members.take_commands(member)
         if deletions:
             commands.insert(0, {"op": "delete", "blocks": deletions})
-        return json_response({"commands": commands, "block_report": wants_report})
+        # the dead nodes ride along: the sender cuts its in-flight forwards to them
+        return json_response({"commands": commands, "block_report": wants_report,
+                              "dead": self.node.members.dead_names()})
 
     def on_block_received(self, request: Request) -> Response:
         """Confirmed replicas. Each block may name its ``holders`` (the head of a write pipeline
@@ -107,6 +109,14 @@ class InternalOps:
     # cluster views -------------------------------------------------------------------------
     def on_ping_alive(self, request: Request) -> Response:
         return json_response({"alive": True})
+
+    def on_liveness(self, request: Request) -> Response:
+        """``GET /liveness``: the data nodes declared dead (ids and URLs) and the heartbeat
+        interval: a writer polls it while block transfers are in flight and cuts those that wait
+        on a dead node (``dfs_client.liveness``)."""
+        settings = self.node.settings
+        return json_response({"heartbeat": settings.heartbeat, "dead_after": settings.dead_after,
+                              "dead": self.node.members.dead_names()})
 
     def on_df(self, request: Request) -> Response:
         return json_response(self.node.members.totals())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Iterable
 
 from dfs_common.errors import NoSpace
@@ -44,6 +45,8 @@ class Placement:
         alive = [m for m in self.members.alive() if m.id not in excluded]
         if not alive:
             raise NoSpace("No live data node")
+        now = time.monotonic()
+        alive = [m for m in alive if self.members.is_fresh(m, now)] or alive  # never a hung one
         best = max(free(m) for m in alive)
         near = [m for m in alive if free(m) >= best * (1 - 2 * _JITTER)]
         return random.choice(near)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,4 +214,29 @@ def test_a_pipeline_that_loops_back_under_an_unknown_alias_fails_at_the_second_v
     response = put(sa.url, DATA, [sa.url])
     assert response.status_code == 502, response.text
     assert "loops back" in response.json()["RemoteException"]["message"]
+    assert not a.root.exists(BLOCK)
+
+
+def test_a_forward_to_a_node_the_name_node_declares_dead_is_cut_at_once(live_nodes: Any,
+                                                                       namenode: Any) -> None:
+    """A hung downstream (it accepts connections and never answers) held the head for the read
+    timeout (55 s); the heartbeat answer that calls it dead now cuts the forward."""
+    ((a, sa),) = live_nodes(1)
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)  # the kernel completes handshakes and buffers bytes; nobody reads them
+        hung_url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        namenode.dead = [hung_url]
+
+        def heartbeat_soon() -> None:
+            time.sleep(1.0)
+            a.reporter.heartbeat_once()
+
+        threading.Thread(target=heartbeat_soon, daemon=True).start()
+        started = time.monotonic()
+        response = put(sa.url, DATA, [hung_url])
+        took = time.monotonic() - started
+    assert response.status_code == 502, response.text
+    assert response.json()["RemoteException"]["failed"] == hung_url
+    assert took < 20, took
     assert not a.root.exists(BLOCK)
