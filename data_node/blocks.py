@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import time
 from typing import Any, BinaryIO
 
 from werkzeug.wrappers import Request, Response
@@ -26,6 +27,12 @@ from .pipeline import Forwarder, PipelineRules
 from .roots import BlockInfo, StorageRoot
 
 log = logging.getLogger("dfs.data_node.blocks")
+
+# Ids of blocks the name node dropped, remembered so a copy that lands after the deletion (a pipeline
+# that failed while this node was stopped, finishing once it runs again) is deleted on arrival. An
+# hour: the name node's own limit for a pending block; the count only bounds memory.
+TOMBSTONE_SECONDS = 3600.0
+MAX_TOMBSTONES = 100_000
 
 # 2048 digests (a 128 MiB block): 32 KiB of hex, half of what http.client accepts in one header line.
 # A larger block's ranged GET omits the header; its reader asks ``GET /blocks/<id>/digests``.
@@ -45,6 +52,7 @@ class BlockService:
         self.pipelines = PipelineRules(settings)
         self._receiving: set[str] = set()  # block ids whose PUT is in progress here
         self._receiving_lock = threading.Lock()
+        self._tombstones: dict[str, float] = {}  # block id -> until (monotonic), insertion order
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -87,6 +95,8 @@ class BlockService:
                 raise
         try:
             stored = [self.node_id, *(relay.finish() if relay is not None else [])]
+            if self._buried(block_id):  # its writer gave it up while it was on its way here
+                raise IllegalArgument(f"Block {block_id} was abandoned by its writer")
             if head:
                 self.confirm(info, stored)
         except BaseException:
@@ -109,14 +119,35 @@ class BlockService:
             log.warning("name node rejected block %s; deleting it", info.block_id)
             raise IllegalArgument(f"Name node rejected block {info.block_id}")
 
-    def delete(self, block_ids: list[str]) -> int:
+    def delete(self, block_ids: list[str], gone: bool = False) -> int:
+        """Remove local copies. ``gone``: the name node dropped these blocks for good, so a copy
+        still being received here is deleted as soon as it lands (see ``TOMBSTONE_SECONDS``)."""
         removed = 0
         for raw in block_ids:
             try:
-                removed += self.root.delete(parse_block_id(str(raw)))
+                block_id = parse_block_id(str(raw))
             except IllegalArgument:
                 log.warning("ignoring delete of invalid block id %r", str(raw)[:40])
+                continue
+            if gone:
+                self._bury(block_id)  # before the delete: a store finishing meanwhile sees it
+            removed += self.root.delete(block_id)
         return removed
+
+    def _bury(self, block_id: str) -> None:
+        now = time.monotonic()
+        with self._receiving_lock:
+            self._tombstones.pop(block_id, None)
+            self._tombstones[block_id] = now + TOMBSTONE_SECONDS
+            while self._tombstones:
+                oldest, until = next(iter(self._tombstones.items()))
+                if until > now and len(self._tombstones) <= MAX_TOMBSTONES:
+                    break
+                del self._tombstones[oldest]
+
+    def _buried(self, block_id: str) -> bool:
+        with self._receiving_lock:
+            return self._tombstones.get(block_id, 0.0) > time.monotonic()
 
     # -- reads ------------------------------------------------------------------------------
 

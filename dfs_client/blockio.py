@@ -79,12 +79,12 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
     last_error: DFSError | None = None
     for attempt in range(WRITE_ATTEMPTS):
         try:
-            block = nn.add_block(path, replication=replication, exclude=excluded)
+            block = nn.add_block(path, replication=replication, exclude=excluded, length=length)
         except NoSpace:
             if excluded == failed:
                 raise
             excluded = set(failed)  # the suspects were all we had left: give them another chance
-            block = nn.add_block(path, replication=replication, exclude=excluded)
+            block = nn.add_block(path, replication=replication, exclude=excluded, length=length)
         block_id, pipeline = block["blockId"], list(block.get("pipeline") or [])
         if not pipeline:
             raise NoSpace(f"No data node for a block of {path}")
@@ -118,6 +118,7 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
             stored = set(answer.get("stored") or [node["id"] for node in pipeline])
             nodes = [{"id": node["id"], "url": node["url"]} for node in pipeline if node["id"] in stored]
             return {"blockId": block_id, "length": length, "checksum": digest, "dataNodes": nodes}
+        _abandon(nn, block_id)
         if culprit is not None:
             failed.add(culprit["id"])
             excluded.add(culprit["id"])
@@ -276,6 +277,15 @@ def _body(response: Any, url: str, length: int) -> bytes:
         raise
     except Exception as error:  # a broken read, in urllib3's or the socket's own classes
         raise NodeUnreachable(f"GET {url}: {type(error).__name__}: {error}") from None
+
+
+def _abandon(nn: HttpNameNode, block_id: str) -> None:
+    """Give up a failed attempt's block at once: the name node releases its space and tells the
+    nodes it was sent to delete any copy they kept (best effort: it expires within the hour)."""
+    try:
+        nn.abandon_blocks([block_id])
+    except DFSError as error:
+        log.warning("could not abandon failed block %s: %s", block_id, error)
 
 
 def _report(nn: HttpNameNode, block_id: str, node: dict[str, Any], path: str) -> None:

@@ -228,10 +228,11 @@ class HttpNameNode(SeedCommands):
         return flat
 
     def add_block(self, path: str, replication: int | None = None,
-                  exclude: Iterable[str] = ()) -> dict[str, Any]:
-        """A fresh block id and a pipeline of data nodes ``{"blockId", "pipeline": [{"id","url"}]}``."""
+                  exclude: Iterable[str] = (), length: int | None = None) -> dict[str, Any]:
+        """A fresh block id and a pipeline of data nodes ``{"blockId", "pipeline": [{"id","url"}]}``;
+        ``length`` (the block's, when known) is the space placement reserves on them."""
         excluded = ",".join(sorted(set(exclude))) or None
-        return self._add_block(path, replication=replication, exclude=excluded)
+        return self._add_block(path, replication=replication, exclude=excluded, length=length)
 
     def write_block(self, path: str, data: bytes | bytearray | memoryview,
                     replication: int | None = None, exclude: Iterable[str] = ()) -> dict[str, Any]:

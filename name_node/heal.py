@@ -160,7 +160,8 @@ class Healer(BackgroundLoop):
                    block_size: int) -> None:
         """Ask one live holder to copy the block to fresh nodes; retried if nothing is confirmed."""
         try:
-            targets = self.placement.choose(need, block_size or self.settings.block_size, exclude=all_holders)
+            targets = self.placement.choose(need, block_size or self.settings.block_size, exclude=all_holders,
+                                            block=number)
         except DFSError:
             targets = []
         if targets:

@@ -42,9 +42,15 @@ class InternalOps:
         with self.node.store.write() as txn:
             member, wants_report = self.node.members.heartbeat(txn, body)
             deletions = blockmap.take_deletions(txn, member.id)
+            # a block gone from the map never comes back (ids are not reused): the node may refuse
+            # a late copy of it (a pipeline that failed while it was stopped); a trimmed one may
+            gone = [block_id for block_id in deletions if txn.block(int(block_id, 16)) is None]
         commands = self.node.members.take_commands(member)
-        if deletions:
-            commands.insert(0, {"op": "delete", "blocks": deletions})
+        kept = sorted(set(deletions) - set(gone))
+        if kept:
+            commands.insert(0, {"op": "delete", "blocks": kept})
+        if gone:
+            commands.insert(0, {"op": "delete", "blocks": gone, "gone": True})
         # the dead nodes ride along: the sender cuts its in-flight forwards to them
         return json_response({"commands": commands, "block_report": wants_report,
                               "dead": self.node.members.dead_names()})
@@ -61,6 +67,7 @@ class InternalOps:
         confirmed = [(item, self._holders(item, node_id)) for item in blocks]
         rejected: list[Any] = []
         accepted: list[int] = []
+        landed: list[tuple[int, list[str], int]] = []
         with self.node.store.write() as txn:
             for item, holders in confirmed:
                 numbers = {blockmap.receive(txn, holder, item.get("blockId"), item.get("length"),
@@ -69,6 +76,9 @@ class InternalOps:
                     rejected.append(item.get("blockId"))
                 else:
                     accepted.extend(numbers)
+                    landed.extend((number, holders, int(item["length"])) for number in numbers)
+        for number, holders, length in landed:  # their reservations become real lengths
+            self.node.placement.confirmed(number, holders, length)
         self.node.healer.suspect(accepted)
         return json_response({"rejected": rejected} if rejected else {})
 

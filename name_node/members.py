@@ -27,7 +27,8 @@ _FRESH_SLACK = 0.5
 
 @dataclass(slots=True)
 class Member:
-    """One data node as last heard from; ``reserved`` counts bytes placed since its heartbeat."""
+    """One data node as last heard from. ``reserved``: bytes of blocks placed on it and still in
+    flight; ``landed``: bytes confirmed on it since its last heartbeat (see ``placement``)."""
 
     id: str
     url: str
@@ -41,6 +42,7 @@ class Member:
     reported: bool = False
     report_asked: float = 0.0
     reserved: int = 0
+    landed: int = 0
     commands: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -126,7 +128,7 @@ class Members:
             member.url, member.public_url = info["url"], info["public_url"]
             member.capacity, member.used = info["capacity"], info["used"]
             member.remaining, member.blocks = info["remaining"], info["blocks"]
-            member.last_seen, member.seen_at, member.reserved = time.time(), now, 0
+            member.last_seen, member.seen_at, member.landed = time.time(), now, 0
             wants_report = not member.reported and now - member.report_asked > _REPORT_RETRY * self.settings.heartbeat
             if wants_report:
                 member.report_asked = now

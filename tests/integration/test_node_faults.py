@@ -229,3 +229,27 @@ def test_webhdfs_open_is_not_redirected_to_a_node_silent_for_over_a_heartbeat(ma
         assert requests.get(url, timeout=20).content == b"read me through a redirect"
     finally:
         victim.resume()
+
+
+@pytest.mark.timeout(300)
+def test_a_copy_stored_for_a_pipeline_that_failed_is_deleted_within_seconds(make_cluster: Any) -> None:
+    """The hung node buffers the block in its socket, the writer goes around it, and when the node
+    runs again it stores the block of that failed pipeline: the abandon of the failed attempt makes
+    it delete that copy at once (it stayed until the pending block expired, an hour later)."""
+    cluster: Cluster = make_cluster(datanodes=3, env={"DFS_BLOCK_SIZE": str(MiB)})
+    nn = cluster.client()
+    victim = cluster.datanodes[2]
+    data = Pattern(64 * 1024, chunk=64 * 1024, seed=43).bytes()  # fits in the socket buffers
+    victim.pause()
+    try:
+        nn.tee("/went-around.bin", data)
+    finally:
+        victim.resume()
+    assert nn.cat("/went-around.bin") == data
+    kept = {block["blockId"] for block in nn.block_locations("/went-around.bin")["BlockLocation"]}
+
+    def only_real_copies() -> bool:
+        return all(set(node.block_files()) <= kept for node in cluster.datanodes)
+
+    cluster.wait_for(only_real_copies, timeout=15, interval=0.2,
+                     message="the failed pipeline's copies deleted")
