@@ -13,6 +13,7 @@ from typing import Any, Callable
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from dfs_client.liveness import Liveness
 from dfs_client.transport import Transport
 from dfs_common.settings import Settings
 from dfs_common.web import answer, json_response
@@ -52,8 +53,9 @@ class DataNode:
         self.node_id = self.root.node_id()
         connect, read = NameNodeLink.TIMEOUT
         self.transport = Transport(pool_size=max(settings.threads, 4), connect_timeout=connect, read_timeout=read)
-        self.namenode = NameNodeLink(settings.namenode_url, self.transport)
-        self.blocks = BlockService(settings, self.root, Forwarder(self.transport.session), self.namenode)
+        self.liveness = Liveness()  # fed by heartbeat answers: forwards to dead nodes are cut
+        self.namenode = NameNodeLink(settings.namenode_url, self.transport, self.liveness)
+        self.blocks = BlockService(settings, self.root, Forwarder(self.transport, self.liveness), self.namenode)
         self.scrubber = Scrubber(settings, self.root, self.namenode)
         self.reporter = Reporter(settings, self.root, self.namenode, self.blocks, self.scrubber)
         self.webhdfs = WebHdfs(settings, self.root, self.scrubber)

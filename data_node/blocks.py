@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
+import time
 from typing import Any, BinaryIO
 
 from werkzeug.wrappers import Request, Response
@@ -21,10 +23,16 @@ from dfs_common.settings import Settings
 from dfs_common.web import error_response
 
 from .namenode import NameNodeLink
-from .pipeline import Forwarder, parse_pipeline
+from .pipeline import Forwarder, PipelineRules
 from .roots import BlockInfo, StorageRoot
 
 log = logging.getLogger("dfs.data_node.blocks")
+
+# Ids of blocks the name node dropped, remembered so a copy that lands after the deletion (a pipeline
+# that failed while this node was stopped, finishing once it runs again) is deleted on arrival. An
+# hour: the name node's own limit for a pending block; the count only bounds memory.
+TOMBSTONE_SECONDS = 3600.0
+MAX_TOMBSTONES = 100_000
 
 # 2048 digests (a 128 MiB block): 32 KiB of hex, half of what http.client accepts in one header line.
 # A larger block's ranged GET omits the header; its reader asks ``GET /blocks/<id>/digests``.
@@ -41,6 +49,10 @@ class BlockService:
         self.forwarder = forwarder
         self.namenode = namenode
         self.node_id = root.node_id()
+        self.pipelines = PipelineRules(settings)
+        self._receiving: set[str] = set()  # block ids whose PUT is in progress here
+        self._receiving_lock = threading.Lock()
+        self._tombstones: dict[str, float] = {}  # block id -> until (monotonic), insertion order
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -51,7 +63,20 @@ class BlockService:
         if not checksum:
             raise IllegalArgument(f"Missing {CHECKSUM_HEADER} header")
         checksum = parse_checksum(checksum.strip().lower())
-        pipeline = parse_pipeline(request.headers.get(PIPELINE_HEADER))
+        pipeline = self.pipelines.parse(request.headers.get(PIPELINE_HEADER))
+        with self._receiving_lock:
+            if block_id in self._receiving:  # a pipeline that came back here under another name
+                raise IllegalArgument(f"Block {block_id} is already being received here: "
+                                      f"{PIPELINE_HEADER} loops back to this node")
+            self._receiving.add(block_id)
+        try:
+            return self._receive(request, block_id, checksum, pipeline)
+        finally:
+            with self._receiving_lock:
+                self._receiving.discard(block_id)
+
+    def _receive(self, request: Request, block_id: str, checksum: str,
+                 pipeline: list[str]) -> dict[str, Any]:
         head = request.headers.get(CONFIRM_HEADER, "").strip().lower() != "upstream"
         limit = self.settings.max_block_size
         if request.content_length is not None and request.content_length > limit:
@@ -75,6 +100,8 @@ class BlockService:
                 raise
         try:
             stored = [self.node_id, *(relay.finish() if relay is not None else [])]
+            if self._buried(block_id):  # its writer gave it up while it was on its way here
+                raise IllegalArgument(f"Block {block_id} was abandoned by its writer")
             if head:
                 self.confirm(info, stored)
         except BaseException:
@@ -86,7 +113,7 @@ class BlockService:
     def replicate(self, block_id: str, targets: list[str]) -> list[str]:
         """A name-node ``replicate`` command: push a local block down a fresh pipeline."""
         block_id = parse_block_id(block_id)
-        return self.forwarder.forward(self.root, block_id, parse_pipeline(",".join(targets)))
+        return self.forwarder.forward(self.root, block_id, self.pipelines.parse(",".join(targets)))
 
     def confirm(self, info: BlockInfo, holders: list[str]) -> None:
         """Tell the name node which nodes hold this verified block: the head of a pipeline does it
@@ -98,14 +125,35 @@ class BlockService:
             log.warning("name node rejected block %s; deleting it", info.block_id)
             raise IllegalArgument(f"Name node rejected block {info.block_id}")
 
-    def delete(self, block_ids: list[str]) -> int:
+    def delete(self, block_ids: list[str], gone: bool = False) -> int:
+        """Remove local copies. ``gone``: the name node dropped these blocks for good, so a copy
+        still being received here is deleted as soon as it lands (see ``TOMBSTONE_SECONDS``)."""
         removed = 0
         for raw in block_ids:
             try:
-                removed += self.root.delete(parse_block_id(str(raw)))
+                block_id = parse_block_id(str(raw))
             except IllegalArgument:
                 log.warning("ignoring delete of invalid block id %r", str(raw)[:40])
+                continue
+            if gone:
+                self._bury(block_id)  # before the delete: a store finishing meanwhile sees it
+            removed += self.root.delete(block_id)
         return removed
+
+    def _bury(self, block_id: str) -> None:
+        now = time.monotonic()
+        with self._receiving_lock:
+            self._tombstones.pop(block_id, None)
+            self._tombstones[block_id] = now + TOMBSTONE_SECONDS
+            while self._tombstones:
+                oldest, until = next(iter(self._tombstones.items()))
+                if until > now and len(self._tombstones) <= MAX_TOMBSTONES:
+                    break
+                del self._tombstones[oldest]
+
+    def _buried(self, block_id: str) -> bool:
+        with self._receiving_lock:
+            return self._tombstones.get(block_id, 0.0) > time.monotonic()
 
     # -- reads ------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dfs_client.liveness import Liveness
 from dfs_client.transport import Transport
 from dfs_common.errors import Unavailable
 
@@ -18,9 +19,10 @@ class NameNodeLink:
     # (connect, read) seconds: a name node that does not answer within these is treated as down.
     TIMEOUT = (5.0, 30.0)
 
-    def __init__(self, namenode_url: str, transport: Transport) -> None:
+    def __init__(self, namenode_url: str, transport: Transport, liveness: Liveness | None = None) -> None:
         self.base_url = namenode_url.rstrip("/")
         self.transport = transport
+        self.liveness = liveness if liveness is not None else Liveness()
 
     def call(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         # Every internal call may be repeated harmlessly (a confirmation or report sent twice
@@ -31,6 +33,8 @@ class NameNodeLink:
             return {}
         if not isinstance(answer, dict):
             raise Unavailable(f"Name node answered {url} with something other than a JSON object")
+        if name == "heartbeat":  # it names the dead data nodes: cut our forwards to them
+            self.liveness.update(answer.get("dead"))
         return answer
 
     def block_received(self, node_id: str, blocks: list[dict[str, Any]]) -> list[str]:

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
-import requests
-
-from dfs_client.transport import CONNECT_TIMEOUT, READ_TIMEOUT
+from dfs_client.liveness import Liveness
+from dfs_client.transport import CONNECT_TIMEOUT, READ_TIMEOUT, Transport
 from dfs_common.blocks import CHECKSUM_HEADER, CONFIRM_HEADER, PIPELINE_HEADER
-from dfs_common.errors import IllegalArgument, PipelineFailed
-from dfs_common.web import is_http_url
+from dfs_common.errors import DFSError, IllegalArgument, PipelineFailed
+from dfs_common.settings import Settings
 
 from .roots import CHUNK, StorageRoot
 from .roots.base import Readable
@@ -39,21 +40,61 @@ log = logging.getLogger("dfs.data_node.pipeline")
 # small enough that 32 concurrent writes hold at most 128 MiB in flight.
 RELAY_DEPTH = 4
 
-# More hops than any sane replication factor (settings cap it at 32): a longer header is garbage.
-MAX_PIPELINE = 32
+# 32 nodes in all (the replication cap of the settings and of ADDBLOCK): at most 31 after the node
+# that receives the header. A longer header is garbage, or an attempt to tie up worker threads.
+MAX_PIPELINE = 31
+
+# Host names that reach this node whatever it advertises: an entry naming one at our own port is us.
+_LOCAL_HOSTS = frozenset(("localhost", "localhost.localdomain", "ip6-localhost", "127.0.0.1", "::1",
+                          "0.0.0.0", "::"))
 
 
-def parse_pipeline(header: str | None) -> list[str]:
-    """The downstream URLs of an ``X-DFS-Pipeline`` header (empty or absent: none)."""
-    if not header:
-        return []
-    urls = [part.strip().rstrip("/") for part in header.split(",") if part.strip()]
-    if len(urls) > MAX_PIPELINE:
-        raise IllegalArgument(f"{PIPELINE_HEADER} lists more than {MAX_PIPELINE} nodes")
-    for url in urls:
-        if not is_http_url(url):
-            raise IllegalArgument(f"Invalid {PIPELINE_HEADER} entry {url[:80]!r}")
-    return urls
+def node_address(url: str) -> tuple[str, int]:
+    """(lower-case host, port) of a data node URL: a bare http(s) origin, else IllegalArgument
+    (a malformed one, e.g. an unclosed IPv6 bracket, is a 400, never a 500)."""
+    try:
+        parsed = urlsplit(url)
+        port = parsed.port
+    except ValueError:
+        raise IllegalArgument(f"Invalid {PIPELINE_HEADER} entry {url[:80]!r}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or "@" in parsed.netloc \
+            or parsed.path not in ("", "/") or parsed.query or parsed.fragment or not url.isprintable():
+        raise IllegalArgument(f"Invalid {PIPELINE_HEADER} entry {url[:80]!r}")
+    return parsed.hostname.lower(), port or (443 if parsed.scheme == "https" else 80)
+
+
+class PipelineRules:
+    """What a pipeline header may name, as this node sees it: distinct nodes, never this node
+    itself (under any of its names), at most ``MAX_PIPELINE`` of them, each a valid URL. The
+    name node places distinct nodes, so anything else is a forged or garbled header; a header
+    that looped back here would hold one worker thread per hop."""
+
+    def __init__(self, settings: Settings) -> None:
+        names = _LOCAL_HOSTS | {name.lower() for name in (settings.host, settings.advertise_host,
+                                                          socket.gethostname()) if name}
+        self._own = {(name, settings.port) for name in names}
+        for url in (settings.node_url, settings.client_url):
+            try:
+                self._own.add(node_address(url))
+            except IllegalArgument:
+                pass
+
+    def parse(self, header: str | None) -> list[str]:
+        """The downstream URLs of an ``X-DFS-Pipeline`` header (empty or absent: none)."""
+        if not header:
+            return []
+        urls = [part.strip().rstrip("/") for part in header.split(",") if part.strip()]
+        if len(urls) > MAX_PIPELINE:
+            raise IllegalArgument(f"{PIPELINE_HEADER} lists more than {MAX_PIPELINE} nodes")
+        seen: set[tuple[str, int]] = set()
+        for url in urls:
+            address = node_address(url)
+            if address in self._own:
+                raise IllegalArgument(f"{PIPELINE_HEADER} names this node itself: {url[:80]!r}")
+            if address in seen:
+                raise IllegalArgument(f"{PIPELINE_HEADER} names {url[:80]!r} twice")
+            seen.add(address)
+        return urls
 
 
 class _Body:
@@ -77,14 +118,31 @@ class _Body:
 
 
 class Forwarder:
-    """PUTs blocks from a root to the next node of a pipeline."""
+    """PUTs blocks from a root to the next node of a pipeline. A forward to a node the name node
+    declares dead (a heartbeat answer says so, see ``Liveness``) is cut at once."""
 
-    # (connect, read) seconds: the client's own, since the writer waits no longer for the whole
-    # pipeline than that; a hung node downstream then fails this hop, not the writer's request.
+    # (connect, read) seconds, the read timeout per send or receive: the backstop when the name
+    # node cannot tell (a hung node is cut within a heartbeat of being declared dead), a little
+    # shorter than the client's so that a node hung downstream fails this hop, not the writer's.
     TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT - 5.0)
 
-    def __init__(self, session: requests.Session) -> None:
-        self.session = session
+    def __init__(self, transport: Transport, liveness: Liveness) -> None:
+        self.transport = transport
+        self.liveness = liveness
+
+    def put(self, target: str, block_id: str, body: Any, headers: dict[str, str],
+            length: int | None) -> list[str]:
+        """One block PUT to ``target``: the node ids stored from there on, or PipelineFailed."""
+        try:
+            with self.liveness.watch([target]) as cut:
+                answer = self.transport.put_block(f"{target}/blocks/{block_id}", body, headers, length,
+                                                  cut=cut, timeout=self.TIMEOUT)
+        except DFSError as error:
+            raise _failed(target, error) from None
+        stored = answer.get("stored") if isinstance(answer, dict) else None
+        if not isinstance(stored, list):
+            raise PipelineFailed(f"Pipeline node {target} answered without a stored list", failed=target)
+        return [str(node) for node in stored]
 
     def forward(self, root: StorageRoot, block_id: str, pipeline: list[str]) -> list[str]:
         """Send the stored block to ``pipeline[0]`` with the rest as its pipeline; returns the
@@ -95,19 +153,13 @@ class Forwarder:
         if info is None:
             raise IllegalArgument(f"Block {block_id} is not stored here")
         target = pipeline[0]
-        url = f"{target}/blocks/{block_id}"
         headers = {CHECKSUM_HEADER: info.checksum, PIPELINE_HEADER: ",".join(pipeline[1:]),
                    "Content-Type": "application/octet-stream"}
         file, length = root.open(block_id)
         try:
-            response = self.session.put(url, data=_Body(file, length), headers=headers,
-                                        timeout=self.TIMEOUT)
-        except (requests.RequestException, OSError) as error:
-            raise PipelineFailed(f"Pipeline node {target} failed: {type(error).__name__}: {error}",
-                                 failed=target) from None
+            return self.put(target, block_id, _Body(file, length), headers, length)
         finally:
             file.close()
-        return _stored_or_raise(response, target)
 
     def relay(self, block_id: str, checksum: str, pipeline: list[str],
               length: int | None) -> Relay:
@@ -116,7 +168,7 @@ class Forwarder:
 
 
 class _Aborted(OSError):
-    """Raised inside the downstream request body so urllib3 drops the connection mid-body."""
+    """Raised inside the downstream request body so the connection is dropped mid-body."""
 
 
 _END = object()
@@ -130,12 +182,11 @@ class Relay:
     def __init__(self, forwarder: Forwarder, block_id: str, checksum: str, pipeline: list[str],
                  length: int | None) -> None:
         self.target = pipeline[0]
-        self._url = f"{self.target}/blocks/{block_id}"
+        self._block_id = block_id
         self._headers = {CHECKSUM_HEADER: checksum, PIPELINE_HEADER: ",".join(pipeline[1:]),
                          CONFIRM_HEADER: "upstream", "Content-Type": "application/octet-stream"}
         self._length = length
-        self._session = forwarder.session
-        self._timeout = forwarder.TIMEOUT
+        self._forwarder = forwarder
         self._queue: queue.Queue[object] = queue.Queue(maxsize=RELAY_DEPTH)
         self._done = threading.Event()  # the downstream request is over, well or not
         self._ended = False
@@ -185,7 +236,7 @@ class Relay:
         self._thread.join()
         if self._stored is not None:
             log.warning("block %s was stored downstream by %s although the local receive failed; "
-                        "it stays pending until the name node expires it", self._url, self._stored)
+                        "it stays pending until the name node expires it", self._block_id, self._stored)
 
     def _put(self, item: object) -> None:
         while not self._done.is_set():
@@ -206,36 +257,15 @@ class Relay:
 
     def _run(self) -> None:
         try:
-            body = _QueueBody(self._body(), self._length)
-            response = self._session.put(self._url, data=body if self._length is not None
-                                         else iter(body), headers=self._headers,
-                                         timeout=self._timeout)
-            self._stored = _stored_or_raise(response, self.target)
+            self._stored = self._forwarder.put(self.target, self._block_id, self._body(),
+                                               self._headers, self._length)
         except PipelineFailed as error:
             self._error = error
-        except (requests.RequestException, OSError) as error:
-            self._error = PipelineFailed(
-                f"Pipeline node {self.target} failed: {type(error).__name__}: {error}",
-                failed=self.target)
         except BaseException as error:  # never let the receiving thread wait on a dead relay
             self._error = PipelineFailed(f"Relay to {self.target} failed: {error!r}",
                                          failed=self.target)
         finally:
             self._done.set()
-
-
-class _QueueBody:
-    """A request body of known length (so no chunked encoding) drawn from a chunk iterator."""
-
-    def __init__(self, chunks: Iterator[bytes], length: int | None) -> None:
-        self._chunks = chunks
-        self._length = length
-
-    def __len__(self) -> int:
-        return self._length or 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self._chunks
 
 
 class _TeeReader:
@@ -253,18 +283,10 @@ class _TeeReader:
         return chunk
 
 
-def _stored_or_raise(response: requests.Response, target: str) -> list[str]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if response.status_code == 201 and isinstance(body, dict) and isinstance(body.get("stored"), list):
-        return [str(node) for node in body["stored"]]
-    remote = body.get("RemoteException") if isinstance(body, dict) else None
-    remote = remote if isinstance(remote, dict) else {}
-    message = str(remote.get("message") or f"HTTP {response.status_code}")
-    deeper = remote.get("failed")
-    if response.status_code == 502 and isinstance(deeper, str) and deeper:
-        raise PipelineFailed(f"Pipeline node {deeper} failed: {message}", failed=deeper)
-    raise PipelineFailed(f"Pipeline node {target} answered {response.status_code}: {message}",
-                         failed=target)
+def _failed(target: str, error: DFSError) -> PipelineFailed:
+    """The failure of a forward to ``target``, naming the deepest node that failed (a downstream
+    502 names its own culprit), so the writer excludes exactly that node."""
+    deeper = error.extra.get("failed")
+    if isinstance(error, PipelineFailed) and isinstance(deeper, str) and deeper:
+        return PipelineFailed(error.message, failed=deeper)
+    return PipelineFailed(f"Pipeline node {target} failed: {error.message}", failed=target)

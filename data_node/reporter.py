@@ -105,7 +105,8 @@ class Reporter(BackgroundLoop):
         for command in commands:
             op = command.get("op")
             if op == "delete":
-                self.blocks.delete([str(block_id) for block_id in command.get("blocks") or []])
+                self.blocks.delete([str(block_id) for block_id in command.get("blocks") or []],
+                                   gone=command.get("gone") is True)
             elif op == "replicate":
                 targets = [str(url) for url in command.get("targets") or []]
                 self._submit(str(command.get("blockId")), self._replicate, targets)

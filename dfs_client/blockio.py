@@ -122,12 +122,12 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
     last_error: DFSError | None = None
     for attempt in range(WRITE_ATTEMPTS):
         try:
-            block = nn.add_block(path, replication=replication, exclude=excluded)
+            block = nn.add_block(path, replication=replication, exclude=excluded, length=length)
         except NoSpace:
             if excluded == failed:
                 raise
             excluded = set(failed)  # the suspects were all we had left: give them another chance
-            block = nn.add_block(path, replication=replication, exclude=excluded)
+            block = nn.add_block(path, replication=replication, exclude=excluded, length=length)
         block_id, pipeline = block["blockId"], list(block.get("pipeline") or [])
         if not pipeline:
             raise NoSpace(f"No data node for a block of {path}")
@@ -135,14 +135,20 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
                    PIPELINE_HEADER: ",".join(str(node["url"]).rstrip("/") for node in pipeline[1:]),
                    "Content-Type": "application/octet-stream"}
         try:
-            response = nn.transport.request("PUT", block_url(pipeline[0], block_id), data=data,
-                                            headers=headers, idempotent=False, retry=False)
+            # Every node of the pipeline is watched: one the name node declares dead cuts the
+            # transfer at once (a hung node would otherwise hold it for the read timeout).
+            with nn.liveness.watch(str(node["id"]) for node in pipeline) as cut:
+                answer = nn.transport.put_block(block_url(pipeline[0], block_id), data, headers, cut=cut)
         except PipelineFailed as error:
             culprit = _node_with_url(pipeline, error.extra.get("failed")) or pipeline[-1]
             last_error = error
         except ChecksumMismatch as error:
             last_error, culprit = error, None  # corrupted in transit: the same nodes may do next time
-        except (NodeUnreachable, Unavailable, NoSpace) as error:
+        except NodeUnreachable as error:
+            dead = error.extra.get("dead")
+            culprit = next((node for node in pipeline if str(node["id"]) == dead), pipeline[0])
+            last_error = error
+        except (Unavailable, NoSpace) as error:
             last_error, culprit = error, pipeline[0]
         except (IllegalArgument, NotFound):
             raise  # a block too large, a bad request: trying again cannot help
@@ -151,10 +157,11 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
                 raise
             last_error, culprit = error, pipeline[0]
         else:
-            answer = _json_or_empty(response)
+            answer = answer if isinstance(answer, dict) else {}
             stored = set(answer.get("stored") or [node["id"] for node in pipeline])
             nodes = [{"id": node["id"], "url": node["url"]} for node in pipeline if node["id"] in stored]
             return {"blockId": block_id, "length": length, "checksum": digest, "dataNodes": nodes}
+        _abandon(nn, block_id)
         if culprit is not None:
             failed.add(culprit["id"])
             excluded.add(culprit["id"])
@@ -315,6 +322,15 @@ def _body(response: Any, url: str, length: int) -> bytes:
         raise NodeUnreachable(f"GET {url}: {type(error).__name__}: {error}") from None
 
 
+def _abandon(nn: HttpNameNode, block_id: str) -> None:
+    """Give up a failed attempt's block at once: the name node releases its space and tells the
+    nodes it was sent to delete any copy they kept (best effort: it expires within the hour)."""
+    try:
+        nn.abandon_blocks([block_id])
+    except DFSError as error:
+        log.warning("could not abandon failed block %s: %s", block_id, error)
+
+
 def _report(nn: HttpNameNode, block_id: str, node: dict[str, Any], path: str) -> None:
     """Best effort: a failed report must not fail the read that has other replicas to try."""
     try:
@@ -331,11 +347,3 @@ def _node_with_url(pipeline: list[dict[str, Any]], url: Any) -> dict[str, Any] |
         if str(node["url"]).rstrip("/") == wanted:
             return node
     return None
-
-
-def _json_or_empty(response: Any) -> dict[str, Any]:
-    try:
-        answer = response.json() if response.content else {}
-    except ValueError:
-        answer = {}
-    return answer if isinstance(answer, dict) else {}

@@ -19,6 +19,7 @@ from dfs_common.errors import IllegalArgument
 from dfs_common.paths import normalize
 
 from . import blockio
+from .liveness import Liveness
 from .renewal import BlockRenewer
 from .seed import SeedCommands
 from .transport import Transport, encode_query
@@ -100,6 +101,8 @@ class HttpNameNode(SeedCommands):
         self.suspects = blockio.Suspects()  # data nodes recent block writes failed on
         self.reads = blockio.ReadLoad()  # block reads in flight per data node
         self.renewer = BlockRenewer(self.renew_blocks)  # keeps open files' uncommitted blocks alive
+        # cuts block writes to data nodes the name node declares dead (polled while writes run)
+        self.liveness = Liveness(lambda: self.transport.call("GET", self.url + "/liveness"))
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
 
@@ -227,10 +230,11 @@ class HttpNameNode(SeedCommands):
         return flat
 
     def add_block(self, path: str, replication: int | None = None,
-                  exclude: Iterable[str] = ()) -> dict[str, Any]:
-        """A fresh block id and a pipeline of data nodes ``{"blockId", "pipeline": [{"id","url"}]}``."""
+                  exclude: Iterable[str] = (), length: int | None = None) -> dict[str, Any]:
+        """A fresh block id and a pipeline of data nodes ``{"blockId", "pipeline": [{"id","url"}]}``;
+        ``length`` (the block's, when known) is the space placement reserves on them."""
         excluded = ",".join(sorted(set(exclude))) or None
-        return self._add_block(path, replication=replication, exclude=excluded)
+        return self._add_block(path, replication=replication, exclude=excluded, length=length)
 
     def write_block(self, path: str, data: bytes | bytearray | memoryview,
                     replication: int | None = None, exclude: Iterable[str] = ()) -> dict[str, Any]:
@@ -296,6 +300,7 @@ class HttpNameNode(SeedCommands):
 
     def close(self) -> None:
         self.renewer.stop()
+        self.liveness.close()
         with self._executor_lock:
             executor, self._executor = self._executor, None
         if executor is not None:

@@ -10,13 +10,14 @@ CPU as the server's whole answer to a GETFILESTATUS.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 import urllib3
@@ -25,6 +26,8 @@ from requests.utils import default_user_agent
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from dfs_common.errors import DFSError, Unavailable, from_remote_exception
+
+from .liveness import Cut
 
 # 5 s to connect: a live node on a LAN answers a SYN in microseconds, so longer only delays failover
 # away from a dead one. 60 s to read: a data node answers a block PUT only after every node of the
@@ -39,6 +42,8 @@ BLOCK_READ_TIMEOUT = 10.0
 POOL_SIZE = 64
 # Retries of idempotent requests after a connection failure, with these pauses between attempts.
 RETRY_PAUSES = (0.1, 0.5)
+# Bytes per send of a block body: a cut (``Cut.fire``) or a stalled peer is noticed between sends.
+SEND_SLICE = 1024 * 1024
 
 _IDEMPOTENT = frozenset(("GET", "HEAD", "PUT", "DELETE", "OPTIONS"))
 _HEADERS = {"User-Agent": default_user_agent(), "Accept": "application/json"}
@@ -146,6 +151,59 @@ class Transport:
         finally:
             response.release_conn()
 
+    def put_block(self, url: str, body: bytes | bytearray | memoryview | Iterable[bytes],
+                  headers: Mapping[str, str], length: int | None = None,
+                  cut: Cut | None = None, timeout: tuple[float, float] | None = None) -> Any:
+        """PUT a block body to a data node on a connection of its own, so that ``cut`` can shut
+        it down from another thread when the name node declares a node the transfer waits for
+        dead (see ``liveness``); answers the decoded JSON body of a 2xx, else raises the error it
+        names. ``body`` is bytes or an iterable of chunks (``length`` bytes in all: without it,
+        chunked). Never retried: a failed block write goes to a fresh pipeline instead.
+
+        Each send and receive must progress within the read timeout, so a slow but live transfer
+        of any size goes on, while a hung peer is cut as soon as the name node gives it up."""
+        parts = urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            length = len(body)
+        connect_timeout, read_timeout = timeout or self.timeout
+        connection = kind(parts.netloc, timeout=connect_timeout)
+        try:
+            try:
+                connection.connect()
+                connection.sock.settimeout(read_timeout)
+                if cut is not None:
+                    cut.attach(connection.sock)
+                connection.putrequest("PUT", target, skip_accept_encoding=True)
+                for name, value in {**_BYTES_HEADERS, **headers}.items():
+                    connection.putheader(name, value)
+                if length is not None:
+                    connection.putheader("Content-Length", str(length))
+                else:
+                    connection.putheader("Transfer-Encoding", "chunked")
+                connection.endheaders()
+                _send_body(connection, body, chunked=length is None)
+                response = connection.getresponse()
+                status, content = response.status, response.read()
+            except (OSError, http.client.HTTPException) as error:
+                if isinstance(error, DFSError):
+                    raise
+                if cut is not None and cut.node is not None:
+                    raise NodeUnreachable(f"PUT {_short(url)}: cut, the name node declared {cut.node} dead",
+                                          url=url, dead=cut.node) from None
+                raise NodeUnreachable(f"PUT {_short(url)}: {type(error).__name__}: {error}", url=url) from None
+        finally:
+            if cut is not None:
+                cut.detach()
+            connection.close()
+        if not 200 <= status < 300:
+            raise _remote_error(status, content)
+        try:
+            return json.loads(content) if content else {}
+        except ValueError:
+            raise Unavailable(f"PUT {_short(url)}: answer is not JSON") from None
+
     def _urlopen(self, method: str, url: str, query: str, body: bytes | None, headers: Mapping[str, str],
                  idempotent: bool | None, retry: bool, preload: bool,
                  timeout: urllib3.Timeout | None = None) -> urllib3.BaseHTTPResponse:
@@ -198,6 +256,20 @@ class Transport:
     def close(self) -> None:
         self._closed.set()
         self.session.close()
+
+
+def _send_body(connection: http.client.HTTPConnection, body: Any, *, chunked: bool) -> None:
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        view = memoryview(body)
+        for start in range(0, len(view), SEND_SLICE):
+            connection.send(view[start:start + SEND_SLICE])
+        return
+    for chunk in body:
+        if not chunk:
+            continue
+        connection.send(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+    if chunked:
+        connection.send(b"0\r\n\r\n")
 
 
 def _clean(params: Mapping[str, Any] | None) -> dict[str, str] | None:

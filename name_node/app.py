@@ -48,6 +48,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/internal/bad_block"): "on_bad_block",
     ("GET", "/ping_alive"): "on_ping_alive",
     ("GET", "/status"): "on_status",
+    ("GET", "/liveness"): "on_liveness",
     ("GET", "/df"): "on_df",
     ("POST", "/mkfs"): "on_mkfs",
 }

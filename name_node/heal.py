@@ -243,7 +243,7 @@ class Healer(BackgroundLoop):
             lost_on = sorted(self._lost_on.get(number, ()))
         size = block_size or self.settings.block_size
         try:
-            targets = self.placement.choose(need, size, exclude=[*all_holders, *lost_on])
+            targets = self.placement.choose(need, size, exclude=[*all_holders, *lost_on], block=number)
         except DFSError:
             try:  # nowhere else: the node that lost it is better than no copy
                 targets = self.placement.choose(need, size, exclude=all_holders) if lost_on else []

@@ -42,10 +42,18 @@ class InternalOps:
         with self.node.store.write() as txn:
             member, wants_report = self.node.members.heartbeat(txn, body)
             deletions = blockmap.take_deletions(txn, member.id)
+            # a block gone from the map never comes back (ids are not reused): the node may refuse
+            # a late copy of it (a pipeline that failed while it was stopped); a trimmed one may
+            gone = [block_id for block_id in deletions if txn.block(int(block_id, 16)) is None]
         commands = self.node.members.take_commands(member)
-        if deletions:
-            commands.insert(0, {"op": "delete", "blocks": deletions})
-        return json_response({"commands": commands, "block_report": wants_report})
+        kept = sorted(set(deletions) - set(gone))
+        if kept:
+            commands.insert(0, {"op": "delete", "blocks": kept})
+        if gone:
+            commands.insert(0, {"op": "delete", "blocks": gone, "gone": True})
+        # the dead nodes ride along: the sender cuts its in-flight forwards to them
+        return json_response({"commands": commands, "block_report": wants_report,
+                              "dead": self.node.members.dead_names()})
 
     def on_block_received(self, request: Request) -> Response:
         """Confirmed replicas. Each block may name its ``holders`` (the head of a write pipeline
@@ -59,6 +67,7 @@ class InternalOps:
         confirmed = [(item, self._holders(item, node_id)) for item in blocks]
         rejected: list[Any] = []
         accepted: list[tuple[str, int]] = []
+        landed: list[tuple[int, list[str], int]] = []
         with self.node.store.write() as txn:
             for item, holders in confirmed:
                 numbers = [(holder, blockmap.receive(txn, holder, item.get("blockId"), item.get("length"),
@@ -67,6 +76,9 @@ class InternalOps:
                     rejected.append(item.get("blockId"))
                 else:
                     accepted.extend(numbers)  # type: ignore[arg-type]
+                    landed.append((numbers[0][1], holders, int(item["length"])))  # type: ignore[arg-type]
+        for number, holders, length in landed:  # their reservations become real lengths
+            self.node.placement.confirmed(number, holders, length)
         self.node.healer.confirmed(accepted)
         return json_response({"rejected": rejected} if rejected else {})
 
@@ -108,6 +120,14 @@ class InternalOps:
     # cluster views -------------------------------------------------------------------------
     def on_ping_alive(self, request: Request) -> Response:
         return json_response({"alive": True})
+
+    def on_liveness(self, request: Request) -> Response:
+        """``GET /liveness``: the data nodes declared dead (ids and URLs) and the heartbeat
+        interval: a writer polls it while block transfers are in flight and cuts those that wait
+        on a dead node (``dfs_client.liveness``)."""
+        settings = self.node.settings
+        return json_response({"heartbeat": settings.heartbeat, "dead_after": settings.dead_after,
+                              "dead": self.node.members.dead_names()})
 
     def on_df(self, request: Request) -> Response:
         return json_response(self.node.members.totals())

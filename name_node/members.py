@@ -19,11 +19,16 @@ from dfs_common.web import MAX_INT64, is_http_url
 from .store import Store, Txn
 
 _REPORT_RETRY = 10  # heartbeats to wait for a requested block report before asking again
+# A node heard from within one heartbeat interval and this share of one more is "fresh": one that
+# stopped answering a moment ago is still alive (dead only after ``dead_after`` heartbeats) but
+# gets no redirect while a fresher replica exists.
+_FRESH_SLACK = 0.5
 
 
 @dataclass(slots=True)
 class Member:
-    """One data node as last heard from; ``reserved`` counts bytes placed since its heartbeat."""
+    """One data node as last heard from. ``reserved``: bytes of blocks placed on it and still in
+    flight; ``landed``: bytes confirmed on it since its last heartbeat (see ``placement``)."""
 
     id: str
     url: str
@@ -37,6 +42,7 @@ class Member:
     reported: bool = False
     report_asked: float = 0.0
     reserved: int = 0
+    landed: int = 0
     commands: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -55,6 +61,8 @@ class Members:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.settings = settings
         self.dead_after = settings.dead_after * settings.heartbeat
+        self.fresh_within = settings.heartbeat * (1 + _FRESH_SLACK)
+        self._dead_names: tuple[float, list[str]] = (float("-inf"), [])
         self._lock = threading.Lock()
         self._members: dict[str, Member] = {}
         self._alive: dict[str, bool] = {}
@@ -71,6 +79,28 @@ class Members:
 
     def is_alive(self, member: Member, now: float | None = None) -> bool:
         return (now if now is not None else time.monotonic()) - member.seen_at <= self.dead_after
+
+    def is_fresh(self, member: Member, now: float | None = None) -> bool:
+        """Heard from within about a heartbeat: the node answered a moment ago."""
+        return (now if now is not None else time.monotonic()) - member.seen_at <= self.fresh_within
+
+    def freshest_first(self, members: list[Member]) -> list[Member]:
+        """``members`` (order kept) with those silent for over a heartbeat moved to the end: a
+        hung node is not yet dead, but a reader sent to it waits until its timeout."""
+        now = time.monotonic()
+        return sorted(members, key=lambda member: not self.is_fresh(member, now))
+
+    def dead_names(self) -> list[str]:
+        """Id, URL and public URL of every member declared dead: what heartbeat answers and
+        ``/liveness`` tell nodes and clients, so they cut transfers to them (recomputed at most
+        four times a heartbeat: every heartbeat answer carries it)."""
+        now = time.monotonic()
+        computed_at, names = self._dead_names
+        if now - computed_at >= self.settings.heartbeat / 4:
+            names = sorted({name for member in self.all() if not self.is_alive(member, now)
+                            for name in (member.id, member.url, member.client_url) if name})
+            self._dead_names = (now, names)
+        return names
 
     def get(self, node_id: str) -> Member | None:
         return self._members.get(node_id)
@@ -98,7 +128,7 @@ class Members:
             member.url, member.public_url = info["url"], info["public_url"]
             member.capacity, member.used = info["capacity"], info["used"]
             member.remaining, member.blocks = info["remaining"], info["blocks"]
-            member.last_seen, member.seen_at, member.reserved = time.time(), now, 0
+            member.last_seen, member.seen_at, member.landed = time.time(), now, 0
             wants_report = not member.reported and now - member.report_asked > _REPORT_RETRY * self.settings.heartbeat
             if wants_report:
                 member.report_asked = now

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Response
 
 from dfs_common.blocks import format_block_id
-from dfs_common.errors import (AlreadyExists, Conflict, IllegalArgument, IsADirectory, NoAttribute,
-                               NotFound, NotPermitted)
+from dfs_common.errors import (AlreadyExists, Conflict, DFSError, IllegalArgument, IsADirectory,
+                               NoAttribute, NotFound, NotPermitted)
 from dfs_common.paths import split_path
 from dfs_common.web import MAX_INT64, json_response, read_json_object
 
@@ -242,6 +242,7 @@ class WriteOps:
     def op_addblock(self, call: Call) -> Response:
         replication = call.params.integer("replication", None, minimum=1, maximum=MAX_REPLICATION)
         exclude = [n for n in (call.params.text("exclude") or "").split(",") if n]
+        length = call.params.integer("length", None, minimum=0)  # our extension: the space to reserve
         block_size = self.node.settings.block_size
         with self.node.store.read() as txn:
             where = namespace.resolve(txn, call.path, call.caller, follow=True)
@@ -253,10 +254,16 @@ class WriteOps:
                 block_size = where.inode.block_size or block_size
             else:
                 namespace.check_create(call.caller, where)
-        pipeline = self.node.placement.choose(min(replication or self.node.settings.replication, 32),
-                                              block_size, exclude)
+        reserve = block_size if length is None else min(length, self.node.settings.max_block_size)
         with self.node.store.write() as txn:
             number = blockmap.allocate(txn, time.time_ns())
+        try:  # placed under its number: the reservation ends when the block is confirmed or abandoned
+            pipeline = self.node.placement.choose(min(replication or self.node.settings.replication, 32),
+                                                  reserve, exclude, block=number)
+        except DFSError:
+            with self.node.store.write() as txn:
+                blockmap.abandon(txn, [number])
+            raise
         return json_response({"Block": {"blockId": format_block_id(number),
                                         "pipeline": [{"id": m.id, "url": m.client_url} for m in pipeline]}})
 
@@ -318,7 +325,9 @@ class WriteOps:
         """A writer gives up pending blocks it will never commit: their replicas are deleted now."""
         numbers = _block_list(call, "ABANDONBLOCKS")
         with self.node.store.write() as txn:
-            abandoned = blockmap.abandon(txn, numbers)
+            pending = [n for n in numbers if (record := txn.block(n)) is not None and not record.owner]
+            abandoned = blockmap.abandon(txn, pending)
+        self.node.placement.abandoned(pending)  # the nodes it was sent to delete their copies
         return json_response({"abandoned": abandoned})
 
     def op_reportbadblock(self, call: Call) -> Response:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -136,7 +136,8 @@ class ReadOps:
             position = 0
             for number, size in txn.extents(ino):
                 if position + size > offset and position < end or (size == 0 and offset <= position < end):
-                    locations.append(_location(txn, number, position, size, live))
+                    locations.append(_location(txn, number, position, size, live,
+                                               self.node.members.freshest_first))
                 position += size
         return json_response({"BlockLocations": {"BlockLocation": locations}, "fileLength": inode.size,
                               "fileId": ino, "blockSize": inode.block_size, "replication": inode.replication,
@@ -209,10 +210,11 @@ class ReadOps:
                 if position <= offset < position + size:
                     record = txn.block(number) if number else None
                     if record is not None:
-                        holders = [live[n] for n in record.replicas if n in live]
+                        holders = self.node.members.freshest_first([live[n] for n in record.replicas if n in live])
                         if not holders:
                             raise Unavailable(f"No live data node holds block {format_block_id(number)} of {call.path}")
-                        target = pick_reader(holders, call.request.remote_addr)
+                        fresh = [m for m in holders if self.node.members.is_fresh(m)] or holders
+                        target = pick_reader(fresh, call.request.remote_addr)
                     break
                 position += size
         return self._redirect(call, target or self.node.placement.any_alive())
@@ -284,9 +286,11 @@ def _require_file(inode: Inode, path: str) -> None:
         raise NotFound(f"File does not exist: {path} (a dangling or looping symlink)")
 
 
-def _location(txn: Txn, number: int, offset: int, size: int, live: dict[str, Any]) -> dict[str, Any]:
+def _location(txn: Txn, number: int, offset: int, size: int, live: dict[str, Any],
+              order: Callable[[list[Any]], list[Any]]) -> dict[str, Any]:
+    """One BlockLocation: its live replicas, those silent for over a heartbeat last (``order``)."""
     record = txn.block(number) if number else None
-    nodes = [live[n] for n in (record.replicas if record else []) if n in live]
+    nodes = order([live[n] for n in (record.replicas if record else []) if n in live])
     hosts = [m.client_url.split("//", 1)[-1].rsplit(":", 1)[0] for m in nodes]
     names = [m.client_url.split("//", 1)[-1] for m in nodes]
     location: dict[str, Any] = {

@@ -28,6 +28,7 @@ class FakeNameNode:
     reject: set[str] = field(default_factory=set)
     delete_on_report: list[str] = field(default_factory=list)
     ask_report: bool = False
+    dead: list[str] = field(default_factory=list)  # what heartbeat answers call dead
     url: str = ""
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -37,7 +38,7 @@ class FakeNameNode:
         answer: dict[str, Any] = {}
         if name == "heartbeat":
             self.heartbeats.append(body)
-            answer = {"commands": self.commands[:], "block_report": self.ask_report}
+            answer = {"commands": self.commands[:], "block_report": self.ask_report, "dead": self.dead[:]}
             self.commands.clear()
             self.ask_report = False
         elif name == "block_received":

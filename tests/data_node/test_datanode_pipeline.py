@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from dfs_common.blocks import checksum
@@ -168,3 +170,73 @@ def test_the_pipeline_receives_in_parallel(live_nodes: Any, namenode: Any) -> No
     for node, _ in nodes:
         assert node.root.info(BLOCK).checksum == checksum(big)
 
+
+
+# -- pipeline headers a data node must refuse at once (real processes) ---------------------------
+
+def _bad_pipelines(node_urls: list[str]) -> dict[str, list[str]]:
+    me, other = node_urls[0], node_urls[1]
+    return {
+        "itself 32 times": [me] * 32,
+        "itself once": [other, me],
+        "itself by another spelling": [me.replace("127.0.0.1", "localhost")],
+        "a duplicate": [other, other],
+        "too many nodes": [f"http://127.0.0.2:{port}" for port in range(1000, 1040)],
+        "an unclosed IPv6 host": ["http://[::1"],
+        "a port out of range": ["http://127.0.0.1:99999"],
+    }
+
+
+@pytest.mark.timeout(180)
+def test_a_bad_pipeline_header_is_400_at_once_and_the_node_keeps_serving(cluster: Any) -> None:
+    """A header naming the node itself (32 times held every worker thread for a minute), a
+    duplicate, too many nodes or a malformed URL is refused before a byte is stored."""
+    head = cluster.datanodes[0]
+    urls = [node.url for node in cluster.datanodes]
+    for number, (case, pipeline) in enumerate(_bad_pipelines(urls).items()):
+        block_id = f"{0xbad0000 + number:016x}"
+        response = requests.put(f"{head.url}/blocks/{block_id}", data=DATA, timeout=20,
+                                headers={"X-DFS-Checksum": checksum(DATA),
+                                         "X-DFS-Pipeline": ",".join(pipeline)})
+        assert response.status_code == 400, (case, response.status_code, response.text[:300])
+        remote = response.json()["RemoteException"]
+        assert remote["exception"] == "IllegalArgumentException", (case, remote)
+        assert "X-DFS-Pipeline" in remote["message"], (case, remote)
+        assert block_id not in head.block_files(), case
+        assert requests.get(f"{head.url}/ping_alive", timeout=10).status_code == 200, case
+
+
+def test_a_pipeline_that_loops_back_under_an_unknown_alias_fails_at_the_second_visit(live_nodes: Any) -> None:
+    """A name for this node it cannot recognise (a DNS alias): the block id already in flight
+    here stops the loop at once instead of one held thread per hop."""
+    ((a, sa),) = live_nodes(1)
+    a.blocks.pipelines._own.clear()  # as if sa.url were an alias this node does not know
+    response = put(sa.url, DATA, [sa.url])
+    assert response.status_code == 502, response.text
+    assert "loops back" in response.json()["RemoteException"]["message"]
+    assert not a.root.exists(BLOCK)
+
+
+def test_a_forward_to_a_node_the_name_node_declares_dead_is_cut_at_once(live_nodes: Any,
+                                                                       namenode: Any) -> None:
+    """A hung downstream (it accepts connections and never answers) held the head for the read
+    timeout (55 s); the heartbeat answer that calls it dead now cuts the forward."""
+    ((a, sa),) = live_nodes(1)
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)  # the kernel completes handshakes and buffers bytes; nobody reads them
+        hung_url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        namenode.dead = [hung_url]
+
+        def heartbeat_soon() -> None:
+            time.sleep(1.0)
+            a.reporter.heartbeat_once()
+
+        threading.Thread(target=heartbeat_soon, daemon=True).start()
+        started = time.monotonic()
+        response = put(sa.url, DATA, [hung_url])
+        took = time.monotonic() - started
+    assert response.status_code == 502, response.text
+    assert response.json()["RemoteException"]["failed"] == hung_url
+    assert took < 20, took
+    assert not a.root.exists(BLOCK)

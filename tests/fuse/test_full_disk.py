@@ -19,23 +19,37 @@ ROOT_SIZE = 24 * MiB
 
 
 @pytest.fixture
-def small_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    base = tmp_path_factory.mktemp("full")
+def tmpfs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Cluster]]:
+    """``tmpfs_cluster([size or None, …], env=…, heartbeat=…)``: one data node per entry, its root a
+    tmpfs of that many bytes (None: an ordinary directory)."""
+    made: list[Cluster] = []
     roots: list[Path] = []
-    try:
-        for index in range(3):
+
+    def make(sizes: list[int | None], env: dict[str, str] | None = None, heartbeat: float = 0.5) -> Cluster:
+        base = tmp_path_factory.mktemp("full")
+        for index, size in enumerate(sizes):
             root = base / f"data{index}"
             root.mkdir()
-            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={ROOT_SIZE}", "tmpfs", str(root)], check=True)
-            roots.append(root)
-        cluster = Cluster(base, datanodes=3, env={"DFS_BLOCK_SIZE": str(MiB)}, heartbeat=0.5).start()
-        try:
-            yield cluster
-        finally:
-            cluster.stop()
+            if size is not None:
+                subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(root)], check=True)
+                roots.append(root)
+        cluster = Cluster(base, datanodes=len(sizes), env={"DFS_BLOCK_SIZE": str(MiB), **(env or {})},
+                          heartbeat=heartbeat)
+        made.append(cluster)
+        return cluster.start()
+
+    try:
+        yield make
     finally:
+        for cluster in made:
+            cluster.stop()
         for root in roots:
             subprocess.run(["umount", "-l", str(root)], check=False)
+
+
+@pytest.fixture
+def small_cluster(tmpfs_cluster: Callable[..., Cluster]) -> Cluster:
+    return tmpfs_cluster([ROOT_SIZE] * 3)
 
 
 def write_until_error(path: Path, total: int) -> OSError | None:
@@ -78,3 +92,68 @@ def test_a_full_cluster_is_enospc_and_loses_nothing(small_cluster: Cluster,
     os.unlink(small_mount / "keep.bin")
     small_cluster.wait_for(lambda: written("more.bin"), timeout=60, interval=1.0,
                            message="a write to fit in the space deleting freed")
+
+
+@pytest.mark.timeout(300)
+def test_a_node_takes_about_its_free_space_between_heartbeats(tmpfs_cluster: Callable[..., Cluster]) -> None:
+    """Placement reserved a whole block size per block until the next heartbeat, whatever the
+    block's real length: a node with 24 MiB free was full after six small files. A confirmed block
+    now counts its real length, so between two heartbeats (30 s here) the node takes what fits."""
+    cluster = tmpfs_cluster([ROOT_SIZE], env={"DFS_BLOCK_SIZE": str(4 * MiB), "DFS_REPLICATION": "1"},
+                            heartbeat=30.0)
+    nn = cluster.client("root")
+    free = cluster.status()["datanodes"][0]["remaining"]
+    small = os.urandom(256 * 1024)
+    for index in range(24):  # 6 MiB in all, 96 MiB of whole-block reservations
+        nn.tee(f"/small-{index}", small)
+    accepted = 24 * len(small)
+    piece = os.urandom(MiB)
+    with pytest.raises(NoSpace):
+        for index in range(2 * ROOT_SIZE // MiB):
+            nn.tee(f"/piece-{index}", piece)
+            accepted += len(piece)
+    assert accepted >= free - 3 * MiB, (accepted, free)
+    assert nn.cat("/small-23") == small
+
+
+@pytest.mark.timeout(300)
+def test_blocks_a_full_node_could_not_take_end_fully_replicated_elsewhere(
+        tmpfs_cluster: Callable[..., Cluster]) -> None:
+    """One of four nodes fills up in the middle of a write: the writer succeeds and every block
+    ends with three verified copies on the nodes that have room."""
+    cluster = tmpfs_cluster([None, None, None, 6 * MiB])
+    nn = cluster.client("root")
+    data = os.urandom(24 * MiB)
+    nn.tee("/spread.bin", data)
+    assert nn.cat("/spread.bin") == data
+    by_id = {node.node_id: node for node in cluster.datanodes}
+
+    def fully_replicated() -> bool:
+        for block in nn.block_locations("/spread.bin")["BlockLocation"]:
+            holders = {node["id"] for node in block["dataNodes"]}
+            if len(holders) != 3 or not all(block["blockId"] in by_id[h].block_files() for h in holders):
+                return False
+        return True
+
+    cluster.wait_for(fully_replicated, timeout=60, interval=0.5, message="every block at 3 real copies")
+
+
+@pytest.mark.timeout(300)
+def test_blocks_written_short_around_a_full_node_heal_once_a_node_with_room_joins(
+        tmpfs_cluster: Callable[..., Cluster]) -> None:
+    cluster = tmpfs_cluster([None, None, 6 * MiB])
+    nn = cluster.client("root")
+    data = os.urandom(24 * MiB)
+    nn.tee("/short.bin", data)
+    assert nn.cat("/short.bin") == data
+    cluster.add_datanode()
+    by_id = {node.node_id: node for node in cluster.datanodes}
+
+    def fully_replicated() -> bool:
+        for block in nn.block_locations("/short.bin")["BlockLocation"]:
+            holders = {node["id"] for node in block["dataNodes"]}
+            if len(holders) != 3 or not all(block["blockId"] in by_id[h].block_files() for h in holders):
+                return False
+        return True
+
+    cluster.wait_for(fully_replicated, timeout=60, interval=0.5, message="every block at 3 real copies")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,3 +42,25 @@ def test_reads_go_around_a_hung_data_node(make_cluster: Any, mount_of: Callable[
         finally:
             victim.resume()
     assert digest.digest() == hashlib.sha256(data).digest()
+
+
+@pytest.mark.timeout(300)
+def test_a_copy_into_the_mount_goes_around_a_hung_pipeline_member(make_cluster: Any,
+                                                                  mount_of: Callable[..., Path]) -> None:
+    """A SIGSTOPped node in every pipeline (3 nodes, replication 3) held ``cp`` a minute: the name
+    node calls it dead after 3 heartbeats (0.5 s here), and the mount then cuts the pipeline and
+    writes the block without it. The bound is about the fault path, not speed."""
+    cluster = make_cluster(datanodes=3, env={"DFS_BLOCK_SIZE": str(MiB)})
+    mount = mount_of(cluster, "writer")
+    (mount / "warm-up").write_bytes(b"warm")
+    data = os.urandom(6 * MiB)
+    victim = cluster.datanodes[2]
+    victim.pause()
+    try:
+        started = time.monotonic()
+        (mount / "copied.bin").write_bytes(data)
+        took = time.monotonic() - started
+    finally:
+        victim.resume()
+    assert took < 5 * 0.5 + 12.0, f"the copy took {took:.1f} s with a hung pipeline member"
+    assert hashlib.sha256((mount / "copied.bin").read_bytes()).digest() == hashlib.sha256(data).digest()

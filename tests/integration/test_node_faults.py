@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+import requests
 
 from tests.cluster import Cluster
 from tests.integration.payload import MiB, Pattern, check_described, describe, stream_digest
@@ -174,3 +175,81 @@ def test_data_node_restart_keeps_its_blocks_and_id(make_cluster: Any, how: str) 
     assert nn.cat("/kept.bin") == data
     locations = nn.block_locations("/kept.bin")["BlockLocation"]
     assert all(node_id in {n["id"] for n in block["dataNodes"]} for block in locations)
+
+
+HEARTBEAT = 0.5  # make_cluster's default
+# A bound on a fault path, not a speed figure: the name node calls a silent node dead after 3
+# heartbeats; the writer cuts the pipeline within a poll after that and retries without it. Before,
+# a hung pipeline member held the writer ~55 s (the socket read timeout).
+HUNG_WRITE_BOUND = 5 * HEARTBEAT + 12.0
+
+
+@pytest.mark.timeout(300)
+def test_a_write_goes_around_a_hung_pipeline_member_within_a_few_heartbeats(make_cluster: Any) -> None:
+    cluster: Cluster = make_cluster(datanodes=3, env={"DFS_BLOCK_SIZE": str(MiB)})
+    nn = cluster.client()
+    nn.tee("/warm-up.bin", b"warm")
+    victim = cluster.datanodes[1]  # replication 3 on 3 nodes: in every pipeline
+    data = Pattern(6 * MiB + 7, chunk=MiB, seed=41).bytes()
+    victim.pause()
+    try:
+        started = time.monotonic()
+        nn.tee("/around-the-hung-node.bin", data)
+        took = time.monotonic() - started
+    finally:
+        victim.resume()
+    assert took < HUNG_WRITE_BOUND, f"the write took {took:.1f} s with a hung pipeline member"
+    assert nn.cat("/around-the-hung-node.bin") == data
+    for block in nn.block_locations("/around-the-hung-node.bin")["BlockLocation"]:
+        assert victim.node_id not in {node["id"] for node in block["dataNodes"]}, block
+
+
+@pytest.mark.timeout(300)
+def test_webhdfs_open_is_not_redirected_to_a_node_silent_for_over_a_heartbeat(make_cluster: Any) -> None:
+    cluster: Cluster = make_cluster(datanodes=3)
+    nn = cluster.client()
+    nn.tee("/redirected.bin", b"read me through a redirect")
+    url = f"{cluster.namenode_url}/webhdfs/v1/redirected.bin?op=OPEN&user.name=root"
+
+    def redirect_target() -> str:
+        response = requests.get(url, allow_redirects=False, timeout=10)
+        assert response.status_code == 307, response.text
+        return response.headers["Location"].split("/webhdfs/", 1)[0]
+
+    chosen = redirect_target()  # the same client address is sent to the same replica
+    victim = next(node for node in cluster.datanodes if node.url == chosen)
+    victim.pause()
+    try:
+        time.sleep(2.2 * HEARTBEAT)  # silent for over a heartbeat, not yet called dead (3 of them)
+        assert redirect_target() != victim.url
+        located = requests.get(f"{cluster.namenode_url}/webhdfs/v1/redirected.bin?op=GETFILEBLOCKLOCATIONS",
+                               timeout=10).json()["BlockLocations"]["BlockLocation"]
+        holders = [node["id"] for node in located[0]["dataNodes"]]
+        assert victim.node_id not in holders[:-1], holders  # last (silent) or gone (dead)
+        assert requests.get(url, timeout=20).content == b"read me through a redirect"
+    finally:
+        victim.resume()
+
+
+@pytest.mark.timeout(300)
+def test_a_copy_stored_for_a_pipeline_that_failed_is_deleted_within_seconds(make_cluster: Any) -> None:
+    """The hung node buffers the block in its socket, the writer goes around it, and when the node
+    runs again it stores the block of that failed pipeline: the abandon of the failed attempt makes
+    it delete that copy at once (it stayed until the pending block expired, an hour later)."""
+    cluster: Cluster = make_cluster(datanodes=3, env={"DFS_BLOCK_SIZE": str(MiB)})
+    nn = cluster.client()
+    victim = cluster.datanodes[2]
+    data = Pattern(64 * 1024, chunk=64 * 1024, seed=43).bytes()  # fits in the socket buffers
+    victim.pause()
+    try:
+        nn.tee("/went-around.bin", data)
+    finally:
+        victim.resume()
+    assert nn.cat("/went-around.bin") == data
+    kept = {block["blockId"] for block in nn.block_locations("/went-around.bin")["BlockLocation"]}
+
+    def only_real_copies() -> bool:
+        return all(set(node.block_files()) <= kept for node in cluster.datanodes)
+
+    cluster.wait_for(only_real_copies, timeout=15, interval=0.2,
+                     message="the failed pipeline's copies deleted")

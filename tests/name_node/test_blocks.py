@@ -53,10 +53,10 @@ def test_overwrite_and_recursive_delete_queue_blocks(nn: NN) -> None:
     nn.commit("/d/f", [first], create=True)
     second = nn.write_block("/d/f", nodes=("dn1",))
     nn.commit("/d/f", [second], overwrite=True)
-    assert nn.heartbeat("dn2")["commands"] == [{"op": "delete", "blocks": [first["blockId"]]}]
-    assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [first["blockId"]]}]
+    assert nn.heartbeat("dn2")["commands"] == [{"op": "delete", "blocks": [first["blockId"]], "gone": True}]
+    assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [first["blockId"]], "gone": True}]
     nn.ok("DELETE", "/d", "DELETE", recursive=True)
-    assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [second["blockId"]]}]
+    assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [second["blockId"]], "gone": True}]
 
 
 def test_truncate_shrinks_to_prefix_and_grows_with_hole(nn: NN) -> None:
@@ -220,7 +220,7 @@ def test_pending_blocks_expire(nn: NN) -> None:
     block = nn.write_block("/f")
     with nn.node.store.write() as txn:
         assert blockmap.expire_pending(txn, time.time_ns() + blockmap.PENDING_LIFETIME_NS + 10**9) == 1
-    assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [block["blockId"]]}]
+    assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [block["blockId"]], "gone": True}]
 
 
 def test_renewed_pending_blocks_outlive_the_lifetime_and_others_do_not(nn: NN) -> None:
@@ -236,7 +236,7 @@ def test_renewed_pending_blocks_outlive_the_lifetime_and_others_do_not(nn: NN) -
         assert blockmap.renew(txn, [int(held["blockId"], 16)], time.time_ns() + hour * 5 // 6) == 1
     with nn.node.store.write() as txn:  # seventy minutes after they were handed out
         assert blockmap.expire_pending(txn, time.time_ns() + hour * 7 // 6) == 1
-    assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [abandoned["blockId"]]}]
+    assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [abandoned["blockId"]], "gone": True}]
     assert nn.commit("/f", [held], create=True)[0] == 200
     for bad in ({"blocks": "x"}, {"blocks": ["not-a-block"]}, {"blocks": ["0" * 16] * 10_001}, ["x"]):
         assert nn.call("POST", "/", "RENEWBLOCKS", body=bad)[0] == 400
@@ -248,7 +248,36 @@ def test_abandoned_pending_blocks_are_deleted_now_and_committed_ones_stay(nn: NN
     nn.commit("/g", [committed], create=True)
     assert nn.ok("POST", "/", "ABANDONBLOCKS", body={"blocks": [given_up["blockId"], committed["blockId"]]}) \
         == {"abandoned": 1}
-    assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [given_up["blockId"]]}]
+    assert nn.heartbeat("dn1")["commands"] == [{"op": "delete", "blocks": [given_up["blockId"]], "gone": True}]
     assert nn.commit("/f", [given_up], create=True)[0] == 400  # gone: it can no longer be committed
     assert nn.ok("GET", "/g", "GETFILESTATUS")["FileStatus"]["length"] == committed["length"]
     assert nn.call("POST", "/", "ABANDONBLOCKS", body={"blocks": ["../x"]})[0] == 400
+
+
+def test_an_abandoned_block_is_deleted_on_every_node_it_was_sent_to(nn: NN) -> None:
+    """A node that stored a block while its pipeline failed never confirmed it: the abandon
+    reaches it anyway, marked gone (a copy landing later is refused)."""
+    for node in ("dn1", "dn2", "dn3"):
+        nn.heartbeat(node)
+    block = nn.ok("POST", "/f", "ADDBLOCK")["Block"]
+    placed = [node["id"] for node in block["pipeline"]]
+    assert len(placed) == 3
+    nn.ok("POST", "/", "ABANDONBLOCKS", body={"blocks": [block["blockId"]]})
+    for node in placed:
+        assert {"op": "delete", "blocks": [block["blockId"]], "gone": True} in nn.heartbeat(node)["commands"]
+
+
+def test_a_confirmed_block_counts_its_length_not_the_block_size(nn: NN) -> None:
+    """Space placed on a node is a reservation of the block size until the block is confirmed,
+    then its real length until the next heartbeat reports it (or nothing, once abandoned)."""
+    nn.heartbeat("dn1", remaining=10 << 20)
+    member = nn.node.members.get("dn1")
+    block = nn.write_block("/f", data_len=1000)
+    assert (member.reserved, member.landed) == (0, 1000)
+    pending = nn.ok("POST", "/f", "ADDBLOCK")["Block"]
+    assert member.reserved == nn.node.settings.block_size
+    nn.ok("POST", "/", "ABANDONBLOCKS", body={"blocks": [pending["blockId"]]})
+    assert member.reserved == 0
+    nn.heartbeat("dn1", remaining=10 << 20)
+    assert (member.reserved, member.landed) == (0, 0)
+    assert block["blockId"] != pending["blockId"]
