@@ -74,6 +74,7 @@ class HttpNameNode(SeedCommands):
     _get_server_defaults = Operation("GET", "GETSERVERDEFAULTS", "FsServerDefaults")
     _mkdirs = Operation("PUT", "MKDIRS", "boolean")
     _create_symlink = Operation("PUT", "CREATESYMLINK", idempotent=False)
+    _mknod = Operation("PUT", "MKNOD", "FileStatus", idempotent=False)
     _rename = Operation("PUT", "RENAME", "boolean", idempotent=False)
     _link = Operation("PUT", "LINK", idempotent=False)
     _set_permission = Operation("PUT", "SETPERMISSION")
@@ -166,6 +167,13 @@ class HttpNameNode(SeedCommands):
                 group: str | None = None) -> None:
         """A symbolic link at ``linkpath`` whose target is any text, as ``ln -s``."""
         self._create_symlink(linkpath, destination=target, owner=owner, group=group)
+
+    def mknod(self, path: str, kind: str, rdev: int = 0, permission: int = 0o644,
+              owner: str | None = None, group: str | None = None) -> dict[str, Any]:
+        """A special file (``kind`` FIFO, CHAR, BLOCK or SOCKET; ``rdev`` a device's number), as
+        ``mknod(2)``: no data on DFS, its I/O is the opening kernel's. Answers its FileStatus."""
+        return self._mknod(path, type=kind.upper(), rdev=int(rdev), permission=f"{permission & 0o7777:o}",
+                           owner=owner, group=group)
 
     def set_permission(self, path: str, mode: int) -> None:
         self._set_permission(path, permission=f"{mode & 0o7777:o}")

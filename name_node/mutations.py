@@ -8,16 +8,18 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Response
 
 from dfs_common.blocks import format_block_id
-from dfs_common.errors import (AlreadyExists, Conflict, IllegalArgument, IsADirectory, NoAttribute,
+from dfs_common.errors import (AlreadyExists, Conflict, IllegalArgument, NoAttribute,
                                NotFound, NotPermitted)
 from dfs_common.paths import split_path
 from dfs_common.web import json_response, read_json_object
 
 from . import blockmap, namespace
-from .filestatus import check_xattr_name, decode_xattr_value, file_status
+from .filestatus import SPECIAL_KIND_OF, check_xattr_name, decode_xattr_value, file_status
 from .permissions import WRITE, check, check_owner
 from .store import DIR, FILE
 from .webhdfs import Call, _require_file, check_block_size, empty, parse_block_param
+
+MAX_RDEV = (1 << 64) - 1  # dev_t is 64 bits on Linux
 
 MAX_COMMIT_BODY = 64 * 1024 * 1024  # a block list of a multi-TiB file still fits
 MAX_BLOCK_LIST = 10_000  # block ids per RENEWBLOCKS or ABANDONBLOCKS (clients send batches)
@@ -62,6 +64,23 @@ class WriteOps:
             done = namespace.rename(txn, call.path, destination, call.caller, time.time_ns(), options)
         return _boolean(done)
 
+    def op_mknod(self, call: Call) -> Response:
+        """Extension: a FIFO, socket or device node (``mknod(2)``), answered with its FileStatus."""
+        name = (call.params.required("type")).upper()
+        kind = SPECIAL_KIND_OF.get(name)
+        if kind is None:
+            raise IllegalArgument(f'Invalid value for webhdfs parameter "type": {name[:20]!r} '
+                                  "(FIFO, CHAR, BLOCK or SOCKET)")
+        rdev = call.params.integer("rdev", 0, minimum=0) or 0
+        if rdev > MAX_RDEV:
+            raise IllegalArgument(f'Invalid value for webhdfs parameter "rdev": {rdev}')
+        mode = call.params.permission(default=0o644)
+        with self.node.store.write() as txn:
+            ino, inode = namespace.mknod(txn, call.path, kind, mode, rdev, call.caller,  # type: ignore[arg-type]
+                                         time.time_ns(), call.params.text("owner"), call.params.text("group"))
+            status = file_status("", ino, inode)
+        return json_response({"FileStatus": status})
+
     def op_link(self, call: Call) -> Response:
         destination = call.params.required("destination")
         with self.node.store.write() as txn:
@@ -103,7 +122,7 @@ class WriteOps:
                 if group is not None and not call.caller.in_group(group):
                     raise NotPermitted(f"User {call.caller.user} does not belong to {group}")
             inode.owner, inode.group = owner or inode.owner, group or inode.group
-            if inode.kind == FILE:
+            if inode.kind != DIR:  # as chown(2) on Linux: every non-directory loses setuid
                 inode.mode &= ~stat.S_ISUID
                 if inode.mode & stat.S_IXGRP:
                     inode.mode &= ~stat.S_ISGID
@@ -245,8 +264,7 @@ class WriteOps:
         with self.node.store.read() as txn:
             where = namespace.resolve(txn, call.path, call.caller, follow=True)
             if where.inode is not None:
-                if where.inode.kind == DIR:
-                    raise IsADirectory(f"{call.path} is a directory")
+                _require_file(where.inode, call.path)
                 check(call.caller, where.inode, WRITE, call.path)
                 replication = replication or where.inode.replication
                 block_size = where.inode.block_size or block_size
