@@ -84,6 +84,8 @@ class HttpNameNode(SeedCommands):
     _set_xattr = Operation("PUT", "SETXATTR", idempotent=False)
     _remove_xattr = Operation("PUT", "REMOVEXATTR", idempotent=False)
     _delete = Operation("DELETE", "DELETE", "boolean")
+    _delete_timed = Operation("DELETE", "DELETE")
+    _rename_timed = Operation("PUT", "RENAME", idempotent=False)
     _truncate = Operation("POST", "TRUNCATE", "boolean")
     _add_block = Operation("POST", "ADDBLOCK", "Block")
     _commit = Operation("POST", "COMMIT", "FileStatus")
@@ -158,6 +160,18 @@ class HttpNameNode(SeedCommands):
         ``True``/``False``: POSIX ``rename(2)`` replacing / refusing an existing target, with errors."""
         options = None if overwrite is None else ("OVERWRITE" if overwrite else "NONE")
         return bool(self._rename(src, destination=normalize(dst), renameoptions=options))
+
+    def delete_entry(self, path: str, kind: str) -> int | None:
+        """``delete`` of one name for the mount: the time (ns) the name node gave the change (its
+        parent's new mtime and ctime), None when nothing was there."""
+        answer = self._delete_timed(path, kind=kind) or {}
+        return int(answer.get("timeNs") or 0) if answer.get("boolean") else None
+
+    def rename_entry(self, src: str, dst: str, overwrite: bool) -> int:
+        """POSIX ``rename`` for the mount: the time (ns) it gave both parents and the moved inode."""
+        options = "OVERWRITE" if overwrite else "NONE"
+        answer = self._rename_timed(src, destination=normalize(dst), renameoptions=options) or {}
+        return int(answer.get("timeNs") or 0)
 
     def link(self, src: str, dst: str) -> None:
         """A hard link: ``dst`` becomes a second name of ``src``'s inode."""

@@ -8,8 +8,8 @@ races the mount, and every failure is one line on stderr with a non-zero exit.
 Mount options (``-o``, a comma list) go to libfuse unchanged; ``attr_timeout``/``entry_timeout`` also
 bound the mount's own attribute cache. Always added: ``default_permissions`` (the kernel enforces mode
 bits, sticky directories and chown rules), ``use_ino`` (inode numbers are the name node's fileIds),
-``auto_cache`` (cached pages survive an open only if size and mtime did not change: close-to-open),
-``max_read`` = 1 MiB, ``fsname``/``subtype``.
+``max_read`` = 1 MiB, ``fsname``/``subtype``. Not ``auto_cache``: libfuse would decide from
+attributes up to ``attr_timeout`` old; each open decides itself instead (``coherence.py``).
 """
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def fuse_options(options: dict[str, Any], url: str, read_only: bool) -> dict[str
     from .binding import LIBFUSE_MAJOR
     final: dict[str, Any] = {
         "fsname": url.split("://", 1)[-1], "subtype": "dfs",
-        "default_permissions": True, "use_ino": True, "auto_cache": True,
+        "default_permissions": True, "use_ino": True,
         "attr_timeout": DEFAULT_TIMEOUT, "entry_timeout": DEFAULT_TIMEOUT, "negative_timeout": 0,
     }
     if LIBFUSE_MAJOR == 3:

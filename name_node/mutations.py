@@ -60,9 +60,10 @@ class WriteOps:
         options = call.params.text("renameoptions")
         if options is not None and options.upper() not in _RENAME_OPTIONS:
             raise IllegalArgument(f'Invalid value for webhdfs parameter "renameoptions": {options[:20]!r}')
+        now = time.time_ns()
         with self.node.store.write() as txn:
-            done = namespace.rename(txn, call.path, destination, call.caller, time.time_ns(), options)
-        return _boolean(done)
+            done = namespace.rename(txn, call.path, destination, call.caller, now, options)
+        return json_response({"boolean": done, "timeNs": now})
 
     def op_mknod(self, call: Call) -> Response:
         """Extension: a FIFO, socket or device node (``mknod(2)``), answered with its FileStatus."""
@@ -92,9 +93,10 @@ class WriteOps:
         kind = call.params.text("kind") or None
         if kind not in (None, "file", "directory"):
             raise IllegalArgument(f"Invalid value for kind: {kind[:40]!r} (file or directory)")
+        now = time.time_ns()
         with self.node.store.write() as txn:
-            done = namespace.delete(txn, call.path, call.caller, recursive, time.time_ns(), kind)
-        return _boolean(done)
+            done = namespace.delete(txn, call.path, call.caller, recursive, now, kind)
+        return json_response({"boolean": done, "timeNs": now})
 
     def op_setpermission(self, call: Call) -> Response:
         mode = call.params.permission(default=0o755)
@@ -217,8 +219,10 @@ class WriteOps:
                 position += keep
             if new_length > position:
                 entries.append((None, new_length - position, None))
+            old_size = inode.size
             _, inode.size, _ = blockmap.swap_extents(txn, ino, entries)
-            inode.mtime = inode.ctime = now
+            if inode.size != old_size:  # POSIX truncate(2): times change only with the size
+                inode.mtime = inode.ctime = now
             txn.put_inode(ino, inode)
         return _boolean(True)
 
