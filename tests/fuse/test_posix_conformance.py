@@ -295,3 +295,42 @@ def test_dfs_paths_over_8_kib_with_non_ascii_names_work_over_webhdfs(cluster, un
     assert client.delete(unique_path, recursive=True)
     with pytest.raises(FileNotFoundError):
         client.get_status(directory)
+
+
+# -- close-to-open and the page cache ----------------------------------------------------------------
+
+def test_close_to_open_after_an_in_place_write_holds_20_times_in_a_row(make_cluster, mount_of) -> None:  # type: ignore[no-untyped-def]
+    # 64 KiB blocks: a rewrite is quick, so B opens well within its attribute timeout (30 s):
+    # close-to-open must not depend on cached attributes having expired
+    cluster = make_cluster(env={"DFS_BLOCK_SIZE": "65536"})
+    mount = mount_of(cluster, "writer", ["-o", "allow_other"])
+    other = mount_of(cluster, "lazy", ["-o", "allow_other,attr_timeout=30,entry_timeout=30"])
+    name = "c2o-" + uuid.uuid4().hex[:8]
+    data = bytearray(os.urandom(8 << 20))
+    (mount / name).write_bytes(data)
+    assert (other / name).read_bytes() == data  # B's page cache now holds the whole file
+    for trial in range(20):
+        offset = (3 << 20) + trial * 7919
+        patch = os.urandom(5000)
+        with open(mount / name, "r+b") as f:
+            f.seek(offset)
+            f.write(patch)
+            if trial % 5 == 4:  # and sometimes the size changes too
+                f.seek(0, os.SEEK_END)
+                f.write(b"+" * 100)
+                data += b"+" * 100
+        data[offset:offset + 5000] = patch
+        with open(other / name, "rb") as f:
+            assert f.read() == data, f"trial {trial}: the other mount read stale pages"
+
+
+def test_rereading_an_unchanged_file_is_served_from_the_page_cache(make_cluster, mount_of) -> None:  # type: ignore[no-untyped-def]
+    cluster = make_cluster(datanodes=1)
+    mnt = mount_of(cluster)
+    data = os.urandom(8 << 20)
+    (mnt / "cached").write_bytes(data)
+    assert (mnt / "cached").read_bytes() == data
+    cluster.datanodes[0].kill()  # from now on any block GET fails
+    for _ in range(3):
+        with open(mnt / "cached", "rb") as f:  # each open still asks the name node for the status
+            assert f.read() == data
