@@ -164,13 +164,13 @@ class HttpNameNode(SeedCommands):
     def delete_entry(self, path: str, kind: str) -> int | None:
         """``delete`` of one name for the mount: the time (ns) the name node gave the change (its
         parent's new mtime and ctime), None when nothing was there."""
-        answer = self._delete_timed(path, kind=kind) or {}
+        answer = self._delete_timed(path, kind=kind, timens=True) or {}
         return int(answer.get("timeNs") or 0) if answer.get("boolean") else None
 
     def rename_entry(self, src: str, dst: str, overwrite: bool) -> int:
         """POSIX ``rename`` for the mount: the time (ns) it gave both parents and the moved inode."""
         options = "OVERWRITE" if overwrite else "NONE"
-        answer = self._rename_timed(src, destination=normalize(dst), renameoptions=options) or {}
+        answer = self._rename_timed(src, destination=normalize(dst), renameoptions=options, timens=True) or {}
         return int(answer.get("timeNs") or 0)
 
     def link(self, src: str, dst: str) -> None:

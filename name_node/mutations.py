@@ -35,6 +35,14 @@ def _boolean(value: bool) -> Response:
     return json_response({"boolean": value})
 
 
+def _boolean_at(call: Call, value: bool, now: int) -> Response:
+    """``{"boolean"}``, plus ``timeNs`` (the time the change gave what it touched) when the caller
+    asked with ``timens=true``: plain WebHDFS answers stay exactly Hadoop's."""
+    if call.params.boolean("timens", False):
+        return json_response({"boolean": value, "timeNs": now})
+    return _boolean(value)
+
+
 class WriteOps:
     node: "NameNode"
 
@@ -63,7 +71,7 @@ class WriteOps:
         now = time.time_ns()
         with self.node.store.write() as txn:
             done = namespace.rename(txn, call.path, destination, call.caller, now, options)
-        return json_response({"boolean": done, "timeNs": now})
+        return _boolean_at(call, done, now)
 
     def op_mknod(self, call: Call) -> Response:
         """Extension: a FIFO, socket or device node (``mknod(2)``), answered with its FileStatus."""
@@ -96,7 +104,7 @@ class WriteOps:
         now = time.time_ns()
         with self.node.store.write() as txn:
             done = namespace.delete(txn, call.path, call.caller, recursive, now, kind)
-        return json_response({"boolean": done, "timeNs": now})
+        return _boolean_at(call, done, now)
 
     def op_setpermission(self, call: Call) -> Response:
         mode = call.params.permission(default=0o755)

@@ -54,7 +54,8 @@ def test_special_files_rename_link_chmod_chown_and_delete(nn: NN) -> None:
     nn.ok("PUT", "/s", "MKNOD", type="SOCKET", permission="4755")
     nn.ok("PUT", "/s", "LINK", destination="/t")
     assert nn.ok("GET", "/t", "GETFILESTATUS")["FileStatus"]["nlink"] == 2
-    assert nn.ok("PUT", "/t", "RENAME", destination="/u", renameoptions="NONE") == {"boolean": True}
+    renamed = nn.ok("PUT", "/t", "RENAME", destination="/u", renameoptions="NONE", timens=True)
+    assert renamed["boolean"] is True and renamed["timeNs"] == nn.ok("GET", "/u", "GETFILESTATUS")["FileStatus"]["changeTimeNs"]
     nn.ok("PUT", "/u", "SETPERMISSION", permission="4700")
     nn.ok("PUT", "/u", "SETOWNER", owner="alice")
     status = nn.ok("GET", "/s", "GETFILESTATUS")["FileStatus"]
