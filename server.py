@@ -99,7 +99,9 @@ class NodeServer(BaseApplication):
             "accesslog": None,
             "errorlog": "-",
             "proc_name": f"dfs-{'name' if s.is_name_node else 'data'}",
-            "limit_request_line": 8190,
+            # 0: no line limit (gunicorn allows nothing between 8190 and unlimited). Paths travel in
+            # the URL and may be 64 KiB (dfs_common.paths.MAX_PATH_BYTES); every handler validates it.
+            "limit_request_line": 0,
             # gunicorn 27's control socket is one path per user: several nodes on a host would share it.
             "control_socket_disable": True,
         }

@@ -75,6 +75,7 @@ class HttpNameNode(SeedCommands):
     _get_server_defaults = Operation("GET", "GETSERVERDEFAULTS", "FsServerDefaults")
     _mkdirs = Operation("PUT", "MKDIRS", "boolean")
     _create_symlink = Operation("PUT", "CREATESYMLINK", idempotent=False)
+    _mknod = Operation("PUT", "MKNOD", "FileStatus", idempotent=False)
     _rename = Operation("PUT", "RENAME", "boolean", idempotent=False)
     _link = Operation("PUT", "LINK", idempotent=False)
     _set_permission = Operation("PUT", "SETPERMISSION")
@@ -84,6 +85,8 @@ class HttpNameNode(SeedCommands):
     _set_xattr = Operation("PUT", "SETXATTR", idempotent=False)
     _remove_xattr = Operation("PUT", "REMOVEXATTR", idempotent=False)
     _delete = Operation("DELETE", "DELETE", "boolean")
+    _delete_timed = Operation("DELETE", "DELETE")
+    _rename_timed = Operation("PUT", "RENAME", idempotent=False)
     _truncate = Operation("POST", "TRUNCATE", "boolean")
     _add_block = Operation("POST", "ADDBLOCK", "Block")
     _commit = Operation("POST", "COMMIT", "FileStatus")
@@ -163,6 +166,18 @@ class HttpNameNode(SeedCommands):
         options = None if overwrite is None else ("OVERWRITE" if overwrite else "NONE")
         return bool(self._rename(src, destination=normalize(dst), renameoptions=options))
 
+    def delete_entry(self, path: str, kind: str) -> int | None:
+        """``delete`` of one name for the mount: the time (ns) the name node gave the change (its
+        parent's new mtime and ctime), None when nothing was there."""
+        answer = self._delete_timed(path, kind=kind, timens=True) or {}
+        return int(answer.get("timeNs") or 0) if answer.get("boolean") else None
+
+    def rename_entry(self, src: str, dst: str, overwrite: bool) -> int:
+        """POSIX ``rename`` for the mount: the time (ns) it gave both parents and the moved inode."""
+        options = "OVERWRITE" if overwrite else "NONE"
+        answer = self._rename_timed(src, destination=normalize(dst), renameoptions=options, timens=True) or {}
+        return int(answer.get("timeNs") or 0)
+
     def link(self, src: str, dst: str) -> None:
         """A hard link: ``dst`` becomes a second name of ``src``'s inode."""
         self._link(src, destination=normalize(dst))
@@ -171,6 +186,13 @@ class HttpNameNode(SeedCommands):
                 group: str | None = None) -> None:
         """A symbolic link at ``linkpath`` whose target is any text, as ``ln -s``."""
         self._create_symlink(linkpath, destination=target, owner=owner, group=group)
+
+    def mknod(self, path: str, kind: str, rdev: int = 0, permission: int = 0o644,
+              owner: str | None = None, group: str | None = None) -> dict[str, Any]:
+        """A special file (``kind`` FIFO, CHAR, BLOCK or SOCKET; ``rdev`` a device's number), as
+        ``mknod(2)``: no data on DFS, its I/O is the opening kernel's. Answers its FileStatus."""
+        return self._mknod(path, type=kind.upper(), rdev=int(rdev), permission=f"{permission & 0o7777:o}",
+                           owner=owner, group=group)
 
     def set_permission(self, path: str, mode: int) -> None:
         self._set_permission(path, permission=f"{mode & 0o7777:o}")

@@ -4,7 +4,11 @@ from __future__ import annotations
 from .errors import IllegalArgument, NameTooLong
 
 MAX_NAME_BYTES = 255
-MAX_PATH_BYTES = 4096
+# A DFS path has no POSIX limit of its own: PATH_MAX (4096) bounds a path *relative to a process's
+# working directory*, and that directory may itself be deep in the mount. 64 KiB keeps the longest
+# request (RENAME: two paths, each percent-encoded to at most 3 bytes a byte) under 400 KiB, within
+# the 1 MiB request line gunicorn's C parser allows when server.py lifts its line limit.
+MAX_PATH_BYTES = 65536
 
 
 def split_path(path: str) -> tuple[str, ...]:

@@ -22,11 +22,22 @@ Where mfusepy 3.1.1 falls short, ``DFSFuse`` overrides its C-callback shims (not
   mfusepy folds that into a number. We decode it into ``None`` (omit) or the current time.
 - ``readdir``: with ``FUSE_READDIR_PLUS`` we hand libfuse the full ``stat`` and
   ``FUSE_FILL_DIR_PLUS``, so the attributes reach the kernel with the listing.
+- ``open``: the Operations API cannot set ``keep_cache``; we ask ``open_cached`` and set it
+  (close-to-open without ``auto_cache``, see ``coherence.py``).
+- ``init``: keeps libfuse's ``struct fuse`` so the mount can ``fuse_invalidate_path`` the kernel's
+  attributes of other names of a hard-linked file.
+- ``chown(path, -1, -1)``: the kernel sends a SETATTR that sets nothing and libfuse's high-level
+  API answers it with a bare ``getattr``, so the ctime it must change (POSIX) never would. We wrap
+  the session's low-level ``setattr`` (``_CtimeOnlySetattr``) and turn such a SETATTR into
+  ``operations.chown(path, -1, -1)`` on the ``getattr`` that libfuse then makes in the same thread.
 """
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
+import logging
 import os
+import threading
 import time
 from typing import Any
 
@@ -49,6 +60,8 @@ FuseOSError = fuse_binding.FuseOSError
 Operations = fuse_binding.Operations
 fuse_get_context = fuse_binding.fuse_get_context
 LIBFUSE_MAJOR: int = int(getattr(fuse_binding, "fuse_version_major", 2))
+LIBFUSE_MINOR: int = int(getattr(fuse_binding, "fuse_version_minor", 0))
+log = logging.getLogger("dfs_fuse")
 
 
 def overrides(parent: type) -> Any:
@@ -65,6 +78,76 @@ FUSE_READDIR_PLUS = 1 << 0
 FUSE_FILL_DIR_PLUS = 1 << 1
 
 
+# fuse_lowlevel.h: the attributes a SETATTR may set. One with none of them is chown(path, -1, -1).
+_SETS_SOMETHING = 1 | 2 | 4 | 8 | 16 | 32 | 128 | 256  # MODE UID GID SIZE ATIME MTIME ATIME_NOW MTIME_NOW
+_SETATTR = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_int,
+                            ctypes.c_void_p)
+_ctime_only = threading.local()
+
+
+class _CtimeOnlySetattr:
+    """Wraps ``se->op.setattr`` of libfuse 3.12-3.16, whose ``struct fuse_session`` starts
+    ``char *mountpoint; int exited; int fd; void *io; void *mo; int debug, deny_others;`` then the
+    ``fuse_lowlevel_ops`` (``init, destroy, lookup, forget, getattr, setattr``…). The layout is
+    checked (mount point text, ``fd`` on /dev/fuse, ops inside libfuse) before anything is written;
+    on any other libfuse the wrapper stays off and only the ctime of ``chown(-1, -1)`` is lost."""
+
+    MOUNTPOINT, FD, OPS = 0, 12, 40
+    SETATTR = OPS + 5 * 8
+
+    def __init__(self) -> None:
+        self.original: Any = None
+        self.wrapper = _SETATTR(self._setattr)
+
+    def install(self, fuse_ptr: int, mount_point: str) -> bool:
+        if not (LIBFUSE_MAJOR == 3 and 12 <= LIBFUSE_MINOR <= 16 and ctypes.sizeof(ctypes.c_void_p) == 8):
+            return False
+        libfuse = fuse_binding._libfuse
+        libfuse.fuse_get_session.restype = ctypes.c_void_p
+        libfuse.fuse_get_session.argtypes = [ctypes.c_void_p]
+        session = libfuse.fuse_get_session(ctypes.c_void_p(fuse_ptr))
+        if not session:
+            return False
+        text = ctypes.c_char_p.from_address(session + self.MOUNTPOINT).value
+        fd = ctypes.c_int.from_address(session + self.FD).value
+        try:
+            on_dev_fuse = os.readlink(f"/proc/self/fd/{fd}") == "/dev/fuse"
+        except OSError:
+            on_dev_fuse = False
+        ops = [ctypes.c_void_p.from_address(session + self.OPS + 8 * i).value for i in range(6)]
+        # abspath, not realpath: a stat of the mount point would wait for the INIT we are answering
+        if text is None or os.path.abspath(os.fsdecode(text)) != os.path.abspath(mount_point) \
+                or not on_dev_fuse or not all(_in_libfuse(op) for op in ops):
+            log.warning("libfuse session layout not recognised: chown(-1, -1) will not update ctime")
+            return False
+        self.original = _SETATTR(ops[5])
+        ctypes.c_void_p.from_address(session + self.SETATTR).value = ctypes.cast(self.wrapper, ctypes.c_void_p).value
+        return True
+
+    def _setattr(self, req: int, ino: int, attr: int, to_set: int, fi: int) -> None:
+        _ctime_only.pending = not to_set & _SETS_SOMETHING
+        try:
+            self.original(req, ino, attr, to_set, fi)
+        finally:
+            _ctime_only.pending = False
+
+
+def _in_libfuse(address: int | None) -> bool:
+    """Whether a function pointer points into libfuse itself (``dladdr``)."""
+    if not address:
+        return False
+
+    class DlInfo(ctypes.Structure):
+        _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                    ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+    info = DlInfo()
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+    if not libc.dladdr(ctypes.c_void_p(address), ctypes.byref(info)) or not info.dli_fname:
+        return False
+    return b"libfuse3" in os.path.basename(info.dli_fname)
+
+
 def _timespec_ns(ts: Any) -> int | None:
     if ts.tv_nsec == UTIME_OMIT:
         return None
@@ -76,7 +159,41 @@ def _timespec_ns(ts: Any) -> int | None:
 class DFSFuse(FUSE):  # type: ignore[misc, valid-type]
     """mfusepy's ``FUSE`` with the libfuse 3 shims above corrected; identical otherwise."""
 
+    def __init__(self, operations: Any, mountpoint: str, *args: Any, **kwargs: Any) -> None:
+        self._fuse_ptr: int | None = None
+        self._mount_point = mountpoint
+        self._setattr_shim = _CtimeOnlySetattr()
+        super().__init__(operations, mountpoint, *args, **kwargs)
+
+    def invalidate_path(self, path: str) -> None:
+        """Drop the kernel's cached attributes (and pages) of ``path`` (a no-op if it has none)."""
+        if self._fuse_ptr is not None:
+            fuse_binding._libfuse.fuse_invalidate_path(ctypes.c_void_p(self._fuse_ptr),
+                                                       path.encode(self.encoding, self.errors))
+
+    def open(self, path: bytes, fip: Any) -> int:
+        fi = fip.contents
+        fi.fh, keep = self.operations.open_cached(path.decode(self.encoding, self.errors), fi.flags)
+        fi.keep_cache = 1 if keep else 0
+        return 0
+
     if LIBFUSE_MAJOR == 3:
+
+        def init_fuse_3(self, conn: Any, config: Any) -> None:
+            self._fuse_ptr = fuse_binding._libfuse.fuse_get_context().contents.fuse
+            fuse_binding._libfuse.fuse_invalidate_path.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+            if self._fuse_ptr:
+                self._setattr_shim.install(self._fuse_ptr, self._mount_point)
+                attach = getattr(self.operations, "attach_kernel", None)
+                if attach is not None:
+                    attach(self.invalidate_path)
+            super().init_fuse_3(conn, config)
+
+        def getattr_fuse_3(self, path: bytes | None, buf: Any, fip: Any) -> int:
+            if getattr(_ctime_only, "pending", False) and path is not None:
+                _ctime_only.pending = False
+                self.operations.chown(path.decode(self.encoding, self.errors), -1, -1)
+            return super().getattr_fuse_3(path, buf, fip)
 
         def rename_fuse_3(self, old: bytes, new: bytes, flags: int) -> int:
             return self.operations.rename(

@@ -8,8 +8,8 @@ races the mount, and every failure is one line on stderr with a non-zero exit.
 Mount options (``-o``, a comma list) go to libfuse unchanged; ``attr_timeout``/``entry_timeout`` also
 bound the mount's own attribute cache. Always added: ``default_permissions`` (the kernel enforces mode
 bits, sticky directories and chown rules), ``use_ino`` (inode numbers are the name node's fileIds),
-``auto_cache`` (cached pages survive an open only if size and mtime did not change: close-to-open),
-``max_read`` = 1 MiB, ``fsname``/``subtype``.
+``max_read`` = 1 MiB, ``fsname``/``subtype``. Not ``auto_cache``: libfuse would decide from
+attributes up to ``attr_timeout`` old; each open decides itself instead (``coherence.py``).
 """
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def fuse_options(options: dict[str, Any], url: str, read_only: bool) -> dict[str
     from .binding import LIBFUSE_MAJOR
     final: dict[str, Any] = {
         "fsname": url.split("://", 1)[-1], "subtype": "dfs",
-        "default_permissions": True, "use_ino": True, "auto_cache": True,
+        "default_permissions": True, "use_ino": True,
         "attr_timeout": DEFAULT_TIMEOUT, "entry_timeout": DEFAULT_TIMEOUT, "negative_timeout": 0,
     }
     if LIBFUSE_MAJOR == 3:
@@ -151,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     url = name_node_url(args.host, args.port)
+    # The caller's directory: the daemon's libfuse moves to / before the log is opened for stdio.
+    log_file = os.path.abspath(args.log) if args.log else None
     check_device()
     mount_point = check_mount_point(args.mount_point)
     from dfs_client import HttpNameNode
@@ -166,13 +168,13 @@ def run(args: argparse.Namespace) -> int:
         client.mkfs()
     foreground = args.foreground or args.debug
     if foreground:
-        _configure_logging(args.log, args.debug)
+        _configure_logging(log_file, args.debug)
         def ready() -> None:
             threading.Thread(target=raise_read_ahead, args=(mount_point,), daemon=True).start()
         return serve(client, mount_point, fuse_options(options, url, read_only), attr_timeout, read_only,
                      ready=ready, debug=args.debug)
     return daemonize(client, mount_point, fuse_options(options, url, read_only), attr_timeout, read_only,
-                     log_file=args.log)
+                     log_file=log_file)
 
 
 def serve(client: Any, mount_point: str, options: dict[str, Any], attr_timeout: float, read_only: bool,
@@ -249,9 +251,16 @@ def raise_read_ahead(mount_point: str) -> None:
 
 
 def _detach_stdio(log_file: str | None) -> None:
+    """Let go of the caller's terminal or pipes: stdin from /dev/null, stdout and stderr to the log
+    (or /dev/null when there is none or it cannot be opened: the caller must never wait on us)."""
     null = os.open(os.devnull, os.O_RDWR)
+    target = null
+    if log_file:
+        try:
+            target = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        except OSError:
+            logging.getLogger("dfs_fuse").exception("cannot open %s for the daemon's output", log_file)
     os.dup2(null, 0)
-    target = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640) if log_file else null
     os.dup2(target, 1)
     os.dup2(target, 2)
 

@@ -7,7 +7,7 @@ offers the ``dfs_client.HttpNameNode`` API. Every method raises ``OSError`` subc
 Consistency (what another mount of the same cluster sees):
 
 - close-to-open: ``open`` always asks the name node for the file's current status, and the kernel is
-  told (``auto_cache``) to drop cached pages when size or mtime changed; ``flush``/``fsync``/``release``
+  told (``keep_cache`` off, ``coherence.py``) to drop cached pages when size or mtime changed; ``flush``/``fsync``/``release``
   commit our writes (``DFSFile.flush``: data nodes confirmed, name node committed) before returning.
 - attributes: answers are cached here at most ``attr_timeout`` seconds, like the kernel's own cache.
   A directory's listing is kept as long (``cache.Listings``), so a lookup of a missing name in a
@@ -35,6 +35,7 @@ from dfs_common import errors
 from dfs_common.paths import split_path
 
 from .cache import Listings, TTLCache
+from .coherence import Coherence
 from .handles import DirHandle, FileHandle, HandleTable, OpenFile
 from .identity import IdentityMap
 
@@ -45,6 +46,10 @@ MiB = 1024 * 1024
 IO_BLOCK_SIZE = MiB
 STATFS_BLOCK = 4096
 _TYPES = {"FILE": stat_mod.S_IFREG, "DIRECTORY": stat_mod.S_IFDIR, "SYMLINK": stat_mod.S_IFLNK}
+# Special files are FileStatus ``type: FILE`` with an extension ``kind`` (docs/PROTOCOL.md).
+_SPECIAL = {"FIFO": stat_mod.S_IFIFO, "CHAR": stat_mod.S_IFCHR, "BLOCK": stat_mod.S_IFBLK,
+            "SOCKET": stat_mod.S_IFSOCK}
+_SPECIAL_NAMES = {mode: name for name, mode in _SPECIAL.items()}
 # Names in these namespaces are not stored on DFS: ACLs are not supported and security labels belong
 # to the local machine. Answering them here keeps `ls -l` (which asks for both per entry) local.
 _LOCAL_XATTR_PREFIXES = ("system.posix_acl_", "security.")
@@ -84,6 +89,7 @@ class FileSystem:
         self._dirs = HandleTable()
         self._open: dict[int, OpenFile] = {}  # fileId -> the shared open file
         self._open_lock = threading.Lock()
+        self.coherence = Coherence()  # the kernel's caches: other names' attributes, pages per open
 
     # ---------------------------------------------------------------- attributes
 
@@ -144,6 +150,7 @@ class FileSystem:
         """Cache a FileStatus just answered for ``path``; answer its ``stat`` dict."""
         attrs = self.to_stat(status)
         self._attrs.put(path, attrs)
+        self.coherence.answered(path, attrs)
         if status.get("type") == "DIRECTORY" and status.get("childrenNum") is not None:
             self._children.put(path, int(status["childrenNum"]))
         return attrs
@@ -159,7 +166,7 @@ class FileSystem:
 
     def to_stat(self, status: dict[str, Any]) -> dict[str, Any]:
         """A FileStatus as the ``stat`` dict FUSE wants (times in ns, ids mapped to this machine)."""
-        kind = _TYPES.get(status.get("type", "FILE"), stat_mod.S_IFREG)
+        kind = _SPECIAL.get(status.get("kind", "")) or _TYPES.get(status.get("type", "FILE"), stat_mod.S_IFREG)
         size = int(status.get("length", 0))
         if kind == stat_mod.S_IFLNK:
             size = len(str(status.get("symlink", "")).encode("utf-8", "surrogateescape"))
@@ -178,6 +185,7 @@ class FileSystem:
             "st_atime": _ns(status, "accessTimeNs", "accessTime") or mtime,
             "st_mtime": mtime,
             "st_ctime": _ns(status, "changeTimeNs", "modificationTime") or mtime,
+            "st_rdev": int(status.get("rdev") or 0),
         }
 
     def _forget(self, *paths: str) -> None:
@@ -206,11 +214,23 @@ class FileSystem:
         self._attrs.update(parent, lambda attrs: dict(attrs, st_mtime=when, st_ctime=when,
                                                       st_nlink=attrs["st_nlink"] + nlink))
 
-    def _forget_links(self, attrs: dict[str, Any] | None = None) -> None:
+    def _forget_links(self, attrs: dict[str, Any] | None = None, *, keep: str | None = None,
+                      also: tuple[str, ...] = ()) -> None:
         """Hard links share an inode: after link/unlink/rename other names' nlink/ctime are stale
-        (nothing else can be when the inode had a single name)."""
+        (nothing else can be when the inode had a single name), here and in the kernel (every name
+        but ``keep``, whose fresh answer the kernel has, and ``also``)."""
         if attrs is None or (attrs["st_nlink"] > 1 and not stat_mod.S_ISDIR(attrs["st_mode"])):
             self._attrs.clear()
+            if attrs is not None:
+                self.coherence.changed(attrs["st_ino"], keep=keep, also=also)
+
+    def _attributes_changed(self, path: str) -> None:
+        """``path``'s inode changed (mode, owner, times, size): if other names share it, they are
+        stale here and in the kernel."""
+        attrs = self._attrs_or_none(path)
+        if attrs is not None and attrs["st_nlink"] > 1 and not stat_mod.S_ISDIR(attrs["st_mode"]):
+            for other in self.coherence.changed(attrs["st_ino"], keep=path):
+                self._attrs.pop(other)
 
     def access(self, path: str, amode: int) -> None:
         # With default_permissions the kernel checks mode bits itself; we only confirm existence.
@@ -278,15 +298,16 @@ class FileSystem:
         owner, group = self._creator(path, caller)
         self.client.mkdirs(path, permission=mode & 0o7777, parents=False, owner=owner, group=group)
         self._forget(path)
-        self._entry_changed(path, added=True, nlink=1)
+        self._entry_changed(path, added=True, nlink=1, when_ns=self._ctime_of_new(path))
 
     def rmdir(self, path: str) -> None:
         self._writable()
         # The name node decides "is it a directory" in the same transaction as the removal.
-        if not self.client.delete(path, recursive=False, kind="directory"):
+        when = self.client.delete_entry(path, kind="directory")
+        if when is None:
             raise errors.NotFound(path)
         self._forget_tree(path)
-        self._entry_changed(path, added=False, nlink=-1)
+        self._entry_changed(path, added=False, nlink=-1, when_ns=when)
 
     # ---------------------------------------------------------------- names
 
@@ -296,10 +317,12 @@ class FileSystem:
         # only update cached link counts); the name node refuses a directory in the same
         # transaction as the removal, so a name replaced by a directory meanwhile stays.
         attrs = self.getattr(path)
-        if not self.client.delete(path, recursive=False, kind="file"):
+        when = self.client.delete_entry(path, kind="file")
+        if when is None:
             raise errors.NotFound(path)
         self._forget(path)
-        self._entry_changed(path, added=False)
+        self._entry_changed(path, added=False, when_ns=when)
+        self.coherence.removed(attrs["st_ino"], path)
         self._forget_links(attrs)
 
     def rename(self, old: str, new: str, flags: int = 0) -> None:
@@ -315,18 +338,22 @@ class FileSystem:
         if replaces and (moved is None or replaced is None):
             moved, replaced = self._attrs_or_none(old), self._attrs_or_none(new)
             replaces = replaced is not None
-        self.client.rename(old, new, overwrite=not flags & RENAME_NOREPLACE)
+        when = self.client.rename_entry(old, new, overwrite=not flags & RENAME_NOREPLACE)
         if replaces and moved is not None and replaced is not None and moved["st_ino"] == replaced["st_ino"]:
             return  # two links of one file: POSIX rename(2) does nothing and both names stay
         self._forget_tree(old, new)
-        self._entry_changed(old, added=False)
-        self._entry_changed(new, added=True)
+        self._entry_changed(old, added=False, when_ns=when)
+        self._entry_changed(new, added=True, when_ns=when)
         if moved is None or stat_mod.S_ISDIR(moved["st_mode"]) or replaces:
             for parent in {os.path.dirname(old), new_parent}:
                 self._attrs.pop(parent)  # moved or replaced directories change link counts: ask again
+        if replaced is not None:
+            self.coherence.removed(replaced["st_ino"], new)
+        if moved is not None:
+            self.coherence.renamed(moved["st_ino"], old, new)
         if moved is None or replaces:
             self._forget_links(replaced)
-        self._forget_links(moved)
+        self._forget_links(moved, keep=new)
         with self._open_lock:
             open_files = list(self._open.values())
         prefix = old.rstrip("/") + "/"
@@ -335,6 +362,14 @@ class FileSystem:
                 open_file.retarget(new)
             elif open_file.path.startswith(prefix):
                 open_file.retarget(new + open_file.path[len(old):])
+
+    def _ctime_of_new(self, path: str) -> int | None:
+        """The ctime of an entry just made, which is its parent's new mtime and ctime (one name node
+        transaction): libfuse looks the entry up next anyway, so this costs no extra request."""
+        try:
+            return int(self._fetch_attrs(path)["st_ctime"])
+        except FileNotFoundError:
+            return None  # removed by another client meanwhile: our clock will do
 
     def _attrs_or_none(self, path: str) -> dict[str, Any] | None:
         try:
@@ -345,10 +380,13 @@ class FileSystem:
     def link(self, existing: str, new: str) -> None:
         self._writable()
         split_path(new)
+        attrs = self._attrs_or_none(existing)
         self.client.link(existing, new)
         self._forget(existing, new)
-        self._entry_changed(new, added=True)
         self._forget_links()
+        self._entry_changed(new, added=True, when_ns=self._ctime_of_new(new))
+        if attrs is not None:  # the kernel has ``new``'s answer; every older name is stale
+            self.coherence.changed(attrs["st_ino"], keep=new, also=(existing,))
 
     def symlink(self, path: str, target: str, caller: Caller) -> None:
         self._writable()
@@ -356,7 +394,27 @@ class FileSystem:
         owner, group = self._creator(path, caller)
         self.client.symlink(target, path, owner=owner, group=group)
         self._forget(path)
-        self._entry_changed(path, added=True)
+        self._entry_changed(path, added=True, when_ns=self._ctime_of_new(path))
+
+    def mknod(self, path: str, mode: int, rdev: int, caller: Caller) -> None:
+        """A FIFO, socket or device node (the kernel checked the caller may make it); a regular file
+        when ``mode`` says so, made as ``create`` makes one."""
+        self._writable()
+        split_path(path)
+        kind = stat_mod.S_IFMT(mode)
+        owner, group = self._creator(path, caller)
+        if kind == stat_mod.S_IFREG:
+            status = self.client.commit(path, [], create=True, overwrite=False,
+                                        permission=mode & 0o7777, owner=owner, group=group)
+        elif kind in _SPECIAL_NAMES:
+            status = self.client.mknod(path, _SPECIAL_NAMES[kind], rdev=rdev, permission=mode & 0o7777,
+                                       owner=owner, group=group)
+        else:
+            raise OSError(errno.EINVAL, "mknod of an unknown file type")
+        self._forget(path)
+        self._remember(path, status)
+        self._xattrs.put(path, {})
+        self._entry_changed(path, added=True, when_ns=_ns(status, "changeTimeNs", "modificationTime"))
 
     def readlink(self, path: str) -> str:
         status = self.client.get_status(path)
@@ -369,18 +427,19 @@ class FileSystem:
     def chmod(self, path: str, mode: int) -> None:
         self._writable()
         self.client.set_permission(path, mode & 0o7777)
-        now = time.time_ns()  # the name node's ctime, within a request's time: exact once expired
-        self._attrs.update(path, lambda attrs: dict(
-            attrs, st_mode=stat_mod.S_IFMT(attrs["st_mode"]) | mode & 0o7777, st_ctime=now))
+        self._forget(path)  # libfuse asks for the new attributes next: the name node's ctime, exact
+        self._attributes_changed(path)
 
     def chown(self, path: str, uid: int, gid: int) -> None:
         self._writable()
         owner = None if uid == -1 else self.identity.owner(uid)
         group = None if gid == -1 else self.identity.group(gid)
         if owner is None and group is None:
-            return
-        self.client.set_owner(path, owner=owner, group=group)
+            self.client.set_times(path)  # chown(path, -1, -1) changes nothing but the ctime
+        else:
+            self.client.set_owner(path, owner=owner, group=group)
         self._forget(path)
+        self._attributes_changed(path)
 
     def utimens(self, path: str, times: tuple[int | None, int | None] | None) -> None:
         """``None`` in a slot leaves that timestamp alone (``UTIME_OMIT``); no tuple means now."""
@@ -392,12 +451,8 @@ class FileSystem:
         if atime is None and mtime is None:
             return
         self.client.set_times(path, mtime_ns=mtime, atime_ns=atime)
-        changed = {"st_ctime": time.time_ns()}  # ctime: as chmod says
-        if mtime is not None:
-            changed["st_mtime"] = mtime
-        if atime is not None:
-            changed["st_atime"] = atime
-        self._attrs.update(path, lambda attrs: dict(attrs, **changed))
+        self._forget(path)  # as chmod: the ctime the name node set, not ours
+        self._attributes_changed(path)
 
     def truncate(self, path: str, length: int, fh: int | None = None) -> None:
         self._writable()
@@ -413,6 +468,7 @@ class FileSystem:
             open_file.wrote(length=length)
             open_file.commit()
         self._forget(open_file.path if open_file else path)
+        self._attributes_changed(open_file.path if open_file else path)
 
     def fallocate(self, fh: int, mode: int, offset: int, length: int) -> None:
         if mode != 0:
@@ -450,6 +506,7 @@ class FileSystem:
         self.client.set_xattr(path, name, value, flag=flag)
         self._xattrs.pop(path)
         self._attrs.pop(path)
+        self._attributes_changed(path)
 
     def removexattr(self, path: str, name: str) -> None:
         self._writable()
@@ -458,6 +515,7 @@ class FileSystem:
         self.client.remove_xattr(path, name)
         self._xattrs.pop(path)
         self._attrs.pop(path)
+        self._attributes_changed(path)
 
     def _xattr_map(self, path: str, fresh: bool = False) -> dict[str, bytes]:
         cached = None if fresh else self._xattrs.get(path)
@@ -503,6 +561,14 @@ class FileSystem:
             handle.open_file.file.truncate(0)
             handle.open_file.wrote(length=0)
         return fh
+
+    def open_cached(self, path: str, flags: int) -> tuple[int, bool]:
+        """``open`` plus whether the kernel may keep the pages it cached of the file (close-to-open:
+        only if this open's fresh size and mtime are those the pages were cached at)."""
+        fh = self.open(path, flags)
+        open_file = self._handle(fh).open_file
+        return fh, self.coherence.keep_pages(open_file.file_id, open_file.size, open_file.mtime_ns,
+                                             open_file.dirty)
 
     def _status_for_open(self, path: str, flags: int) -> dict[str, Any]:
         """Asked afresh at every open (close-to-open: never a cached size). A reader asks for the
@@ -582,7 +648,10 @@ class FileSystem:
         if isinstance(status, dict) and status.get("fileId") == open_file.file_id:
             open_file.settled(int(status.get("length", open_file.size)),
                               _ns(status, "modificationTimeNs", "modificationTime"))
+            self.coherence.pages_are(open_file.file_id, int(status.get("length", 0)),
+                                     _ns(status, "modificationTimeNs", "modificationTime"))
             self._remember(open_file.path, status)
+            self._attributes_changed(open_file.path)
         else:
             self._forget(open_file.path)
 

@@ -74,6 +74,10 @@ class DFSOperations(Operations):  # type: ignore[misc, valid-type]
         if self._on_ready is not None:
             self._on_ready()
 
+    def attach_kernel(self, invalidate: Callable[[str], None]) -> None:
+        """The mount is live: ``invalidate(path)`` drops the kernel's cached attributes of a name."""
+        self.fs.coherence.invalidate = invalidate
+
     @overrides(Operations)
     def init(self, path: str) -> None:  # fusepy (libfuse 2) calls this instead of init_with_config
         if self._on_ready is not None:
@@ -179,6 +183,12 @@ class DFSOperations(Operations):  # type: ignore[misc, valid-type]
 
     @overrides(Operations)
     @_errno_boundary
+    def mknod(self, path: str, mode: int, dev: int) -> int:
+        self.fs.mknod(path, mode, dev, _caller())
+        return 0
+
+    @overrides(Operations)
+    @_errno_boundary
     def readlink(self, path: str) -> str:
         return self.fs.readlink(path)
 
@@ -217,6 +227,11 @@ class DFSOperations(Operations):  # type: ignore[misc, valid-type]
     @_errno_boundary
     def open(self, path: str, flags: int) -> int:
         return self.fs.open(path, flags)
+
+    @_errno_boundary
+    def open_cached(self, path: str, flags: int) -> tuple[int, bool]:
+        """``open`` and whether the kernel may keep its cached pages (``binding.DFSFuse.open``)."""
+        return self.fs.open_cached(path, flags)
 
     @overrides(Operations)
     @_errno_boundary

@@ -7,9 +7,15 @@ from typing import Any
 
 from dfs_common.errors import IllegalArgument
 
-from .store import DIR, LINK, Inode
+from .store import BLOCK, CHAR, DIR, FIFO, LINK, SOCKET, SPECIAL_KINDS, Inode
 
-_TYPES = {"f": "FILE", "d": "DIRECTORY", "l": "SYMLINK"}
+# A special file is ``type: FILE`` (of length 0) for WebHDFS clients, which know only these three
+# types (Hadoop's JsonUtil and HdfsCLI reject or mis-handle any other), plus the extension fields
+# ``kind`` and ``rdev`` that the mount reads.
+_TYPES = {"f": "FILE", "d": "DIRECTORY", "l": "SYMLINK", FIFO: "FILE", CHAR: "FILE", BLOCK: "FILE",
+          SOCKET: "FILE"}
+SPECIAL_NAMES = {FIFO: "FIFO", CHAR: "CHAR", BLOCK: "BLOCK", SOCKET: "SOCKET"}
+SPECIAL_KIND_OF = {name: kind for kind, name in SPECIAL_NAMES.items()}
 XATTR_NAMESPACES = ("user.", "trusted.", "system.", "security.", "raw.")
 MAX_XATTR_SIZE = 16384  # HDFS's dfs.namenode.fs-limits.max-xattr-size default
 
@@ -38,6 +44,9 @@ def file_status(name: str, ino: int, inode: Inode) -> dict[str, Any]:
     }
     if inode.kind == LINK:
         status["symlink"] = inode.target
+    elif inode.kind in SPECIAL_KINDS:
+        status["kind"] = SPECIAL_NAMES[inode.kind]
+        status["rdev"] = inode.rdev
     return status
 
 

@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Response
 
 from dfs_common.blocks import format_block_id
-from dfs_common.errors import (AlreadyExists, Conflict, DFSError, IllegalArgument, IsADirectory,
-                               NoAttribute, NotFound, NotPermitted)
+from dfs_common.errors import (AlreadyExists, Conflict, DFSError, IllegalArgument, NoAttribute, NotFound, NotPermitted)
 from dfs_common.paths import split_path
 from dfs_common.web import MAX_INT64, json_response, read_json_object
 
 from . import blockmap, namespace
-from .filestatus import check_xattr_name, decode_xattr_value, file_status
+from .filestatus import SPECIAL_KIND_OF, check_xattr_name, decode_xattr_value, file_status
 from .permissions import WRITE, check, check_owner
 from .store import DIR, FILE
 from .webhdfs import Call, _require_file, check_block_size, empty, parse_block_param
+
+MAX_RDEV = (1 << 64) - 1  # dev_t is 64 bits on Linux
 
 MAX_COMMIT_BODY = 64 * 1024 * 1024  # a block list of a multi-TiB file still fits
 MAX_BLOCK_LIST = 10_000  # block ids per RENEWBLOCKS or ABANDONBLOCKS (clients send batches)
@@ -32,6 +33,14 @@ _RENAME_OPTIONS = ("NONE", "OVERWRITE")
 
 def _boolean(value: bool) -> Response:
     return json_response({"boolean": value})
+
+
+def _boolean_at(call: Call, value: bool, now: int) -> Response:
+    """``{"boolean"}``, plus ``timeNs`` (the time the change gave what it touched) when the caller
+    asked with ``timens=true``: plain WebHDFS answers stay exactly Hadoop's."""
+    if call.params.boolean("timens", False):
+        return json_response({"boolean": value, "timeNs": now})
+    return _boolean(value)
 
 
 class WriteOps:
@@ -59,9 +68,27 @@ class WriteOps:
         options = call.params.text("renameoptions")
         if options is not None and options.upper() not in _RENAME_OPTIONS:
             raise IllegalArgument(f'Invalid value for webhdfs parameter "renameoptions": {options[:20]!r}')
+        now = time.time_ns()
         with self.node.store.write() as txn:
-            done = namespace.rename(txn, call.path, destination, call.caller, time.time_ns(), options)
-        return _boolean(done)
+            done = namespace.rename(txn, call.path, destination, call.caller, now, options)
+        return _boolean_at(call, done, now)
+
+    def op_mknod(self, call: Call) -> Response:
+        """Extension: a FIFO, socket or device node (``mknod(2)``), answered with its FileStatus."""
+        name = (call.params.required("type")).upper()
+        kind = SPECIAL_KIND_OF.get(name)
+        if kind is None:
+            raise IllegalArgument(f'Invalid value for webhdfs parameter "type": {name[:20]!r} '
+                                  "(FIFO, CHAR, BLOCK or SOCKET)")
+        rdev = call.params.integer("rdev", 0, minimum=0) or 0
+        if rdev > MAX_RDEV:
+            raise IllegalArgument(f'Invalid value for webhdfs parameter "rdev": {rdev}')
+        mode = call.params.permission(default=0o644)
+        with self.node.store.write() as txn:
+            ino, inode = namespace.mknod(txn, call.path, kind, mode, rdev, call.caller,  # type: ignore[arg-type]
+                                         time.time_ns(), call.params.text("owner"), call.params.text("group"))
+            status = file_status("", ino, inode)
+        return json_response({"FileStatus": status})
 
     def op_link(self, call: Call) -> Response:
         destination = call.params.required("destination")
@@ -74,9 +101,10 @@ class WriteOps:
         kind = call.params.text("kind") or None
         if kind not in (None, "file", "directory"):
             raise IllegalArgument(f"Invalid value for kind: {kind[:40]!r} (file or directory)")
+        now = time.time_ns()
         with self.node.store.write() as txn:
-            done = namespace.delete(txn, call.path, call.caller, recursive, time.time_ns(), kind)
-        return _boolean(done)
+            done = namespace.delete(txn, call.path, call.caller, recursive, now, kind)
+        return _boolean_at(call, done, now)
 
     def op_setpermission(self, call: Call) -> Response:
         mode = call.params.permission(default=0o755)
@@ -104,7 +132,7 @@ class WriteOps:
                 if group is not None and not call.caller.in_group(group):
                     raise NotPermitted(f"User {call.caller.user} does not belong to {group}")
             inode.owner, inode.group = owner or inode.owner, group or inode.group
-            if inode.kind == FILE:
+            if inode.kind != DIR:  # as chown(2) on Linux: every non-directory loses setuid
                 inode.mode &= ~stat.S_ISUID
                 if inode.mode & stat.S_IXGRP:
                     inode.mode &= ~stat.S_ISGID
@@ -199,8 +227,10 @@ class WriteOps:
                 position += keep
             if new_length > position:
                 entries.append((None, new_length - position, None))
+            old_size = inode.size
             _, inode.size, _ = blockmap.swap_extents(txn, ino, entries)
-            inode.mtime = inode.ctime = now
+            if inode.size != old_size:  # POSIX truncate(2): times change only with the size
+                inode.mtime = inode.ctime = now
             txn.put_inode(ino, inode)
         return _boolean(True)
 
@@ -247,8 +277,7 @@ class WriteOps:
         with self.node.store.read() as txn:
             where = namespace.resolve(txn, call.path, call.caller, follow=True)
             if where.inode is not None:
-                if where.inode.kind == DIR:
-                    raise IsADirectory(f"{call.path} is a directory")
+                _require_file(where.inode, call.path)
                 check(call.caller, where.inode, WRITE, call.path)
                 replication = replication or where.inode.replication
                 block_size = where.inode.block_size or block_size

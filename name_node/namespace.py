@@ -15,7 +15,7 @@ from dfs_common.paths import split_path
 
 from . import blockmap
 from .permissions import EXECUTE, WRITE, Caller, allowed, check, check_sticky
-from .store import DIR, FILE, LINK, ROOT_INO, Inode, Txn
+from .store import DIR, FILE, LINK, ROOT_INO, SPECIAL_KINDS, Inode, Txn
 
 MAX_SYMLINK_HOPS = 40
 
@@ -205,6 +205,21 @@ def symlink(txn: Txn, target: str, path: str, caller: Caller, now: int, create_p
     ino, inode = new_inode(txn, LINK, 0o777, caller, where.parent, now, owner, group)
     inode.target, inode.size = target, len(target.encode())
     add_entry(txn, where, ino, inode, now)
+
+
+def mknod(txn: Txn, path: str, kind: str, mode: int, rdev: int, caller: Caller, now: int,
+          owner: str | None = None, group: str | None = None) -> tuple[int, Inode]:
+    """A FIFO, socket or device node: an inode with no blocks (as ``mknod(2)``, EEXIST if taken)."""
+    if kind not in SPECIAL_KINDS:
+        raise IllegalArgument(f"Not a special file kind: {kind!r}")
+    where = resolve(txn, path, caller)
+    if where.ino is not None:
+        raise AlreadyExists(f"{path} already exists")
+    check_create(caller, where)
+    ino, inode = new_inode(txn, kind, mode, caller, where.parent, now, owner, group)
+    inode.rdev = rdev
+    add_entry(txn, where, ino, inode, now)
+    return ino, inode
 
 
 def link(txn: Txn, source: str, destination: str, caller: Caller, now: int) -> None:

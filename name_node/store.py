@@ -18,6 +18,10 @@ import lmdb
 
 ROOT_INO = 1
 FILE, DIR, LINK = "f", "d", "l"
+# Special files: an inode with a type and a device number (``rdev``) and no blocks; the kernel of
+# whoever opens one does the FIFO, socket or device I/O itself.
+FIFO, CHAR, BLOCK, SOCKET = "p", "c", "b", "s"
+SPECIAL_KINDS = (FIFO, CHAR, BLOCK, SOCKET)
 
 _U64 = struct.Struct(">Q")
 _DB_NAMES = ("inodes", "dirents", "extents", "xattrs", "blocks", "replicas", "pending",
@@ -34,7 +38,8 @@ def unpack_u64(data: bytes) -> int:
 
 @dataclass(slots=True)
 class Inode:
-    """One file, directory or symlink. Times in ns; ``children`` counts a directory's entries."""
+    """One file, directory, symlink or special file. Times in ns; ``children`` counts a directory's
+    entries; ``rdev`` is a device node's number (records written before it existed decode to 0)."""
 
     kind: str
     mode: int
@@ -50,12 +55,13 @@ class Inode:
     target: str = ""
     children: int = 0
     parent: int = 0
+    rdev: int = 0
 
     def encode(self) -> bytes:
         # explicit tuple: dataclasses.astuple deep-copies and costs ~50 µs per call
         return marshal.dumps((self.kind, self.mode, self.owner, self.group, self.size, self.atime,
                               self.mtime, self.ctime, self.nlink, self.replication, self.block_size,
-                              self.target, self.children, self.parent))
+                              self.target, self.children, self.parent, self.rdev))
 
     @classmethod
     def decode(cls, data: bytes) -> "Inode":

@@ -16,14 +16,14 @@ from werkzeug.wrappers import Request, Response
 
 from dfs_common.blocks import format_block_id, parse_block_id
 from dfs_common.errors import (AlreadyExists, IllegalArgument, IsADirectory, NoAttribute, NotFound,
-                               Unavailable)
+                               Unavailable, Unsupported)
 from dfs_common.hosts import addresses, url_host
 from dfs_common.paths import normalize
 from dfs_common.settings import Settings
 from dfs_common.web import Params, json_response
 
 from . import namespace
-from .filestatus import check_xattr_name, encode_xattr_value, file_status
+from .filestatus import SPECIAL_NAMES, check_xattr_name, encode_xattr_value, file_status
 from .permissions import READ, WRITE, Caller, check, parse_fsaction
 from .store import DIR, FILE, Inode, Txn
 
@@ -237,6 +237,7 @@ class ReadOps:
             if where.inode is not None:
                 if where.inode.kind == DIR:
                     raise IsADirectory(f"{call.path} already exists as a directory")
+                _require_file(where.inode, call.path)
                 if not overwrite:
                     raise AlreadyExists(f"{call.path} for client {call.request.remote_addr} already exists")
                 check(call.caller, where.inode, WRITE, call.path)
@@ -280,8 +281,12 @@ def _quote_path(path: str) -> str:
 
 
 def _require_file(inode: Inode, path: str) -> None:
+    """A regular file: the only kind with bytes (OPEN, APPEND, TRUNCATE, COMMIT, block lists)."""
     if inode.kind == DIR:
         raise IsADirectory(f"{path} is a directory")
+    if inode.kind in SPECIAL_NAMES:
+        raise Unsupported(f"{path} is a {SPECIAL_NAMES[inode.kind]} special file: it has no data on DFS "
+                          "(the kernel of whoever opens it does its I/O)")
     if inode.kind != FILE:
         raise NotFound(f"File does not exist: {path} (a dangling or looping symlink)")
 

@@ -32,6 +32,8 @@ class Inode:
     atime: int = field(default_factory=time.time_ns)
     mtime: int = field(default_factory=time.time_ns)
     ctime: int = field(default_factory=time.time_ns)
+    special: str = ""  # FIFO, CHAR, BLOCK or SOCKET: a FILE of the protocol's extension ``kind``
+    rdev: int = 0
 
 
 class MemoryNameNode:
@@ -62,7 +64,8 @@ class MemoryNameNode:
         return node
 
     def _status(self, node: Inode, name: str) -> dict[str, Any]:
-        return {"pathSuffix": name, "type": node.kind, "length": len(node.data), "fileId": node.file_id,
+        extra = {"kind": node.special, "rdev": node.rdev} if node.special else {}
+        return {**extra, "pathSuffix": name, "type": node.kind, "length": len(node.data), "fileId": node.file_id,
                 "permission": f"{node.permission:o}", "owner": node.owner, "group": node.group,
                 "nlink": node.nlink, "symlink": node.target or None, "childrenNum": len(node.children),
                 "accessTimeNs": node.atime, "modificationTimeNs": node.mtime, "changeTimeNs": node.ctime}
@@ -118,6 +121,13 @@ class MemoryNameNode:
         with self.lock:
             self._new(linkpath, "SYMLINK", 0o777, owner, group).target = target
 
+    def mknod(self, path: str, kind: str, rdev: int = 0, permission: int = 0o644,
+              owner: str | None = None, group: str | None = None) -> dict[str, Any]:
+        with self.lock:
+            node = self._new(path, "FILE", permission, owner, group)
+            node.special, node.rdev = kind, rdev
+            return self._status(node, "")
+
     def delete(self, path: str, recursive: bool = False, kind: str | None = None) -> bool:
         with self.lock:
             parent, name, node = self._walk(path)
@@ -135,6 +145,17 @@ class MemoryNameNode:
             node.nlink -= 1
             node.ctime = parent.mtime = parent.ctime = time.time_ns()
             return True
+
+    def delete_entry(self, path: str, kind: str) -> int | None:
+        with self.lock:
+            if not self.delete(path, kind=kind):
+                return None
+            return self._walk(path)[0].mtime
+
+    def rename_entry(self, src: str, dst: str, overwrite: bool) -> int:
+        with self.lock:
+            self.rename(src, dst, overwrite=overwrite)
+            return self._walk(dst)[0].mtime
 
     def rename(self, src: str, dst: str, overwrite: bool | None = None) -> bool:
         with self.lock:

@@ -70,3 +70,32 @@ def test_mkfs_asks_first(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("builtins.input", lambda prompt: "y")
     assert cli.confirm_mkfs("http://nn:8180", assume_yes=False)
     assert cli.confirm_mkfs("http://nn:8180", assume_yes=True)
+
+
+def test_a_relative_log_path_is_the_callers_and_the_daemon_lets_go_of_its_pipes(
+        cluster, mount_base: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import select
+    import time
+
+    mnt = mount_base / "logged"
+    mnt.mkdir()
+    proc = subprocess.Popen([sys.executable, str(REPO / "dfs.py"), str(mnt), "127.0.0.1", str(cluster.namenode_port),
+                             "--log", "mount.log"], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.wait(timeout=60) == 0
+        assert os.path.ismount(mnt)
+        assert proc.stdout is not None and proc.stderr is not None
+        for pipe in (proc.stdout, proc.stderr):  # EOF: no process holds the write end any more
+            while True:
+                ready, _, _ = select.select([pipe], [], [], 20)
+                assert ready, "the daemon kept the caller's pipe open"
+                if not os.read(pipe.fileno(), 65536):
+                    break
+        assert (tmp_path / "mount.log").exists() and not (Path("/") / "mount.log").exists()
+    finally:
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
+        deadline = time.monotonic() + 10
+        while os.path.ismount(mnt) and time.monotonic() < deadline:
+            time.sleep(0.05)
