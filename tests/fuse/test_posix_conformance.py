@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
-from posix_reference import OTHER_UID, SPECIAL, apply, as_user, snapshot, tmpfs
+from posix_reference import OTHER_UID, SPECIAL, apply, snapshot, tmpfs
 
 NAMES = ["a", "b", "c", "d", "d/x", "d/y"]
 MODES = st.sampled_from([0o644, 0o600, 0o755, 0o777, 0o000, 0o4755, 0o2755, 0o1777, 0o6711])

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
