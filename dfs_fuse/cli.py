@@ -46,7 +46,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--yes", action="store_true", help="do not ask before --mkfs")
     parser.add_argument("--log", metavar="FILE", help="where the daemon logs (default: nowhere once mounted)")
     parser.add_argument("--debug", action="store_true", help="log every FUSE request (implies --foreground)")
+    parser.add_argument("--token", help="bearer token of a cluster with DFS_SECRET (default: $DFS_TOKEN; "
+                                        "the environment keeps it out of `ps`)")
     return parser.parse_args(argv)
+
+
+def client_token() -> str:
+    """``DFS_TOKEN`` from the environment, through the one configuration object."""
+    from dfs_common.settings import ConfigError, Settings
+    try:
+        return Settings.from_env({k: v for k, v in os.environ.items() if k in ("DFS_TOKEN",)}).token
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
 
 
 def name_node_url(host: str, port: int | None) -> str:
@@ -159,9 +170,16 @@ def run(args: argparse.Namespace) -> int:
     options = parse_options(args.options)
     read_only = args.read_only or bool(options.get("ro"))
     attr_timeout = min(timeout_option(options, "attr_timeout"), timeout_option(options, "entry_timeout"))
-    client = HttpNameNode(url, user="root")  # superuser; each entry's owner is the caller (see filesystem)
+    # Insecure mode: the superuser, each entry's owner the caller (see filesystem). With DFS_SECRET the
+    # token's user, whom the name node checks every operation for.
+    client = HttpNameNode(url, user="root", token=args.token or client_token())
     if not client.ping_alive():
         raise UsageError(f"cannot reach the name node at {url}")
+    if client.token:
+        try:
+            client.whoami()
+        except PermissionError as error:
+            raise UsageError(f"the name node at {url} refused the token: {error}") from None
     if args.mkfs:
         if not confirm_mkfs(url, args.yes):
             raise UsageError("not erased; nothing mounted")

@@ -16,12 +16,14 @@ from dfs_common.settings import Settings
 from dfs_common.web import Params, answer
 
 from .heal import Healer
+from .identity import Identity
 from .internal import InternalOps
 from .members import Members
 from .mutations import WriteOps
 from .permissions import Caller, GroupMapping
 from .placement import Placement
 from .store import Store
+from .users import UserOps
 from .webhdfs import PREFIX, Call, ReadOps
 
 log = logging.getLogger("dfs.name_node")
@@ -32,7 +34,8 @@ OPERATIONS: dict[str, str] = {
     "LISTSTATUS": "GET", "LISTSTATUS_BATCH": "GET", "GETCONTENTSUMMARY": "GET", "GETQUOTAUSAGE": "GET",
     "GETFILECHECKSUM": "GET", "GETFILEBLOCKLOCATIONS": "GET", "GETHOMEDIRECTORY": "GET",
     "GETTRASHROOT": "GET", "GETXATTRS": "GET", "LISTXATTRS": "GET", "CHECKACCESS": "GET",
-    "GETACLSTATUS": "GET", "GETSTATUS": "GET", "GETSERVERDEFAULTS": "GET",
+    "GETACLSTATUS": "GET", "GETSTATUS": "GET", "GETSERVERDEFAULTS": "GET", "GETDELEGATIONTOKEN": "GET",
+    "RENEWDELEGATIONTOKEN": "PUT", "CANCELDELEGATIONTOKEN": "PUT",
     "CREATE": "PUT", "MKDIRS": "PUT", "CREATESYMLINK": "PUT", "MKNOD": "PUT", "RENAME": "PUT", "LINK": "PUT",
     "SETREPLICATION": "PUT", "SETOWNER": "PUT", "SETPERMISSION": "PUT", "SETTIMES": "PUT",
     "SETXATTR": "PUT", "REMOVEXATTR": "PUT",
@@ -51,10 +54,12 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/liveness"): "on_liveness",
     ("GET", "/df"): "on_df",
     ("POST", "/mkfs"): "on_mkfs",
+    ("GET", "/whoami"): "on_whoami",
 }
+USERS = "/users"  # and /users/<name>[/token]: see users.py
 
 
-class NameNode(ReadOps, WriteOps, InternalOps):
+class NameNode(ReadOps, WriteOps, InternalOps, UserOps):
     """Metadata service: namespace, block map, members, placement and healing."""
 
     def __init__(self, settings: Settings) -> None:
@@ -62,6 +67,7 @@ class NameNode(ReadOps, WriteOps, InternalOps):
         self.settings = settings
         self.store = Store(settings.db_path, settings.db_map_size, settings.superuser, settings.supergroup)
         self.groups = GroupMapping(settings.superuser, settings.supergroup)
+        self.identity = Identity(settings, self.store)
         self.members = Members(self.store, settings)
         self.placement = Placement(self.members)
         self.healer = Healer(self.store, self.members, self.placement, settings)
@@ -79,15 +85,25 @@ class NameNode(ReadOps, WriteOps, InternalOps):
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
-        response = answer(self.dispatch, request)
+        response = answer(self.admitted, request)
         return response(environ, start_response)
 
+    def admitted(self, request: Request) -> Response:
+        """Every request passes ``identity.admit`` (authentication, the rules of its path) first."""
+        self.identity.admit(request)
+        return self.dispatch(request)
+
     def caller_of(self, request: Request) -> Caller:
-        params = Params(request.args)
-        return self.groups.caller(params.user("user.name"), params.user("doas"))
+        """The user ``request`` acts for, with their groups (see ``Identity.effective_user``)."""
+        user, _ = self.identity.effective_user(request)
+        if self.identity.secure:
+            return self.groups.caller(user)
+        return self.groups.caller(user, Params(request.args).user("doas"))
 
     def dispatch(self, request: Request) -> Response:
         path = request.path
+        if path == USERS or path.startswith(USERS + "/"):
+            return self.on_users(request)
         if path == PREFIX or path.startswith(PREFIX + "/"):
             return self.webhdfs(request, path[len(PREFIX):] or "/")
         route = self._routes.get((request.method, path))

@@ -25,7 +25,7 @@ SPECIAL_KINDS = (FIFO, CHAR, BLOCK, SOCKET)
 
 _U64 = struct.Struct(">Q")
 _DB_NAMES = ("inodes", "dirents", "extents", "xattrs", "blocks", "replicas", "pending",
-             "deletions", "members", "meta")
+             "deletions", "members", "meta", "users", "tokens")
 
 
 def pack_u64(number: int) -> bytes:
@@ -208,6 +208,9 @@ class Txn:
                 if not key.startswith(prefix):
                     return
                 yield key, value
+
+    def get(self, name: str, key: bytes) -> bytes | None:
+        return self.txn.get(key, db=self.db[name])
 
     def put(self, name: str, key: bytes, value: bytes = b"") -> None:
         self.txn.put(key, value, db=self.db[name])

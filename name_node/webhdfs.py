@@ -258,12 +258,20 @@ class ReadOps:
 
     def _redirect(self, call: Call, member: Any) -> Response:
         """A self-contained data node URL: every client parameter echoed plus our address."""
-        query = [(k, v) for k, v in call.request.args.items(multi=True) if k.lower() != "namenoderpcaddress"]
+        query = [(k, v) for k, v in call.request.args.items(multi=True) if k.lower() not in _NOT_ECHOED]
         query.append(("namenoderpcaddress", call.request.host))
+        tokens = self.node.identity.tokens
+        if tokens is not None:  # the data node acts for the caller with a grant of theirs, not as them
+            query = [(k, v) for k, v in query if k.lower() not in ("user.name", "doas")]
+            query += [("user.name", call.caller.user), ("delegation", tokens.grant(call.caller.user))]
         location = f"{member.client_url}{PREFIX}{_quote_path(call.path)}?{urlencode(query)}"
         if call.params.boolean("noredirect", False):
             return json_response({"Location": location})
         return Response(b"", status=307, headers={"Location": location}, content_type="application/octet-stream")
+
+
+# parameters a redirect never echoes: our own address, and credentials (a grant replaces them)
+_NOT_ECHOED = frozenset({"namenoderpcaddress", "delegation"})
 
 
 def pick_reader(holders: list[Any], client_address: str | None) -> Any:

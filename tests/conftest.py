@@ -71,8 +71,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def make_cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Callable[..., Cluster]]:
     made: list[Cluster] = []
 
-    def make(datanodes: int = 3, env: dict[str, str] | None = None, heartbeat: float = 0.5) -> Cluster:
-        new = Cluster(tmp_path_factory.mktemp("fresh"), datanodes=datanodes, env=env, heartbeat=heartbeat)
+    def make(datanodes: int = 3, env: dict[str, str] | None = None, heartbeat: float = 0.5,
+             secure: bool = True) -> Cluster:
+        new = Cluster(tmp_path_factory.mktemp("fresh"), datanodes=datanodes, env=env, heartbeat=heartbeat,
+                      secure=secure)
         made.append(new)
         setattr(request.node, _CLUSTERS_KEY, made)
         new.start()

@@ -243,6 +243,7 @@ class Workload:
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
         self.http = requests.Session()
+        self.http.headers.update(cluster.auth)
 
     def run(self) -> list[threading.Thread]:
         jobs = [self.api_writer, self.webhdfs_writer, self.mount_writer, self.overwriter,
