@@ -134,7 +134,7 @@ class Mount:
             self.proc = subprocess.Popen(
                 [sys.executable, str(REPO / "dfs.py"), str(self.point), "127.0.0.1",
                  str(self.cluster.namenode_port), "--foreground", "-o", "allow_other"],
-                stdout=log, stderr=log, start_new_session=True)
+                stdout=log, stderr=log, start_new_session=True, env=self.cluster.mount_env())
         self.cluster.wait_for(lambda: os.path.ismount(self.point), timeout=60, message="the mount")
 
     def kill(self) -> None:
