@@ -13,7 +13,7 @@ from werkzeug.wrappers import Request, Response
 
 from dfs_common.errors import IllegalArgument, NotFound, Unsupported
 from dfs_common.settings import Settings
-from dfs_common.web import Params, answer
+from dfs_common.web import Params, answer, json_response
 
 from .heal import Healer
 from .internal import InternalOps
@@ -37,7 +37,7 @@ OPERATIONS: dict[str, str] = {
     "SETREPLICATION": "PUT", "SETOWNER": "PUT", "SETPERMISSION": "PUT", "SETTIMES": "PUT",
     "SETXATTR": "PUT", "REMOVEXATTR": "PUT",
     "APPEND": "POST", "CONCAT": "POST", "TRUNCATE": "POST", "ADDBLOCK": "POST", "COMMIT": "POST",
-    "REPORTBADBLOCK": "POST", "RENEWBLOCKS": "POST", "ABANDONBLOCKS": "POST",
+    "REPORTBADBLOCK": "POST", "RENEWBLOCKS": "POST", "ABANDONBLOCKS": "POST", "SYNC": "POST",
     "DELETE": "DELETE",
 }
 
@@ -60,7 +60,8 @@ class NameNode(ReadOps, WriteOps, InternalOps):
     def __init__(self, settings: Settings) -> None:
         self.node = self
         self.settings = settings
-        self.store = Store(settings.db_path, settings.db_map_size, settings.superuser, settings.supergroup)
+        self.store = Store(settings.db_path, settings.db_map_size, settings.superuser, settings.supergroup,
+                           sync=settings.sync, sync_interval=settings.sync_interval)
         self.groups = GroupMapping(settings.superuser, settings.supergroup)
         self.members = Members(self.store, settings)
         self.placement = Placement(self.members)
@@ -71,6 +72,7 @@ class NameNode(ReadOps, WriteOps, InternalOps):
         self._paths = {path for _, path in ROUTES}
 
     def start(self) -> None:
+        self.store.start_syncer()
         self.healer.start()
 
     def stop(self) -> None:
@@ -109,7 +111,17 @@ class NameNode(ReadOps, WriteOps, InternalOps):
             error = Unsupported(f"Operation {op} needs HTTP {method}, not {request.method}")
             error.status = 405
             raise error
-        return self._handlers[op](Call(request, params, path, self.caller_of(request)))
+        sync = method != "GET" and params.boolean("sync", False)  # parsed first: a bad value changes nothing
+        response = self._handlers[op](Call(request, params, path, self.caller_of(request)))
+        if sync:
+            self.store.sync()  # a writer's fsync/hsync: this change is on disk before the answer
+        return response
+
+    def op_sync(self, call: Call) -> Response:
+        """Extension: return once every namespace change acknowledged so far is on disk (the
+        name node's half of a client's fsync when it has nothing left to COMMIT)."""
+        self.store.sync()
+        return json_response({"boolean": True})
 
 
 def create_app(settings: Settings) -> NameNode:

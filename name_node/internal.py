@@ -138,7 +138,8 @@ class InternalOps:
                       "blocks": txn.entries("blocks")}
         return json_response({"datanodes": self.node.members.status(),
                               "namenode": dict(url=self.node.settings.node_url, **counts,
-                                               under_replicated=self.node.healer.under_replicated)})
+                                               under_replicated=self.node.healer.under_replicated,
+                                               durability=self.node.store.durability())})
 
     def on_mkfs(self, request: Request) -> Response:
         caller = self.node.caller_of(request)
