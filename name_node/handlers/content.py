@@ -170,22 +170,3 @@ def _writes_existing(call: Call, where: namespace.Resolved, create: bool, overwr
         raise AlreadyExists(f"{call.path} already exists")
     check(call.caller, where.inode, WRITE, call.path)
     return True
-
-
-def _writes_existing(call: Call, where: namespace.Resolved, create: bool, overwrite: bool,
-                     file_id: int | None) -> bool:
-    """Whether a COMMIT writes the file ``where`` names (else it creates one); raises what refuses
-    it, the same for a real COMMIT and a ``check``."""
-    if where.inode is None:
-        if file_id is not None:
-            raise Conflict(f"{call.path} no longer names file {file_id}")
-        if not create:
-            raise NotFound(f"File does not exist: {call.path}")
-        return False
-    namespace.require_file(where.inode, call.path)
-    if file_id is not None and file_id != where.ino:
-        raise Conflict(f"{call.path} no longer names file {file_id}")
-    if file_id is None and create and not overwrite:
-        raise AlreadyExists(f"{call.path} already exists")
-    check(call.caller, where.inode, WRITE, call.path)
-    return True
