@@ -305,18 +305,19 @@ class Identity:
             log.warning("refused a token from %s: %s", address, sys.exc_info()[1])
             raise
 
-    def effective_user(self, request: Request) -> tuple[str | None, bool]:
-        """(the user a request acts as, whether it is an administrator): the authenticated user
-        or, for an administrator, its ``doas``; in insecure mode ``user.name`` and ``doas`` as
-        plain WebHDFS takes them (None: WebHDFS's anonymous)."""
-        params = Params(request.args)
-        claimed = params.user("user.name")  # validated either way: a NUL in it is a 400 everywhere
-        principal = request.environ.get(PRINCIPAL, INSECURE)
-        if principal.kind != "user":  # insecure mode (tests driving handlers directly too)
-            return claimed, False
-        doas = params.user("doas")
-        if doas and doas != principal.name:
-            if not principal.admin:
-                raise NotPermitted(f"User {principal.name} is not an administrator: doas={doas[:40]} refused")
-            return doas, False
-        return principal.name, principal.admin
+
+def effective_user(request: Request) -> tuple[str | None, bool]:
+    """(the user a request acts as, whether it was authenticated): the user ``Identity.admit``
+    authenticated or, for an administrator, its ``doas``; in insecure mode ``user.name`` as plain
+    WebHDFS takes it (None: WebHDFS's anonymous; its ``doas`` is the caller's to apply)."""
+    params = Params(request.args)
+    claimed = params.user("user.name")  # validated either way: a NUL in it is a 400 everywhere
+    principal = request.environ.get(PRINCIPAL, INSECURE)
+    if principal.kind != "user":  # insecure mode (tests driving handlers directly too)
+        return claimed, False
+    doas = params.user("doas")
+    if doas and doas != principal.name:
+        if not principal.admin:
+            raise NotPermitted(f"User {principal.name} is not an administrator: doas={doas[:40]} refused")
+        return doas, True
+    return principal.name, True

@@ -16,20 +16,22 @@ from werkzeug.wrappers import Request, Response
 from dfs_common.errors import IllegalArgument, NotFound, NotPermitted, Unsupported
 from dfs_common.web import json_response, read_json_object
 
-from .identity import INSECURE, PRINCIPAL, Principal, Tokens, valid_user_name
+from .identity import INSECURE, PRINCIPAL, Identity, Principal, Tokens, effective_user, valid_user_name
 
 if TYPE_CHECKING:
-    from .app import NameNode
-    from .webhdfs import Call
+    from .handlers.call import Call
 
 MAX_USER_BODY = 64 * 1024
 
 
 class UserOps:
-    node: "NameNode"
+    """``/users``, ``/whoami`` and the delegation-token ops, over the name node's ``Identity``."""
+
+    def __init__(self, identity: Identity) -> None:
+        self.identity = identity
 
     def _tokens(self) -> Tokens:
-        tokens = self.node.identity.tokens
+        tokens = self.identity.tokens
         if tokens is None:
             raise Unsupported("Users and tokens need DFS_SECRET: this cluster runs in insecure mode")
         return tokens
@@ -67,7 +69,7 @@ class UserOps:
 
     def on_whoami(self, request: Request) -> Response:
         principal: Principal = request.environ.get(PRINCIPAL, INSECURE)
-        user, _ = self.node.identity.effective_user(request)
+        user, _ = effective_user(request)
         return json_response({"name": user, "admin": principal.admin, "authenticated": principal.kind == "user",
                               "via": principal.via})
 
