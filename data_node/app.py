@@ -20,6 +20,7 @@ from dfs_common.settings import Settings
 from dfs_common.errors import IllegalArgument
 from dfs_common.web import answer, json_response, read_json_object
 
+from .access import Access
 from .blocks import BlockService
 from .namenode import NameNodeLink
 from .pipeline import Forwarder
@@ -55,11 +56,14 @@ class DataNode:
         self.root = root if root is not None else open_root(settings.fs_root)
         self.node_id = self.root.node_id()
         connect, read = NameNodeLink.TIMEOUT
-        self.transport = Transport(pool_size=max(settings.threads, 4), connect_timeout=connect, read_timeout=read)
+        self.transport = Transport(pool_size=max(settings.threads, 4), connect_timeout=connect, read_timeout=read,
+                                   ca_bundle=settings.tls_ca or None)
         self.liveness = Liveness()  # fed by heartbeat answers: forwards to dead nodes are cut
         signer = RequestSigner(settings.secret, self.node_id) if settings.secure else None
         self.namenode = NameNodeLink(settings.namenode_url, self.transport, self.liveness, signer)
-        self.blocks = BlockService(settings, self.root, Forwarder(self.transport, self.liveness), self.namenode)
+        self.access = Access(settings)
+        self.blocks = BlockService(settings, self.root, Forwarder(self.transport, self.liveness, self.access),
+                                   self.namenode)
         self.scrubber = Scrubber(settings, self.root, self.namenode)
         self.reporter = Reporter(settings, self.root, self.namenode, self.blocks, self.scrubber)
         self.webhdfs = WebHdfs(settings, self.root, self.scrubber)
@@ -98,6 +102,7 @@ class DataNode:
 
     def _dispatch(self, request: Request) -> Response:
         endpoint, args = self.url_map.bind_to_environ(request.environ).match()
+        self.access.admit(request, endpoint, args)  # every route, before any handler
         return self._handlers[endpoint](request, **args)
 
     # -- handlers ---------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from dfs_common.blocks import CHECKSUM_HEADER, CONFIRM_HEADER, PIPELINE_HEADER, 
 from dfs_common.errors import DFSError, IllegalArgument, PipelineFailed
 from dfs_common.settings import Settings
 
+from .access import Access
 from .roots import CHUNK, StorageRoot
 from .roots.base import Readable
 
@@ -126,16 +127,20 @@ class Forwarder:
     # shorter than the client's so that a node hung downstream fails this hop, not the writer's.
     TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT - 5.0)
 
-    def __init__(self, transport: Transport, liveness: Liveness) -> None:
+    def __init__(self, transport: Transport, liveness: Liveness, access: Access | None = None) -> None:
         self.transport = transport
         self.liveness = liveness
+        self.access = access
 
     def put(self, target: str, block_id: str, body: Any, headers: dict[str, str],
             length: int | None) -> list[str]:
-        """One block PUT to ``target``: the node ids stored from there on, or PipelineFailed."""
+        """One block PUT to ``target``: the node ids stored from there on, or PipelineFailed.
+        Every node-to-node PUT leaves through here, signed for its block and pipeline."""
+        url = f"{target}/blocks/{block_id}"
+        query = self.access.block_query(block_id, headers.get(PIPELINE_HEADER, "")) if self.access else ""
         try:
             with self.liveness.watch([target]) as cut:
-                answer = self.transport.put_block(f"{target}/blocks/{block_id}", body, headers, length,
+                answer = self.transport.put_block(url + (f"?{query}" if query else ""), body, headers, length,
                                                   cut=cut, timeout=self.TIMEOUT)
         except DFSError as error:
             raise _failed(target, error) from None

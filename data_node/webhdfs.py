@@ -58,7 +58,7 @@ class WebHdfs:
         """A ``dfs_client.HttpNameNode`` acting as ``user`` (with ``DFS_SECRET``: as whoever the
         ``delegation`` grant the name node put in its redirect names). Kept for reuse: its
         sessions pool connections to the name node and the peers."""
-        from dfs_client import HttpNameNode  # imported late: the client package is a peer's
+        from dfs_client import HttpNameNode, Transport  # imported late: the client package is a peer's
 
         key = (user, token)
         with self._lock:
@@ -66,7 +66,9 @@ class WebHdfs:
             if client is None:
                 if len(self._clients) >= MAX_CLIENTS:
                     self._clients.pop(next(iter(self._clients)))
-                client = self._clients[key] = HttpNameNode(self.settings.namenode_url, user=user, token=token)
+                client = self._clients[key] = HttpNameNode(
+                    self.settings.namenode_url, user=user, token=token,
+                    transport=Transport(ca_bundle=self.settings.tls_ca or None))
             return client
 
     # -- operations -------------------------------------------------------------------------

@@ -102,8 +102,11 @@ def replica_order(nodes: list[dict[str, Any]], suspects: set[str], load: dict[st
     return sorted(nodes, key=key)
 
 
-def block_url(node: dict[str, Any], block_id: str) -> str:
-    return str(node["url"]).rstrip("/") + "/blocks/" + block_id
+def block_url(node: dict[str, Any], block_id: str, access: str | None = None, suffix: str = "") -> str:
+    """A block's URL on ``node``; ``access`` is the signed query the name node handed out with
+    the block (``dfs.exp=…&dfs.sig=…``), without which a secure data node refuses it."""
+    url = str(node["url"]).rstrip("/") + "/blocks/" + block_id + suffix
+    return f"{url}?{access}" if access else url
 
 
 def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryview,
@@ -141,7 +144,8 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
             # Every node of the pipeline is watched: one the name node declares dead cuts the
             # transfer at once (a hung node would otherwise hold it for the read timeout).
             with nn.liveness.watch(str(node["id"]) for node in pipeline) as cut:
-                answer = nn.transport.put_block(block_url(pipeline[0], block_id), data, headers, cut=cut)
+                answer = nn.transport.put_block(block_url(pipeline[0], block_id, block.get("access")), data,
+                                                headers, cut=cut)
         except PipelineFailed as error:
             culprit = _node_with_url(pipeline, error.extra.get("failed")) or pipeline[-1]
             last_error = error
@@ -163,7 +167,10 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
             answer = answer if isinstance(answer, dict) else {}
             stored = set(answer.get("stored") or [node["id"] for node in pipeline])
             nodes = [{"id": node["id"], "url": node["url"]} for node in pipeline if node["id"] in stored]
-            return {"blockId": block_id, "length": length, "checksum": digest, "dataNodes": nodes}
+            written = {"blockId": block_id, "length": length, "checksum": digest, "dataNodes": nodes}
+            if block.get("readAccess"):
+                written["access"] = block["readAccess"]
+            return written
         _abandon(nn, block_id)
         if culprit is not None:
             failed.add(culprit["id"])
@@ -189,7 +196,7 @@ def read_block(nn: HttpNameNode, location: dict[str, Any], path: str = "/") -> b
     expected = location.get("checksum")
 
     def attempt(node: dict[str, Any]) -> bytes | None:
-        data, served_checksum = _fetch(nn, block_url(node, block_id), stored_length)
+        data, served_checksum = _fetch(nn, block_url(node, block_id, location.get("access")), stored_length)
         wanted = expected or served_checksum
         if len(data) == stored_length and (wanted is None or checksum(data) == wanted):
             return data if stored_length == length else data[:length]
@@ -232,7 +239,7 @@ def _read_span(nn: HttpNameNode, location: dict[str, Any], start: int, stop: int
     expected = location.get("checksum")
 
     def attempt(node: dict[str, Any]) -> bytes | None:
-        url = block_url(node, block_id)
+        url = block_url(node, block_id, location.get("access"))
         data, served_checksum, digests = _fetch_span(nn, url, start, stop, stored_length)
         wanted = expected or served_checksum
         if len(data) == stored_length and digests is None:  # a node that ignored Range
@@ -240,7 +247,8 @@ def _read_span(nn: HttpNameNode, location: dict[str, Any], start: int, stop: int
         if len(data) != stop - start:
             return None
         if digests is None:  # a block too large to carry its digest list in a header
-            digests = _fetch_digests(nn, url, stored_length)
+            digests = _fetch_digests(nn, block_url(node, block_id, location.get("access"), "/digests"),
+                                     stored_length)
         if wanted is not None and digests_checksum(digests) != wanted:
             return None
         return data if verify_span(data, start, digests) else None
@@ -304,7 +312,7 @@ def _fetch_span(nn: HttpNameNode, url: str, start: int, stop: int,
 
 
 def _fetch_digests(nn: HttpNameNode, url: str, stored_length: int) -> bytes:
-    with nn.transport.get(url + "/digests") as response:
+    with nn.transport.get(url) as response:
         digests = _body(response, url, chunk_count(stored_length) * DIGEST_SIZE)
     try:
         return parse_digests(digests.hex(), stored_length)

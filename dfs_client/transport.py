@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -71,9 +72,13 @@ class Transport:
     """
 
     def __init__(self, *, pool_size: int = POOL_SIZE, connect_timeout: float = CONNECT_TIMEOUT,
-                 read_timeout: float = READ_TIMEOUT) -> None:
+                 read_timeout: float = READ_TIMEOUT, ca_bundle: str | None = None) -> None:
+        """``ca_bundle``: the PEM file https peers are verified against (default: the system's)."""
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies or netrc from the environment for cluster traffic
+        self.session.verify = ca_bundle or True
+        self._tls = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
+        self._pool_tls = {"ssl_context": self._tls}  # the lean path (``call``, ``get``) verifies alike
         adapter = HTTPAdapter(pool_connections=32, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -173,11 +178,11 @@ class Transport:
         of any size goes on, while a hung peer is cut as soon as the name node gives it up."""
         parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         if isinstance(body, (bytes, bytearray, memoryview)):
             length = len(body)
         connect_timeout, read_timeout = timeout or self.timeout
-        connection = kind(parts.netloc, timeout=connect_timeout)
+        connection = http.client.HTTPSConnection(parts.netloc, timeout=connect_timeout, context=self._tls) \
+            if parts.scheme == "https" else http.client.HTTPConnection(parts.netloc, timeout=connect_timeout)
         try:
             try:
                 connection.connect()
@@ -217,7 +222,8 @@ class Transport:
                  headers: Mapping[str, str] | Callable[[], Mapping[str, str]],
                  idempotent: bool | None, retry: bool, preload: bool,
                  timeout: urllib3.Timeout | None = None) -> urllib3.BaseHTTPResponse:
-        pool = self.session.get_adapter(url).poolmanager.connection_from_url(url)
+        pool = self.session.get_adapter(url).poolmanager.connection_from_url(url, pool_kwargs=self._pool_tls) \
+            if url.startswith("https:") else self.session.get_adapter(url).poolmanager.connection_from_url(url)
         target = "/" + url.partition("://")[2].partition("/")[2]
         if query:
             target += "?" + query

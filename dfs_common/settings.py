@@ -7,6 +7,7 @@ its variable. The seed's variables keep their names and meanings.
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,6 +68,12 @@ class Settings:
     delegation_ttl: float = 86400.0  # a WebHDFS delegation token lives this long unless renewed
     # failed token checks from one address within 10 s before it is refused for the rest of them
     auth_failures: int = 20
+    url_ttl: float = 3600.0  # name node: seconds a signed data-node URL stays valid
+    audit_log: str = ""  # name node: the JSON-lines audit log file (unset: none)
+    # TLS (gunicorn's options): a certificate and key make every node serve https only
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""  # clients and nodes verify peers against this CA bundle (else the system's)
     # both: the durability contract (README "Durability"). batch: an acknowledged change survives
     # kill -9 of any node (it is in the page cache) and a power loss loses at most the last
     # ``sync_interval`` of namespace changes (never LMDB's consistency); data nodes fsync a block
@@ -118,6 +125,13 @@ class Settings:
             raise ConfigError("DFS_ADMIN_TOKEN needs DFS_SECRET: without a secret the cluster has no tokens")
         if self.admin_token and len(self.admin_token) < MIN_SECRET:
             raise ConfigError(f"DFS_ADMIN_TOKEN must be at least {MIN_SECRET} characters")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("DFS_TLS_CERT and DFS_TLS_KEY go together: a certificate and its private key")
+        for variable, path in (("DFS_TLS_CERT", self.tls_cert), ("DFS_TLS_KEY", self.tls_key), ("DFS_TLS_CA", self.tls_ca)):
+            if path and not os.path.isfile(path):
+                raise ConfigError(f"{variable} must name a readable PEM file, not {path!r}")
+        if self.url_ttl <= 0:
+            raise ConfigError(f"DFS_URL_TTL must be positive seconds, not {self.url_ttl}")
         if self.auth_failures < 1:
             raise ConfigError(f"DFS_AUTH_FAILURES must be at least 1, not {self.auth_failures}")
         if self.delegation_ttl <= 0:
@@ -139,7 +153,7 @@ class Settings:
     def node_url(self) -> str:
         """Where other nodes reach this one: ``DFS_ADVERTISE_HOST`` (or this host's name) and the port."""
         host = self.advertise_host or (self.host if self.host not in ("0.0.0.0", "::", "") else socket.gethostname())
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://{host}:{self.port}"
 
     @property
     def client_url(self) -> str:

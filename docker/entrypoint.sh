@@ -15,6 +15,18 @@ else
     unset DFS_ADVERTISE_HOST  # the server then asks the system for its name itself
 fi
 
+# Docker and Kubernetes secrets arrive as files: DFS_SECRET_FILE=/run/secrets/dfs_secret sets
+# DFS_SECRET from that file (and likewise DFS_ADMIN_TOKEN_FILE), so the value is in no stack file.
+for name in DFS_SECRET DFS_ADMIN_TOKEN; do
+    eval "file=\${${name}_FILE:-}"
+    if [ -n "$file" ]; then
+        [ -r "$file" ] || { echo "entrypoint: ${name}_FILE=$file is not readable" >&2; exit 2; }
+        value=$(cat "$file")
+        export "$name=$value"
+        unset "${name}_FILE"
+    fi
+done
+
 if [ "$#" -eq 0 ]; then
     set -- python -m server
 fi

@@ -16,6 +16,7 @@ from dfs_common.errors import IllegalArgument, MethodNotAllowed, NotFound
 from dfs_common.settings import Settings
 from dfs_common.web import Params, answer
 
+from .audit import AuditLog
 from .handlers.attributes import AttributeOps
 from .handlers.call import PREFIX, Call, caller_of
 from .handlers.content import ContentOps
@@ -73,14 +74,15 @@ class NameNode:
                            sync=settings.sync, sync_interval=settings.sync_interval)
         self.groups = GroupMapping(settings.superuser, settings.supergroup)
         self.identity = Identity(settings, self.store)
+        self.audit = AuditLog(settings.audit_log)
         self.users = UserOps(self.identity)
         self.members = Members(self.store, settings)
         self.placement = Placement(self.members)
         self.healer = Healer(self.store, self.members, self.placement, settings)
         internal = InternalOps(self.store, self.members, self.placement, self.healer, self.groups, settings)
-        resources = [StatusOps(self.store, self.members), TreeOps(self.store),
+        resources = [StatusOps(self.store, self.members, self.identity), TreeOps(self.store),
                      AttributeOps(self.store, self.healer),
-                     ContentOps(self.store, self.members, self.placement, self.healer, settings),
+                     ContentOps(self.store, self.members, self.placement, self.healer, settings, self.identity),
                      RedirectOps(self.store, self.members, self.placement, settings, self.identity), self.users,
                      ServerOps(self.members, settings, self.store)]
         self._handlers = _handler_table(resources)
@@ -94,10 +96,12 @@ class NameNode:
     def stop(self) -> None:
         self.healer.stop()
         self.store.close()
+        self.audit.close()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
         response = answer(self.admitted, request)
+        self.audit.record(request, response)
         return response(environ, start_response)
 
     def admitted(self, request: Request) -> Response:

@@ -7,7 +7,7 @@ goes to the deletion queue that heartbeat answers deliver.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from dfs_common.blocks import format_block_id, parse_block_id, parse_checksum
@@ -18,9 +18,13 @@ from .store import BlockRecord, Txn, node_key, node_prefix, pack_u64, split_node
 PENDING_LIFETIME_NS = 3600 * 10**9  # an ADDBLOCK'd block never committed for an hour is garbage
 
 
-def allocate(txn: Txn, now_ns: int) -> int:
-    """A fresh, never reused block number, recorded as pending."""
-    number = txn.bump("next_block")
+def allocate(txn: Txn, now_ns: int, scramble: Callable[[int], int] | None = None) -> int:
+    """A fresh, never reused block number, recorded as pending. ``scramble`` (a permutation:
+    distinct counts stay distinct) makes it unguessable; 0 means a hole, so it is skipped."""
+    number = 0
+    while number == 0:
+        count = txn.bump("next_block")
+        number = scramble(count) if scramble is not None else count
     txn.put_block(number, BlockRecord(pending_since=now_ns))
     txn.put("pending", pack_u64(now_ns) + pack_u64(number))
     return number

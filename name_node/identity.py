@@ -28,9 +28,10 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from dfs_common.auth import RequestVerifier, bearer_of, derive, mac, new_token
+from dfs_common.auth import IdScrambler, RequestVerifier, bearer_of, derive, mac, new_token
 from dfs_common.errors import AlreadyExists, IllegalArgument, NotFound, NotPermitted, TooManyAttempts, Unauthenticated
 from dfs_common.settings import Settings
+from dfs_common.signed_urls import UrlSigner
 from dfs_common.web import MAX_USER_NAME, Params
 
 from .store import Store, Txn
@@ -265,6 +266,8 @@ class Identity:
         self.secure = settings.secure
         self.tokens = Tokens(store, settings) if self.secure else None
         self.verifier = RequestVerifier(settings.secret) if self.secure else None
+        self.urls = UrlSigner(settings.secret, settings.url_ttl) if self.secure else None
+        self.block_ids = IdScrambler(settings.secret) if self.secure else None  # block ids nobody can guess
         self.limiter = FailureLimiter(settings.auth_failures)
         if not self.secure:
             log.warning("INSECURE development mode: DFS_SECRET is not set, so any client may claim any "
@@ -272,6 +275,29 @@ class Identity:
                         "(and DFS_ADMIN_TOKEN) on every node of a shared network.")
         elif not settings.admin_token:
             log.warning("DFS_ADMIN_TOKEN is not set: no administrator can log in to create users")
+
+    # -- signing what clients take to data nodes (dfs_common.signed_urls) --------------------
+    def sign_write(self, block: dict[str, Any]) -> dict[str, Any]:
+        """Add ``access`` to an ADDBLOCK answer: the query a PUT of this block to the head of this
+        pipeline needs, the rest of the pipeline being exactly its ``X-DFS-Pipeline``."""
+        if self.urls is not None:
+            rest = ",".join(str(node["url"]).rstrip("/") for node in block["pipeline"][1:])
+            block["access"] = self.urls.query(f"block:{block['blockId']}", "write", rest)
+            block["readAccess"] = self.urls.query(f"block:{block['blockId']}", "read")  # read-after-write
+        return block
+
+    def sign_read(self, location: dict[str, Any]) -> dict[str, Any]:
+        """Add ``access`` to a BlockLocation: the query a GET of it from any replica needs."""
+        if self.urls is not None and location.get("blockId"):
+            location["access"] = self.urls.query(f"block:{location['blockId']}", "read")
+        return location
+
+    def sign_redirect(self, path: str, op: str, query: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """A 307's query with its signature: the data node takes nothing else (path, op, offset,
+        length, the grant: any change is a 403)."""
+        if self.urls is None:
+            return query
+        return [*query, *self.urls.sign(f"path:{path}", op, query)]
 
     def admit(self, request: Request) -> Principal:
         """The principal of ``request`` (also stored in its environ under ``PRINCIPAL``), or the

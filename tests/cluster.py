@@ -37,7 +37,8 @@ Secure by default: every cluster gets ``DFS_SECRET`` and ``DFS_ADMIN_TOKEN`` (``
 ``cluster.client(user)`` authenticates by itself (the admin token for ``root``/None, else a token
 of that user, created on first use: ``cluster.token_for(user)``); ``cluster.auth`` is the header
 for hand-made requests, and ``web.get/put/post/delete/head/request`` are ``requests``' with the
-admin token added when the caller gave no ``Authorization`` (an insecure cluster ignores it).
+admin token added when the caller gave no ``Authorization`` (an insecure cluster ignores it), a
+node signature on ``/internal/`` calls and a signed URL for a data node's bare ``/blocks/<id>``.
 ``cluster.mount_env()`` is the environment a ``dfs.py`` mount needs (``DFS_TOKEN``).
 """
 from __future__ import annotations
@@ -87,6 +88,24 @@ def auth_headers(method: str, target: str, body: bytes | None = None,
     return merged
 
 
+def signed_target(method: str, target: str, headers: Mapping[str, str] | None = None) -> str:
+    """``target`` (a URL or path?query) with a valid signature added when it is a data node's
+    ``/blocks/<id>`` and carries none: what the name node would hand out for it (a write signs the
+    request's ``X-DFS-Pipeline``). Tests of block-level behaviour stay as they were on a secure
+    cluster; tests of the signatures themselves use ``requests`` directly."""
+    from dfs_common.blocks import PIPELINE_HEADER
+    from dfs_common.signed_urls import SIGNATURE, UrlSigner
+
+    base, _, query = target.partition("?")
+    path = "/" + base.split("://", 1)[1].split("/", 1)[1] if "://" in base else base
+    if not path.startswith("/blocks/") or SIGNATURE in query:
+        return target
+    block_id = path[len("/blocks/"):].removesuffix("/digests")
+    pipeline = next((v for k, v in (headers or {}).items() if k.lower() == PIPELINE_HEADER.lower()), "")
+    signed = UrlSigner(SECRET).query(f"block:{block_id}", "write" if method.upper() == "PUT" else "read", pipeline)
+    return f"{target}{'&' if query else '?'}{signed}"
+
+
 class _AuthedRequests:
     """``requests.get/put/post/delete/head/request`` with the admin token added when the call has
     no ``Authorization`` of its own: hand-made requests in tests stay one-liners on a secure
@@ -103,7 +122,7 @@ class _AuthedRequests:
             url = str(prepared.url)
         options["headers"] = auth_headers(method, url, body if isinstance(body, bytes) else None,
                                        options.get("headers"))
-        return requests.request(method, url, **options)
+        return requests.request(method, signed_target(method, url, options["headers"]), **options)
 
     def get(self, url: str, **options: Any) -> requests.Response:
         return self.request("GET", url, **options)
@@ -176,7 +195,12 @@ class Node:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.env.get('DFS_TLS_CERT') else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> str | bool:
+        """What ``requests`` verifies this node's certificate with (``DFS_TLS_CA``)."""
+        return self.env.get("DFS_TLS_CA") or True
 
     @property
     def pid(self) -> int | None:
@@ -289,7 +313,7 @@ class Node:
                 raise NodeStartError(f"{self.name} exited with {self.proc.returncode if self.proc else None}:\n"
                                      + self.log_tail(40))
             try:
-                if requests.get(self.url + "/ping_alive", timeout=2).status_code != 200:
+                if requests.get(self.url + "/ping_alive", timeout=2, verify=self.verify).status_code != 200:
                     return False
             except requests.RequestException:
                 return False
@@ -475,9 +499,10 @@ class Cluster:
             return ADMIN_TOKEN
         if user not in self._tokens:
             answer = requests.post(self.namenode_url + "/users", json={"name": user, "admin": admin},
-                                   headers=ADMIN_AUTH, timeout=30)
+                                   headers=ADMIN_AUTH, timeout=30, verify=self.namenode.verify)
             if answer.status_code == 403 and "exists" in answer.text:  # made before a restart of ours
-                answer = requests.post(f"{self.namenode_url}/users/{user}/token", headers=ADMIN_AUTH, timeout=30)
+                answer = requests.post(f"{self.namenode_url}/users/{user}/token", headers=ADMIN_AUTH, timeout=30,
+                                       verify=self.namenode.verify)
             answer.raise_for_status()
             self._tokens[user] = answer.json()["token"]
         return self._tokens[user]
@@ -500,7 +525,8 @@ class Cluster:
         return client
 
     def status(self, timeout: float = 5.0) -> dict[str, Any]:
-        response = requests.get(self.namenode_url + "/status", headers=self.auth, timeout=timeout)
+        response = requests.get(self.namenode_url + "/status", headers=self.auth, timeout=timeout,
+                                verify=self.namenode.verify)
         response.raise_for_status()
         return dict(response.json())
 

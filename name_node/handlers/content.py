@@ -18,6 +18,7 @@ from dfs_common.web import json_response, read_json_object
 from .. import attributes, blockmap, namespace
 from ..filestatus import file_status
 from ..heal import Healer
+from ..identity import Identity
 from ..members import Members
 from ..permissions import WRITE, check
 from ..placement import Placement
@@ -32,7 +33,8 @@ class ContentOps:
     """The block list of files: allocation, commit, truncation, concatenation."""
 
     def __init__(self, store: Store, members: Members, placement: Placement, healer: Healer,
-                 settings: Settings) -> None:
+                 settings: Settings, identity: Identity | None = None) -> None:
+        self.identity = identity  # signs the block URLs it hands out, numbers blocks unguessably
         self.store = store
         self.members = members
         self.placement = placement
@@ -69,7 +71,7 @@ class ContentOps:
                 namespace.check_create(call.caller, where)
         reserve = block_size if length is None else min(length, self.settings.max_block_size)
         with self.store.write() as txn:
-            number = blockmap.allocate(txn, time.time_ns())
+            number = blockmap.allocate(txn, time.time_ns(), self.identity.block_ids if self.identity else None)
         try:  # placed under its number: the reservation ends when the block is confirmed or abandoned
             pipeline = self.placement.choose(min(replication or self.settings.replication, 32),
                                                   reserve, exclude, block=number)
@@ -77,8 +79,10 @@ class ContentOps:
             with self.store.write() as txn:
                 blockmap.abandon(txn, [number])
             raise
-        return json_response({"Block": {"blockId": format_block_id(number),
-                                        "pipeline": [{"id": m.id, "url": m.client_url} for m in pipeline]}})
+        block = {"blockId": format_block_id(number), "pipeline": [{"id": m.id, "url": m.client_url} for m in pipeline]}
+        if self.identity is not None:
+            self.identity.sign_write(block)
+        return json_response({"Block": block})
 
     def op_commit(self, call: Call) -> Response:
         body = read_json_object(call.request, MAX_COMMIT_BODY, "COMMIT body")

@@ -105,7 +105,7 @@ class RedirectOps:
 
 
 # parameters a redirect never echoes: our own address, and credentials (a grant replaces them)
-_NOT_ECHOED = frozenset({"namenoderpcaddress", "delegation"})
+_NOT_ECHOED = frozenset({"namenoderpcaddress", "delegation", "dfs.exp", "dfs.sig"})
 
 
 def redirect(call: Call, member: Any, identity: Identity | None = None) -> Response:
@@ -117,6 +117,8 @@ def redirect(call: Call, member: Any, identity: Identity | None = None) -> Respo
     if tokens is not None:
         query = [(k, v) for k, v in query if k.lower() not in ("user.name", "doas")]
         query += [("user.name", call.caller.user), ("delegation", tokens.grant(call.caller.user))]
+    if identity is not None:
+        query = identity.sign_redirect(normalize(call.path), (call.params.raw("op") or "").upper(), query)
     location = f"{member.client_url}{PREFIX}{quote(normalize(call.path), safe='/')}?{urlencode(query)}"
     if call.params.boolean("noredirect", False):
         return json_response({"Location": location})

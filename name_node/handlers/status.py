@@ -16,6 +16,7 @@ from dfs_common.web import json_response
 
 from .. import namespace
 from ..filestatus import file_status
+from ..identity import Identity
 from ..members import Members
 from ..permissions import EXECUTE, READ, check
 from ..store import DIR, Inode, Store, Txn
@@ -27,7 +28,8 @@ LIST_PAGE = 1000  # LISTSTATUS_BATCH page size (HDFS's dfs.ls.limit default)
 class StatusOps:
     """GETFILESTATUS, LISTSTATUS(_BATCH), GETCONTENTSUMMARY, GETQUOTAUSAGE, GETFILEBLOCKLOCATIONS."""
 
-    def __init__(self, store: Store, members: Members) -> None:
+    def __init__(self, store: Store, members: Members, identity: Identity | None = None) -> None:
+        self.identity = identity  # signs each block location for the data nodes
         self.store = store
         self.members = members
 
@@ -113,8 +115,8 @@ class StatusOps:
             position = 0
             for number, size in txn.extents(ino):
                 if position + size > offset and position < end or (size == 0 and offset <= position < end):
-                    locations.append(_location(txn, number, position, size, live,
-                                               self.members.freshest_first))
+                    location = _location(txn, number, position, size, live, self.members.freshest_first)
+                    locations.append(self.identity.sign_read(location) if self.identity else location)
                 position += size
         return json_response({"BlockLocations": {"BlockLocation": locations}, "fileLength": inode.size,
                               "fileId": ino, "blockSize": inode.block_size, "replication": inode.replication,

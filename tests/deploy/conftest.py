@@ -43,6 +43,10 @@ def base_env(**extra: str) -> dict[str, str]:
     """This process's environment without the variables the compose file interpolates."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATA_HOST", "DFS_IMAGE", "DFS_REPLICATION", "DFS_HEARTBEAT", "COMPOSE_PROJECT_NAME",
-                        "COMPOSE_FILE", "DOCKER_HOST")}
+                        "COMPOSE_FILE", "DOCKER_HOST", "DFS_SECRET", "DFS_ADMIN_TOKEN")}
+    env.update(DEPLOY_SECRETS)  # the compose file demands both; a test may take them away again
     env.update(extra)
-    return env
+    return {k: v for k, v in env.items() if v is not None}
+
+
+DEPLOY_SECRETS = {"DFS_SECRET": "deploy-test-secret-0123456789abcdef", "DFS_ADMIN_TOKEN": "deploy-test-admin-0123456789abcdef"}

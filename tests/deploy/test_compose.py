@@ -9,7 +9,7 @@ import shutil
 
 import yaml
 
-from .conftest import REPO, base_env, require_tool, run
+from .conftest import DEPLOY_SECRETS, REPO, base_env, require_tool, run
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 
@@ -85,3 +85,20 @@ def test_swarm_stack_loader_accepts_the_config(tmp_path) -> None:
     stack = yaml.safe_load(run(["docker", "stack", "config", "-c", str(stack_file)], env=base_env()).stdout)
     assert stack["services"]["data"]["deploy"]["mode"] == "global"
     assert stack["services"]["data"]["environment"]["DFS_PUBLIC_URL"] == "http://192.0.2.10:8181"
+
+
+def test_both_node_kinds_get_the_cluster_secret_and_the_name_node_the_admin_token() -> None:
+    config = compose_config(DATA_HOST="192.0.2.10")
+    name, data = config["services"]["name"]["environment"], config["services"]["data"]["environment"]
+    assert name["DFS_SECRET"] == data["DFS_SECRET"] == DEPLOY_SECRETS["DFS_SECRET"]
+    assert name["DFS_ADMIN_TOKEN"] == DEPLOY_SECRETS["DFS_ADMIN_TOKEN"]
+    assert "DFS_ADMIN_TOKEN" not in data, "data nodes never hold a user's token"
+
+
+def test_config_without_a_secret_is_one_clear_error() -> None:
+    docker_compose = require_tool("docker-compose")
+    for missing in ("DFS_SECRET", "DFS_ADMIN_TOKEN"):
+        env = base_env(DATA_HOST="192.0.2.10")
+        del env[missing]
+        result = run([docker_compose, "-f", str(COMPOSE_FILE), "config"], env=env, cwd=REPO, check=False)
+        assert result.returncode != 0 and f"{missing} is not set" in result.stderr, result.stderr

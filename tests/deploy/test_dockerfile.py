@@ -7,6 +7,7 @@ import os
 import shlex
 import shutil
 import socket
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,7 +175,9 @@ def stub_python(tmp_path: Path) -> tuple[Path, Path]:
     stub = bin_dir / "python"
     stub.write_text(f"""#!{shutil.which('python3') or '/usr/bin/python3'}
 import json, os, sys
-json.dump({{"argv": sys.argv[1:], "advertise": os.environ.get("DFS_ADVERTISE_HOST")}}, open({str(report)!r}, "w"))
+json.dump({{"argv": sys.argv[1:], "advertise": os.environ.get("DFS_ADVERTISE_HOST"),
+           "secret": os.environ.get("DFS_SECRET"), "token": os.environ.get("DFS_ADMIN_TOKEN"),
+           "files": sorted(k for k in os.environ if k.endswith("_FILE"))}}, open({str(report)!r}, "w"))
 """)
     stub.chmod(0o755)
     return bin_dir, report
@@ -189,7 +192,8 @@ def test_entrypoint_sets_advertise_host_from_hostname(stub_python: tuple[Path, P
     bin_dir, report = stub_python
     run_entrypoint(bin_dir)
     result = json.loads(report.read_text())
-    assert result == {"argv": ["-m", "server"], "advertise": socket.gethostname()}
+    assert result == {"argv": ["-m", "server"], "advertise": socket.gethostname(), "secret": None, "token": None,
+                      "files": []}
 
 
 def test_entrypoint_uses_the_containers_hostname(stub_python: tuple[Path, Path]) -> None:
@@ -255,3 +259,22 @@ def test_entrypoint_starts_a_node_the_healthcheck_accepts(final_stage: list[Inst
         except subprocess.TimeoutExpired:
             node.kill()
             node.wait()
+
+
+def test_entrypoint_reads_the_secret_and_the_admin_token_from_files(stub_python: tuple[Path, Path],
+                                                                     tmp_path: Path) -> None:
+    """Docker and Kubernetes secrets are files: *_FILE names them, the node gets the value."""
+    (tmp_path / "secret").write_text("from-a-docker-secret-0123456789\n")
+    (tmp_path / "token").write_text("admin-token-from-a-file-0123456789")
+    bin_dir, report = stub_python
+    run_entrypoint(bin_dir, DFS_SECRET_FILE=str(tmp_path / "secret"), DFS_ADMIN_TOKEN_FILE=str(tmp_path / "token"))
+    result = json.loads(report.read_text())
+    assert result["secret"] == "from-a-docker-secret-0123456789"
+    assert result["token"] == "admin-token-from-a-file-0123456789" and result["files"] == []
+
+
+def test_entrypoint_refuses_an_unreadable_secret_file(stub_python: tuple[Path, Path], tmp_path: Path) -> None:
+    bin_dir, report = stub_python
+    result = subprocess.run(["/bin/sh", str(ENTRYPOINT)], env={"PATH": f"{bin_dir}:/usr/bin:/bin",
+                            "DFS_SECRET_FILE": str(tmp_path / "missing")}, capture_output=True, text=True)
+    assert result.returncode == 2 and "DFS_SECRET_FILE" in result.stderr and not report.exists()

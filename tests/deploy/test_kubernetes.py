@@ -144,3 +144,17 @@ def test_env_references_point_to_earlier_variables(objects: dict) -> None:
                 for reference in re.findall(r"\$\((\w+)\)", entry.get("value", "")):
                     assert reference in seen, f"{name}: {entry['name']} uses $({reference}) before it is defined"
                 seen.add(entry["name"])
+
+
+def test_both_statefulsets_take_the_cluster_secret_from_one_secret(objects: dict) -> None:
+    refs = {}
+    for name in ("dfs-name", "dfs-data"):
+        (container,) = objects[("StatefulSet", name)]["spec"]["template"]["spec"]["containers"]
+        env = env_of(container)
+        refs[name] = {key: env[key]["valueFrom"]["secretKeyRef"] for key in env
+                      if "secretKeyRef" in env[key].get("valueFrom", {})}
+        assert "value" not in env["DFS_SECRET"], "no secret value in a manifest"
+    assert refs["dfs-name"]["DFS_SECRET"] == refs["dfs-data"]["DFS_SECRET"] == {"name": "dfs-secret", "key": "secret"}
+    assert refs["dfs-name"]["DFS_ADMIN_TOKEN"] == {"name": "dfs-secret", "key": "admin-token"}
+    assert "DFS_ADMIN_TOKEN" not in refs["dfs-data"]
+    assert "create secret generic dfs-secret" in (K8S / "README.md").read_text()

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 from hypothesis import strategies as st
 
-from tests.cluster import Cluster, Node, auth_headers
+from tests.cluster import Cluster, Node, auth_headers, signed_target
 
 TIMEOUT = 30.0  # seconds a node may take to answer one fuzzed request; longer counts as a hang
 MARK = "fzq"  # in every name the fuzzer makes, so a file that escaped is found by name
@@ -141,8 +141,9 @@ def send(node: Node, method: str, target: str, headers: dict[str, str] | None = 
     """One request, byte for byte (no client-side normalising); at most 1 MiB of the answer is read."""
     connection = http.client.HTTPConnection("127.0.0.1", node.port, timeout=TIMEOUT)
     try:
-        connection.putrequest(method, target, skip_host=False, skip_accept_encoding=True)
         all_headers = auth_headers(method, target, body, headers)
+        target = signed_target(method, target, all_headers)
+        connection.putrequest(method, target, skip_host=False, skip_accept_encoding=True)
         if body is not None:
             all_headers.setdefault("Content-Length", str(len(body)))
         for name, value in all_headers.items():

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from dfs_common.blocks import checksum as block_checksum
-from tests.cluster import REPO, Cluster, Node, remote_exception, auth_headers, web
+from tests.cluster import REPO, Cluster, Node, auth_headers, remote_exception, signed_target, web
 from tests.integration.payload import MiB, Pattern
 
 
@@ -22,8 +22,9 @@ def raw_request(node_url: str, method: str, target: str, body: bytes | None = No
     host, port = node_url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
     try:
-        connection.putrequest(method, target, skip_accept_encoding=True)
         all_headers = auth_headers(method, target, body, headers)
+        target = signed_target(method, target, all_headers)
+        connection.putrequest(method, target, skip_accept_encoding=True)
         if body is not None:
             all_headers.setdefault("Content-Length", str(len(body)))
         for name, value in all_headers.items():

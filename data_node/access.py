@@ -1,0 +1,61 @@
+"""Who may do what on a data node: its one admission point, run after routing and before any
+handler.
+
+With ``DFS_SECRET``, bytes move only on URLs the name node signed (``dfs_common.signed_urls``):
+block reads (``GET /blocks/<id>``, ``…/digests``) need a read signature of that block, block
+writes a write signature of that block *and* of the ``X-DFS-Pipeline`` the request carries, and
+WebHDFS (the second step of a 307) a signature of that path, operation and every parameter. Any
+other route, including ones added later, needs a node's request signature (``dfs_common.auth``);
+only ``/ping_alive`` is public. Without a secret everything is open (insecure development mode).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from werkzeug.wrappers import Request
+
+from dfs_common.auth import RequestVerifier
+from dfs_common.blocks import PIPELINE_HEADER
+from dfs_common.errors import Unauthenticated
+from dfs_common.paths import normalize
+from dfs_common.settings import Settings
+from dfs_common.signed_urls import UrlSigner
+from dfs_common.web import Params
+
+log = logging.getLogger("dfs.data_node.access")
+
+PUBLIC = frozenset({"ping_alive"})
+BLOCK_READS = frozenset({"get_block", "get_digests"})
+
+
+class Access:
+    def __init__(self, settings: Settings) -> None:
+        self.secure = settings.secure
+        self.urls = UrlSigner(settings.secret) if self.secure else None
+        self._verifier = RequestVerifier(settings.secret) if self.secure else None
+        if not self.secure:
+            log.warning("INSECURE development mode: DFS_SECRET is not set, so anyone may read, write "
+                        "and delete blocks on this node by id")
+
+    def admit(self, request: Request, endpoint: str, args: dict[str, Any]) -> None:
+        """Return if ``request`` may reach ``endpoint``; raise the 401/403 it deserves if not."""
+        if self.urls is None or endpoint in PUBLIC:
+            return
+        params = list(request.args.items(multi=True))
+        if endpoint in BLOCK_READS:
+            self.urls.check(f"block:{args['block_id']}", "read", params)
+        elif endpoint == "put_block":
+            self.urls.check(f"block:{args['block_id']}", "write", params,
+                            pipeline=request.headers.get(PIPELINE_HEADER, ""))
+        elif endpoint == "webhdfs":
+            op = (Params(request.args).text("op") or "").upper()
+            self.urls.check(f"path:{normalize('/' + args['path'])}", op, params)
+        else:
+            assert self._verifier is not None
+            if self._verifier.verify(request.environ) is None:
+                raise Unauthenticated("This endpoint answers other nodes only: sign the request with DFS_SECRET")
+
+    def block_query(self, block_id: str, pipeline: str) -> str:
+        """The signed query of a node-to-node block write (a forward or a copy); "" if insecure."""
+        return "" if self.urls is None else self.urls.query(f"block:{block_id}", "write", pipeline)
