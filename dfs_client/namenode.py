@@ -10,12 +10,13 @@ import base64
 import os
 import pwd
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from dfs_common.errors import IllegalArgument
+from dfs_common.errors import IllegalArgument, SafeMode
 from dfs_common.paths import normalize
 
 from . import blockio
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
     from .files import DFSFile
 
 _WEBHDFS = "/webhdfs/v1"
+# How long a change waits out a restarted name node's safe mode (it ends once the data nodes have
+# reported, a heartbeat or two), and the pause between tries.
+SAFEMODE_WAIT = 60.0
+SAFEMODE_PAUSE = 0.25
 # Threads shared by every open file of a client for block writes and read-ahead; each file bounds
 # its own share (blocks in flight, blocks ahead), so this only caps the whole process.
 IO_THREADS = 32
@@ -95,11 +100,13 @@ class HttpNameNode(SeedCommands):
     _renew_blocks = Operation("POST", "RENEWBLOCKS", idempotent=True)
     _abandon_blocks = Operation("POST", "ABANDONBLOCKS", idempotent=True)
 
-    def __init__(self, url: str, user: str | None = None, *, transport: Transport | None = None) -> None:
+    def __init__(self, url: str, user: str | None = None, *, transport: Transport | None = None,
+                 safemode_wait: float = SAFEMODE_WAIT) -> None:
         if "://" not in url:
             url = "http://" + url
         self.url = url.rstrip("/")
         self.user = user or default_user()
+        self.safemode_wait = safemode_wait
         self.transport = transport or Transport()
         self.suspects = blockio.Suspects()  # data nodes recent block writes failed on
         self.reads = blockio.ReadLoad()  # block reads in flight per data node
@@ -121,15 +128,59 @@ class HttpNameNode(SeedCommands):
             extra = encode_query(params)
             if extra:
                 query += "&" + extra
-        answer = self.transport.call(operation.method, url, query, json_body, idempotent=operation.idempotent)
+        deadline = time.monotonic() + self.safemode_wait
+        while True:
+            try:
+                answer = self.transport.call(operation.method, url, query, json_body, idempotent=operation.idempotent)
+                break
+            except SafeMode as error:
+                # a restarted name node waiting for block reports: refused before anything changed,
+                # so any request may be sent again; an operator's safe mode is answered at once
+                if error.extra.get("automatic") is not True or time.monotonic() >= deadline:
+                    raise
+                time.sleep(SAFEMODE_PAUSE)
         if operation.key is None or answer is None:
             return answer
         return answer.get(operation.key) if isinstance(answer, dict) else answer
 
-    def _plain(self, method: str, route: str, *, idempotent: bool | None = None) -> Any:
-        """The name node's non-WebHDFS endpoints (``/status``, ``/df``, ``/mkfs``…)."""
-        return self.transport.json(method, self.url + route, params={"user.name": self.user},
-                                   idempotent=idempotent)
+    def _plain(self, method: str, route: str, *, idempotent: bool | None = None, **params: Any) -> Any:
+        """The name node's non-WebHDFS endpoints (``/status``, ``/df``, ``/mkfs``, ``/admin/…``)."""
+        query = {"user.name": self.user, **{k: v for k, v in params.items() if v is not None}}
+        return self.transport.json(method, self.url + route, params=query, idempotent=idempotent)
+
+    # -- operators ---------------------------------------------------------------------------
+
+    def fsck(self, path: str = "/") -> dict[str, Any]:
+        """Files under ``path`` with missing, under-replicated, mis-placed or corrupt blocks:
+        ``{"status": "HEALTHY"|"CORRUPT", "files", "blocks", "missing", …, "problems": [...]}``."""
+        return self._plain("GET", "/fsck", path=normalize(path))["fsck"]
+
+    def decommission(self, node_id: str) -> dict[str, Any]:
+        """Drain a data node (an id ``status()`` shows); it ends ``decommissioned`` in ``status()``."""
+        return self._plain("POST", "/admin/decommission", node=node_id, idempotent=True)
+
+    def recommission(self, node_id: str) -> dict[str, Any]:
+        """Put a draining, drained or resting data node back in service."""
+        return self._plain("POST", "/admin/recommission", node=node_id, idempotent=True)
+
+    def maintenance(self, node_id: str, minutes: float | None = None) -> dict[str, Any]:
+        """A planned outage of a data node: not healed around for ``minutes``."""
+        return self._plain("POST", "/admin/maintenance", node=node_id, minutes=minutes, idempotent=True)
+
+    def safemode(self, action: str = "get") -> dict[str, Any]:
+        """``"get"``, ``"enter"`` or ``"leave"``; answers the safe mode state."""
+        if action == "get":
+            return self._plain("GET", "/admin/safemode")["safemode"]
+        return self._plain("POST", "/admin/safemode", action=action, idempotent=True)["safemode"]
+
+    def balancer(self, action: str = "get", threshold: float | None = None,
+                 rate: int | None = None) -> dict[str, Any]:
+        """``"get"``, ``"start"`` (optional threshold in percentage points, rate in bytes/s) or
+        ``"stop"``; answers the balancer's progress."""
+        if action == "get":
+            return self._plain("GET", "/admin/balancer")["balancer"]
+        return self._plain("POST", "/admin/balancer", action=action, threshold=threshold, rate=rate,
+                           idempotent=True)["balancer"]
 
     # -- namespace ---------------------------------------------------------------------------
 

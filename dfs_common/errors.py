@@ -132,6 +132,15 @@ class Unavailable(DFSError):
     java_package = "org.apache.hadoop.ipc"
 
 
+class SafeMode(DFSError):
+    """The name node is in safe mode: it serves reads, refuses changes (HDFS's SafeModeException).
+    ``extra['automatic']``: True while it waits for block reports (it ends by itself; clients wait
+    and retry), False when an operator entered it."""
+
+    status, errno_code, exception = 503, errno_codes.EROFS, "SafeModeException"
+    java_package = "org.apache.hadoop.hdfs.server.namenode"
+
+
 class PipelineFailed(Unavailable):
     """A data node downstream in a write pipeline failed; ``extra['failed']`` names its URL."""
 
@@ -141,7 +150,7 @@ class PipelineFailed(Unavailable):
 _BY_EXCEPTION: dict[str, type[DFSError]] = {}
 for _cls in (NotFound, AlreadyExists, AccessDenied, IllegalArgument, ChecksumMismatch,
              Unsupported, NotEmpty, NotADirectory, IsADirectory, ReadOnly, NoSpace, Conflict,
-             Unavailable):
+             Unavailable, SafeMode):
     _BY_EXCEPTION[_cls.exception] = _cls
 _BY_EXCEPTION["SecurityException"] = AccessDenied
 _BY_EXCEPTION["ParentNotDirectoryException"] = NotADirectory

@@ -44,12 +44,22 @@ class Settings:
     superuser: str = "root"
     supergroup: str = "supergroup"
     dead_after: float = 3.0  # heartbeats missed before a data node is declared dead
+    # operations (name node): safe mode after a start lasts until this share of the committed
+    # blocks has a replica on a data node that reported since (HDFS's 0.999); 0 skips it.
+    safemode_threshold: float = 0.999
+    # the balancer: nodes' use may differ from the cluster's mean by this many percentage points,
+    # and it moves at most this many bytes per second (a tenth of one disk's bandwidth)
+    balancer_threshold: float = 10.0
+    balancer_rate: int = 16 * MiB
+    # a node in maintenance is not healed around for this long (a planned reboot, a disk swap)
+    maintenance_minutes: float = 30.0
     # data node
     fs_root: str = "./data/blocks"
     namenode_url: str = "http://127.0.0.1:8180"
     advertise_host: str = ""
     public_url: str = ""
     heartbeat: float = 3.0
+    capacity: int = 0  # bytes a data node offers at most (0: its whole disk)
     # The scrubber re-reads every block at this pace, so a full pass over a disk takes its used
     # bytes / rate: 8 MiB/s is ~3 % of one HDD's sequential bandwidth (clients keep the rest) and
     # still re-verifies a full 1 TiB disk every ~36 h. 0 turns scrubbing off.
@@ -89,6 +99,13 @@ class Settings:
             raise ConfigError(f"DFS_SCRUB_RATE must be bytes per second (0: no scrubbing), not {self.scrub_rate}")
         if not 0 < self.max_file_size <= MAX_FILE_SIZE_LIMIT:
             raise ConfigError(f"DFS_MAX_FILE_SIZE must be between 1 and 2**63-1 bytes, not {self.max_file_size}")
+        if not 0 <= self.safemode_threshold <= 1:
+            raise ConfigError(f"DFS_SAFEMODE_THRESHOLD must be a fraction between 0 and 1, not {self.safemode_threshold}")
+        if not 0 < self.balancer_threshold < 100 or self.balancer_rate <= 0:
+            raise ConfigError("DFS_BALANCER_THRESHOLD must be percentage points in (0, 100) and "
+                              "DFS_BALANCER_RATE positive bytes per second")
+        if self.maintenance_minutes <= 0:
+            raise ConfigError(f"DFS_MAINTENANCE_MINUTES must be positive, not {self.maintenance_minutes}")
         if self.heartbeat <= 0:
             raise ConfigError(f"DFS_HEARTBEAT must be positive seconds, not {self.heartbeat}")
         for variable, url in (("DFS_NAMENODE_URL", self.namenode_url), ("DFS_PUBLIC_URL", self.public_url)):
@@ -121,3 +138,23 @@ def _parse(variable: str, raw: str, kind: object) -> object:
     except ValueError:
         raise ConfigError(f"{variable} must be a number, not {raw!r}") from None
     return raw
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What the ``dfs`` command line reads: ``DFS_NAMENODE_URL``, ``DFS_USER`` (the user to act
+    as; default the login name) and ``DFS_CONFIG`` (a TOML file with ``namenode`` and ``user``
+    keys; default ``$XDG_CONFIG_HOME/dfs/config.toml`` or ``~/.config/dfs/config.toml``)."""
+
+    namenode_url: str | None = None
+    user: str | None = None
+    config_file: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "ClientSettings":
+        url = environ.get("DFS_NAMENODE_URL") or None
+        if url and "://" in url and urlparse(url).scheme not in ("http", "https"):
+            raise ConfigError(f"DFS_NAMENODE_URL must be an http(s) URL, not {url!r}")
+        config_home = environ.get("XDG_CONFIG_HOME") or (environ.get("HOME", "") + "/.config")
+        return cls(url, environ.get("DFS_USER") or None,
+                   environ.get("DFS_CONFIG") or f"{config_home}/dfs/config.toml")

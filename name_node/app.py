@@ -12,10 +12,16 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from dfs_common.errors import IllegalArgument, NotFound, Unsupported
+from dfs_common.metrics import RequestMetrics, StateCollector
 from dfs_common.settings import Settings
 from dfs_common.web import Params, answer
 
+from .admin import AdminOps
+from .balancer import Balancer
+from .decommission import Drainer
 from .heal import Healer
+from .metrics import namenode_metrics
+from .safemode import SafeModeState
 from .internal import InternalOps
 from .members import Members
 from .mutations import WriteOps
@@ -51,10 +57,22 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/liveness"): "on_liveness",
     ("GET", "/df"): "on_df",
     ("POST", "/mkfs"): "on_mkfs",
+    ("POST", "/admin/decommission"): "on_decommission",
+    ("POST", "/admin/recommission"): "on_recommission",
+    ("POST", "/admin/maintenance"): "on_maintenance",
+    ("GET", "/admin/safemode"): "on_safemode_get",
+    ("POST", "/admin/safemode"): "on_safemode",
+    ("GET", "/admin/balancer"): "on_balancer_get",
+    ("POST", "/admin/balancer"): "on_balancer",
+    ("GET", "/fsck"): "on_fsck",
+    ("GET", "/metrics"): "on_metrics",
 }
+# Changes a name node in safe mode still takes: they keep writers alive or only drop what their
+# writer gave up, and refusing them would lose nothing but time.
+SAFE_MODE_ALLOWED = frozenset(("RENEWBLOCKS", "ABANDONBLOCKS", "REPORTBADBLOCK"))
 
 
-class NameNode(ReadOps, WriteOps, InternalOps):
+class NameNode(ReadOps, WriteOps, InternalOps, AdminOps):
     """Metadata service: namespace, block map, members, placement and healing."""
 
     def __init__(self, settings: Settings) -> None:
@@ -65,6 +83,14 @@ class NameNode(ReadOps, WriteOps, InternalOps):
         self.members = Members(self.store, settings)
         self.placement = Placement(self.members)
         self.healer = Healer(self.store, self.members, self.placement, settings)
+        self.safemode = SafeModeState(self.store, settings.safemode_threshold)
+        self.healer.paused = lambda: self.safemode.on
+        self.drainer = Drainer(self.store, self.members, self.healer, min(1.0, settings.heartbeat))
+        self.balancer = Balancer(self.store, self.members, settings)
+        self.balancer.paused = lambda: self.safemode.on
+        self.healer.extra_ticks += [self.drainer.tick, self.balancer.tick]
+        self.metrics = RequestMetrics("namenode")
+        self.metrics.add(StateCollector(lambda: namenode_metrics(self)))
         self._handlers: dict[str, Callable[[Call], Response]] = {
             op: getattr(self, "op_" + op.lower()) for op in OPERATIONS}
         self._routes = {key: getattr(self, name) for key, name in ROUTES.items()}
@@ -79,8 +105,17 @@ class NameNode(ReadOps, WriteOps, InternalOps):
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
-        response = answer(self.dispatch, request)
+        response = self.metrics.measure(self.op_name(request), request,
+                                        lambda: answer(self.dispatch, request))
         return response(environ, start_response)
+
+    def op_name(self, request: Request) -> str:
+        """The bounded label a request is counted under: its WebHDFS op or its route."""
+        path = request.path
+        if path == PREFIX or path.startswith(PREFIX + "/"):
+            op = (request.args.get("op") or "").upper()
+            return op if op in OPERATIONS else "invalid"
+        return path if path in self._paths or path == "/" else "other"
 
     def caller_of(self, request: Request) -> Caller:
         params = Params(request.args)
@@ -109,6 +144,8 @@ class NameNode(ReadOps, WriteOps, InternalOps):
             error = Unsupported(f"Operation {op} needs HTTP {method}, not {request.method}")
             error.status = 405
             raise error
+        if method != "GET" and op not in SAFE_MODE_ALLOWED:
+            self.safemode.check(op)
         return self._handlers[op](Call(request, params, path, self.caller_of(request)))
 
 

@@ -17,7 +17,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from dfs_common.blocks import format_block_id
@@ -62,11 +62,16 @@ class Healer(BackgroundLoop):
         self._missing: set[int] = set()        # no live replica at all: nothing to copy from
         self._checks: dict[int, _TrimCheck] = {}  # over-replicated blocks waiting for their keepers
         self._lost_on: dict[int, set[str]] = {}   # nodes a suspect block was lost or found bad on
+        self._corrupt: set[int] = set()           # blocks with a copy found bad, not yet healed
         super().__init__()
         self._last_expire = time.monotonic()
         # the first full scan runs once a restart's grace window is over: suspects are not persisted
         self._last_scan = self._last_expire - _SCAN_EVERY + 2 * settings.dead_after * settings.heartbeat
         self.retry_after = max(10.0, 4 * settings.heartbeat)
+        self.replications = 0        # copy commands sent (metrics, the heal benchmark)
+        self.replicated_bytes = 0    # their blocks' sizes (block size when unknown)
+        self.paused: Callable[[], bool] = lambda: False  # safe mode: react to nothing until it ends
+        self.extra_ticks: list[Callable[[], None]] = []
 
     # events ---------------------------------------------------------------------------------
     def suspect(self, numbers: Iterable[int]) -> None:
@@ -84,6 +89,17 @@ class Healer(BackgroundLoop):
                 self._lost_on.setdefault(number, set()).add(node_id)
         self.suspect(numbers)
 
+    def bad(self, node_id: str, numbers: Iterable[int]) -> None:
+        """Copies on ``node_id`` failed their checksum: corrupt until healed."""
+        numbers = list(numbers)
+        with self._lock:
+            self._corrupt.update(numbers)
+        self.lost(node_id, numbers)
+
+    def corrupt_blocks(self) -> set[int]:
+        with self._lock:
+            return set(self._corrupt)
+
     def confirmed(self, replicas: Iterable[tuple[str, int]]) -> None:
         """Data nodes confirmed holding intact copies (a write, a copy, or a ``verify``)."""
         replicas = list(replicas)
@@ -98,6 +114,10 @@ class Healer(BackgroundLoop):
     def under_replicated(self) -> int:
         return len(self._suspects) + len(self._missing)
 
+    @property
+    def missing(self) -> int:
+        return len(self._missing)
+
     # thread ---------------------------------------------------------------------------------
     def _run(self) -> None:
         interval = min(1.0, self.settings.heartbeat / 2)
@@ -110,14 +130,18 @@ class Healer(BackgroundLoop):
     def tick(self) -> None:
         """One round: react to node state changes, heal a batch of suspects, periodic sweeps."""
         now = time.monotonic()
+        if self.paused():
+            return
         for node_id, alive in self.members.transitions():
             log.info("data node %s is %s", node_id, "alive" if alive else "dead")
-            self._suspect_node(node_id)
+            self.suspect_node(node_id)
             if alive:
                 with self._lock:
                     self._suspects |= self._missing
                     self._missing.clear()
         self.heal_batch(now)
+        for tick in self.extra_ticks:  # the operators' loops (decommission, balancer)
+            tick()
         if now - self._last_expire >= _EXPIRE_EVERY:
             self._last_expire = now
             with self.store.write() as txn:
@@ -128,7 +152,8 @@ class Healer(BackgroundLoop):
             self._last_scan = now
             self.full_scan()
 
-    def _suspect_node(self, node_id: str) -> None:
+    def suspect_node(self, node_id: str) -> None:
+        """Every block with a replica on ``node_id`` (it died, returned or changed state)."""
         with self.store.read() as txn:
             self.suspect(split_node_key(key)[1] for key, _ in txn.scan("replicas", node_prefix(node_id)))
 
@@ -163,6 +188,7 @@ class Healer(BackgroundLoop):
         if not ready:
             return
         live = self.members.live_ids()
+        serving, resting = self.members.counted_ids()
         trims: list[tuple[int, frozenset[str], list[str]]] = []
         with self.store.read() as txn:
             for number in ready:
@@ -171,19 +197,24 @@ class Healer(BackgroundLoop):
                 if record is None or inode is None:
                     self._settle(number)
                     continue
-                holders = [node for node in record.replicas if node in live]
-                want = min(inode.replication, max(len(live), 1))
-                if len(holders) == want:
-                    self._settle(number)
-                elif not holders:
+                # copies on in-service live nodes count; one on a node in maintenance counts too
+                # while another copy is live; a draining node's copy is only a source
+                holders = [node for node in record.replicas if node in serving]
+                resting_copies = [node for node in record.replicas if node in resting] if holders else []
+                sources = [node for node in record.replicas if node in live]
+                want = min(inode.replication, max(len(serving) + len(resting), 1))
+                counted = len(holders) + len(resting_copies)
+                if counted == want or (counted > want and resting_copies):
+                    self._settle(number)  # surplus beside a resting copy waits for its return
+                elif not sources:
                     with self._lock:
                         self._suspects.discard(number)
                         self._missing.add(number)
                         self._checks.pop(number, None)
-                elif len(holders) < want:
+                elif counted < want:
                     with self._lock:
                         self._checks.pop(number, None)
-                    self._replicate(number, holders, record.replicas, want - len(holders), inode.block_size)
+                    self._replicate(number, sources, record.replicas, want - counted, inode.block_size)
                 else:
                     keepers = self._trim_ready(number, holders, want, now)
                     if keepers is not None:
@@ -207,6 +238,7 @@ class Healer(BackgroundLoop):
             self._waiting.pop(number, None)
             self._checks.pop(number, None)
             self._lost_on.pop(number, None)
+            self._corrupt.discard(number)
 
     def _trim_ready(self, number: int, holders: list[str], want: int, now: float) -> frozenset[str] | None:
         """The copies to keep once they all confirmed since asked, else None: the first call
@@ -250,11 +282,18 @@ class Healer(BackgroundLoop):
             except DFSError:
                 targets = []
         if targets:
-            source = random.choice(holders)
+            # an in-service copy first: a draining node serves its readers and has work enough
+            source = random.choice(self._in_service(holders) or holders)
+            self.replications += 1
+            self.replicated_bytes += size
             self.members.queue(source, {"op": "replicate", "blockId": format_block_id(number),
                                         "targets": [m.url for m in targets]})
         with self._lock:
             self._waiting[number] = time.monotonic() + self.retry_after
+
+    def _in_service(self, nodes: list[str]) -> list[str]:
+        return [node for node in nodes if (member := self.members.get(node)) is not None
+                and member.admin == "normal"]
 
     def _pick_extras(self, holders: list[str], count: int) -> list[str]:
         """Trim the fullest nodes first."""

@@ -79,6 +79,7 @@ class InternalOps:
                     landed.append((numbers[0][1], holders, int(item["length"])))  # type: ignore[arg-type]
         for number, holders, length in landed:  # their reservations become real lengths
             self.node.placement.confirmed(number, holders, length)
+        self.node.balancer.confirmed(accepted)  # before the healer sees a surplus: it picks the copy to drop
         self.node.healer.confirmed(accepted)
         return json_response({"rejected": rejected} if rejected else {})
 
@@ -98,6 +99,7 @@ class InternalOps:
         with self.node.store.write() as txn:
             delete, lost, gained = blockmap.reconcile(txn, node_id, blocks)
         self.node.members.mark_reported(node_id)
+        self.node.safemode.reported(node_id)
         self.node.healer.lost(node_id, lost)
         self.node.healer.suspect(gained)
         return json_response({"delete": delete})
@@ -108,7 +110,7 @@ class InternalOps:
         number = int(blockmap.parse_block_id(body.get("blockId")), 16)  # type: ignore[arg-type]
         with self.node.store.write() as txn:
             blockmap.remove_replica(txn, node_id, number, delete_on_node=False)
-        self.node.healer.lost(node_id, [number])
+        self.node.healer.bad(node_id, [number])
         return json_response({})
 
     def _known(self, body: dict[str, Any]) -> str:
@@ -136,11 +138,17 @@ class InternalOps:
         with self.node.store.read() as txn:
             counts = {"files": txn.counter("files"), "directories": txn.counter("dirs"),
                       "blocks": txn.entries("blocks")}
+        healer = self.node.healer
         return json_response({"datanodes": self.node.members.status(),
                               "namenode": dict(url=self.node.settings.node_url, **counts,
-                                               under_replicated=self.node.healer.under_replicated)})
+                                               under_replicated=healer.under_replicated,
+                                               missing=healer.missing, corrupt=len(healer.corrupt_blocks()),
+                                               replications=healer.replications),
+                              "safemode": self.node.safemode.status(),
+                              "balancer": self.node.balancer.status()})
 
     def on_mkfs(self, request: Request) -> Response:
+        self.node.safemode.check("format the filesystem")
         caller = self.node.caller_of(request)
         if not caller.superuser:
             raise NotPermitted("Only the superuser may format the filesystem")

@@ -12,9 +12,9 @@ from urllib.parse import unquote, urlparse
 
 from dfs_common.errors import Unsupported
 
-from .base import CHUNK, BlockInfo, StorageRoot, Usage
+from .base import CHUNK, BlockInfo, StorageRoot, Usage, capped
 
-__all__ = ["CHUNK", "BlockInfo", "StorageRoot", "Usage", "open_root", "register"]
+__all__ = ["CHUNK", "BlockInfo", "StorageRoot", "Usage", "capped", "open_root", "register"]
 
 Factory = Callable[[str], StorageRoot]
 

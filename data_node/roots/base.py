@@ -43,6 +43,14 @@ class Usage:
     remaining: int
 
 
+def capped(usage: Usage, capacity: int) -> Usage:
+    """``usage`` as a node offering at most ``capacity`` bytes (``DFS_CAPACITY``; 0: its whole disk)."""
+    if capacity <= 0:
+        return usage
+    return Usage(capacity=min(usage.capacity or capacity, capacity), used=usage.used,
+                 remaining=max(0, min(usage.remaining, capacity - usage.used)))
+
+
 class StorageRoot(abc.ABC):
     """Where one data node keeps its blocks. Every method is safe to call from many threads."""
 
