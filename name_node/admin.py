@@ -37,7 +37,8 @@ def _node_answer(member: "Member") -> Response:
 
 
 class AdminOps:
-    node: "NameNode"
+    def __init__(self, node: "NameNode") -> None:
+        self.node = node
 
     def _operator(self, request: Request, what: str) -> Params:
         caller = self.node.caller_of(request)
