@@ -136,7 +136,7 @@ class WebPages:
                 f'<td>{_e(progress)}</td><td>{_e(entry.get("public_url") or entry["url"])}</td></tr>')
         parts.append("<h2>Data nodes</h2>" + _table(
             "datanodes", ["id", "state", "site", "root", "capacity", "used", "use", "blocks", "drain", "url"], rows))
-        return page(f"DFS name node {node.settings.node_url}", "".join(parts), refresh=5)
+        return page(f"DFS name node {node.settings.node_url}", "".join(parts), refresh=10)
 
     # one data node ------------------------------------------------------------------------
     def on_ui_node(self, request: Request) -> Response:

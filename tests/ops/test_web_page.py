@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
@@ -50,16 +51,24 @@ def test_web_page_shows_the_nodes_and_browses_to_a_file(make_cluster, browser):
     ids = cluster.alive_ids()
 
     browser.get(cluster.namenode_url + "/")
-    rows = browser.find_elements(By.CSS_SELECTOR, "#datanodes tbody tr")
-    assert {row.get_attribute("data-node-id") for row in rows} == ids
-    for row in rows:
-        assert row.find_element(By.CSS_SELECTOR, "td.state").text == "alive"
-        assert row.find_element(By.CSS_SELECTOR, "td.root").text == "local"
-    assert browser.find_element(By.ID, "safemode").text == "Safe mode is off"
-    assert browser.find_element(By.ID, "under-replicated").text == "0"
+    # read in one script: the overview reloads itself every few seconds
+    rows = browser.execute_script(
+        "return [...document.querySelectorAll('#datanodes tbody tr')].map(r => [r.dataset.nodeId,"
+        " r.querySelector('td.state').textContent, r.querySelector('td.root').textContent])")
+    assert {row[0] for row in rows} == ids
+    assert {(state, root) for _, state, root in rows} == {("alive", "local")}
+    assert browser.execute_script("return [document.getElementById('safemode').textContent,"
+                                  " document.getElementById('under-replicated').textContent]") \
+        == ["Safe mode is off", "0"]
     shot(browser, "overview")
 
-    browser.find_element(By.ID, "nav-browse").click()
+    for attempt in range(3):  # a reload between finding the link and clicking it makes it stale
+        try:
+            browser.find_element(By.ID, "nav-browse").click()
+            break
+        except StaleElementReferenceException:
+            if attempt == 2:
+                raise
     browser.find_element(By.CSS_SELECTOR, '#listing tr[data-name="web"] a').click()
     names = [row.get_attribute("data-name") for row in browser.find_elements(By.CSS_SELECTOR, "#listing tbody tr")]
     assert names == ["inner", "note<b>.txt"]  # escaped, not markup
