@@ -22,7 +22,7 @@ from .blocks import BlockService
 from .namenode import NameNodeLink
 from .pipeline import Forwarder
 from .reporter import Reporter
-from .roots import StorageRoot, open_root
+from .roots import StorageRoot, open_root, root_kind
 from .scrubber import Scrubber
 from .webhdfs import WebHdfs
 
@@ -49,7 +49,7 @@ class DataNode:
     def __init__(self, settings: Settings, root: StorageRoot | None = None) -> None:
         self.settings = settings
         # Never wipes anything: a restarted node keeps its blocks and its id.
-        self.root = root if root is not None else open_root(settings.fs_root)
+        self.root = root if root is not None else open_root(settings.fs_root, settings)
         self.node_id = self.root.node_id()
         connect, read = NameNodeLink.TIMEOUT
         self.transport = Transport(pool_size=max(settings.threads, 4), connect_timeout=connect, read_timeout=read)
@@ -114,7 +114,9 @@ class DataNode:
         return json_response({"id": self.node_id, "url": self.settings.node_url,
                               "public_url": self.settings.client_url, "root": self.root.url,
                               "capacity": usage.capacity, "used": usage.used,
-                              "remaining": usage.remaining, "blocks": self.root.count()})
+                              "remaining": usage.remaining, "blocks": self.root.count(),
+                              "kind": root_kind(self.root), "healthy": self.reporter.healthy,
+                              "site": self.settings.site, "rack": self.settings.rack})
 
     def on_webhdfs(self, request: Request, path: str) -> Response:
         return self.webhdfs.handle(request, path)
