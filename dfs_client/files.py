@@ -84,6 +84,7 @@ class DFSFile(io.RawIOBase):
         self._version = self._committed = 0
         self._held: set[str] = set()  # shipped blocks not yet committed: kept alive by nn.renewer
         self._held_lock = threading.Lock()
+        self._synced: set[str] = set()  # block ids every replica fsynced (shipped by ``fsync``, or synced)
         self._done = False  # closed or aborted: a block shipped from now on is given up at once
         self._pos = 0
         self._last_end = -1
@@ -196,9 +197,38 @@ class DFSFile(io.RawIOBase):
 
     def flush(self) -> None:
         """Ship every dirty block, wait for all, and COMMIT the block list if it changed."""
+        self._flush(sync=False)
+
+    def fsync(self) -> None:
+        """``fsync(2)``/HDFS ``hsync``: flush, then return only once every byte of the file is on
+        the disk of every replica and its namespace entry on the name node's disk. Blocks still
+        dirty travel with the pipeline's sync flag; blocks stored before are synced on each of
+        their data nodes (``POST /sync``, one request per node); the COMMIT (or, with nothing to
+        commit, a SYNC) waits for the name node's LMDB sync."""
+        self._check_open()
+        committed = self._flush(sync=True)
+        with self._lock:
+            self._reap()
+            locations = [segment.location for segment in self._layout.segments
+                         if segment.location is not None and segment.location["blockId"] not in self._synced]
+        by_node: dict[str, list[str]] = {}
+        for location in locations:
+            for node in location.get("dataNodes") or []:
+                by_node.setdefault(str(node["url"]), []).append(location["blockId"])
+        futures = [self.nn.executor.submit(self.nn.sync_blocks, url, ids) for url, ids in by_node.items()]
+        for future in futures:
+            future.result()  # a replica that could not sync fails the fsync (EIO through FUSE)
+        with self._lock:
+            self._synced.update(location["blockId"] for location in locations)
+        if not committed:
+            self.nn.sync()
+
+    def _flush(self, sync: bool) -> bool:
+        """``flush``; ``sync``: ship with the pipeline's sync flag and COMMIT with ``sync``.
+        True if it committed."""
         if self.closed or self._aborted or getattr(self, "_done", True) \
                 or not getattr(self, "_writable", False):
-            return  # (no ``_done`` yet: __init__ failed)
+            return False  # (no ``_done`` yet: __init__ failed)
         with self._flush_lock:
             while True:
                 with self._lock:
@@ -208,20 +238,21 @@ class DFSFile(io.RawIOBase):
                     waiting = list(self._inflight)
                     if not shipping and not waiting:
                         if self._version == self._committed:
-                            return
+                            return False
                         version, blocks = self._version, self._layout.commit_blocks()
                         break
                 for item in shipping:
-                    self._submit(*item)
+                    self._submit(*item, sync=sync)
                 wait(waiting + [future for future, _ in shipping])
             options = self._first_commit or dict(create=False, overwrite=True, fileId=self.file_id)
-            status = self.nn.commit(self.path, blocks, **options)
+            status = self.nn.commit(self.path, blocks, sync=sync, **options)
             self._let_go(block["blockId"] for block in blocks if block.get("blockId"))
             with self._lock:
                 self._committed = version
                 self._first_commit = None
                 self.file_id = status.get("fileId", self.file_id)
                 self.status = status
+        return True
 
     def abort(self) -> None:
         """Close WITHOUT committing: what was written since the last ``flush`` is dropped (its
@@ -391,21 +422,24 @@ class DFSFile(io.RawIOBase):
         self._inflight[future] = segment
         return future, buffer
 
-    def _submit(self, future: Future[dict[str, Any]], buffer: bytearray) -> None:
+    def _submit(self, future: Future[dict[str, Any]], buffer: bytearray, sync: bool = False) -> None:
         """Hand a block to the pool once a slot is free: this wait is the write backpressure."""
         self._slots.acquire()
         try:
-            self.nn.executor.submit(self._ship, future, buffer)
+            self.nn.executor.submit(self._ship, future, buffer, sync)
         except BaseException as error:
             self._slots.release()
             future.set_exception(error)
 
-    def _ship(self, future: Future[dict[str, Any]], buffer: bytearray) -> None:
+    def _ship(self, future: Future[dict[str, Any]], buffer: bytearray, sync: bool = False) -> None:
         try:
-            location = self.nn.write_block(self.path, buffer, replication=self._replication)
+            location = self.nn.write_block(self.path, buffer, replication=self._replication, sync=sync)
         except BaseException as error:  # kept for the writer: raised by its next write or flush
             future.set_exception(error)
         else:
+            if sync:
+                with self._lock:
+                    self._synced.add(location["blockId"])
             self._cache.put(location["blockId"], buffer)
             self._hold(location["blockId"])
             future.set_result(location)

@@ -620,7 +620,11 @@ class FileSystem:
             self._committed(handle.open_file)
 
     def fsync(self, fh: int, datasync: bool = False) -> None:
-        self.flush(fh)
+        """Commit, and return only once data and namespace are on disk everywhere (README:
+        durability); ``fdatasync`` too, since a file's size and block list are its metadata."""
+        handle = self._handle(fh)
+        if handle.open_file.commit(sync=True):
+            self._committed(handle.open_file)
 
     def release(self, fh: int) -> None:
         handle: FileHandle | None = self._files.pop(fh)
