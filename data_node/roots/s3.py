@@ -158,7 +158,9 @@ class S3Root(StorageRoot):
     # -- writing ----------------------------------------------------------------------------
 
     def store(self, block_id: str, source: Readable, max_length: int,
-              expected_checksum: str | None) -> BlockInfo:
+              expected_checksum: str | None, sync: bool = True) -> BlockInfo:
+        # ``sync`` changes nothing: an object is durable once the PUT (or the completion of its
+        # multipart upload) is answered, which is before this returns.
         block_id = parse_block_id(block_id)
         if expected_checksum is not None:
             expected_checksum = parse_checksum(expected_checksum)
