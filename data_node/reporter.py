@@ -21,16 +21,11 @@ from dfs_common.settings import Settings
 
 from .blocks import BlockService
 from .namenode import NameNodeLink
-from .roots import StorageRoot, capped
+from .roots import StorageRoot, capped, root_kind
 from .scrubber import Scrubber
 
 log = logging.getLogger("dfs.data_node.reporter")
 
-
-def root_kind(url: str) -> str:
-    """``local``, ``lustre``, ``s3``…: the scheme of a storage root's URL (a plain path is local)."""
-    scheme = url.partition("://")[0].lower() if "://" in url else ""
-    return "local" if scheme in ("", "file") else scheme
 
 # Concurrent replicate/verify commands: enough to heal a dead peer's blocks quickly, few enough
 # that client traffic keeps most of the disk and network.
@@ -57,6 +52,7 @@ class Reporter(BackgroundLoop):
         self._report_due = True
         self._last_report = 0.0
         self._down = False
+        self.healthy = True  # the root's health at the last heartbeat
 
     def stop(self) -> None:
         super().stop()
@@ -83,11 +79,13 @@ class Reporter(BackgroundLoop):
         return True
 
     def heartbeat_once(self) -> list[dict[str, Any]]:
+        healthy = self.healthy = self.root.check_health()  # unhealthy: no new blocks, no readers
         usage = capped(self.root.usage(), self.settings.capacity)
         answer = self.namenode.call("heartbeat", {
             "id": self.node_id, "url": self.settings.node_url, "public_url": self.settings.client_url,
             "capacity": usage.capacity, "used": usage.used, "remaining": usage.remaining,
-            "blocks": self.root.count(), "root": root_kind(self.root.url),
+            "blocks": self.root.count(), "healthy": healthy, "root": root_kind(self.root),
+            "site": self.settings.site, "rack": self.settings.rack,
         })
         if answer.get("block_report"):
             self._report_due = True

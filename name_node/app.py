@@ -51,7 +51,7 @@ OPERATIONS: dict[str, str] = {
     "SETREPLICATION": "PUT", "SETOWNER": "PUT", "SETPERMISSION": "PUT", "SETTIMES": "PUT",
     "SETXATTR": "PUT", "REMOVEXATTR": "PUT",
     "APPEND": "POST", "CONCAT": "POST", "TRUNCATE": "POST", "ADDBLOCK": "POST", "COMMIT": "POST",
-    "REPORTBADBLOCK": "POST", "RENEWBLOCKS": "POST", "ABANDONBLOCKS": "POST",
+    "REPORTBADBLOCK": "POST", "RENEWBLOCKS": "POST", "ABANDONBLOCKS": "POST", "SYNC": "POST",
     "DELETE": "DELETE",
 }
 
@@ -89,7 +89,8 @@ class NameNode:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.db_path, settings.db_map_size, settings.superuser, settings.supergroup)
+        self.store = Store(settings.db_path, settings.db_map_size, settings.superuser, settings.supergroup,
+                           sync=settings.sync, sync_interval=settings.sync_interval)
         self.groups = GroupMapping(settings.superuser, settings.supergroup)
         self.members = Members(self.store, settings)
         self.placement = Placement(self.members)
@@ -108,7 +109,7 @@ class NameNode:
                      AttributeOps(self.store, self.healer),
                      ContentOps(self.store, self.members, self.placement, self.healer, settings),
                      RedirectOps(self.store, self.members, self.placement, settings),
-                     ServerOps(self.members, settings)]
+                     ServerOps(self.members, settings, self.store)]
         self._handlers = _handler_table(resources)
         routes = [internal, AdminOps(self), WebPages(self)]
         self._routes = {key: next(getattr(r, name) for r in routes if hasattr(r, name))
@@ -116,6 +117,7 @@ class NameNode:
         self._paths = {path for _, path in ROUTES}
 
     def start(self) -> None:
+        self.store.start_syncer()
         self.healer.start()
 
     def stop(self) -> None:
@@ -160,7 +162,11 @@ class NameNode:
             raise MethodNotAllowed(f"Operation {op} needs HTTP {method}, not {request.method}")
         if method != "GET" and op not in SAFE_MODE_ALLOWED:
             self.safemode.check(op)
-        return self._handlers[op](Call(request, params, path, self.caller_of(request)))
+        sync = method != "GET" and params.boolean("sync", False)  # parsed first: a bad value changes nothing
+        response = self._handlers[op](Call(request, params, path, self.caller_of(request)))
+        if sync:
+            self.store.sync()  # a writer's fsync/hsync: this change is on disk before the answer
+        return response
 
 
 def _handler_table(resources: list[Any]) -> dict[str, Callable[[Call], Response]]:

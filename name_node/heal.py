@@ -287,8 +287,9 @@ class Healer(BackgroundLoop):
             except DFSError:
                 targets = []
         if targets:
-            # an in-service copy first: a draining node serves its readers and has work enough
-            source = random.choice(self._in_service(holders) or holders)
+            # a healthy in-service copy first: a draining node serves its readers and has work enough
+            healthy = [h for h in holders if (m := self.members.get(h)) is not None and m.healthy]
+            source = random.choice(self._in_service(healthy) or healthy or holders)
             self.replications += 1
             self.replicated_bytes += size
             self.members.queue(source, {"op": "replicate", "blockId": format_block_id(number),

@@ -160,7 +160,8 @@ class InternalOps:
                               "namenode": dict(url=self.settings.node_url, **counts,
                                                under_replicated=healer.under_replicated,
                                                missing=healer.missing, corrupt=len(healer.corrupt_blocks()),
-                                               replications=healer.replications),
+                                               replications=healer.replications,
+                                               durability=self.store.durability()),
                               "safemode": self.safemode.status(),
                               "balancer": self.balancer.status()})
 
