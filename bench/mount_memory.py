@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                     if done % step == 0:
                         samples.append({"files": done, "rss_mib": rss(pid) / 2**20,
                                         "seconds": time.perf_counter() - started})
+                        print(f"  {done:,} files: mount RSS {samples[-1]['rss_mib']:.0f} MiB", flush=True)
         except BaseException as error:  # reported below; the other writers go on
             errors.append(error)
 
