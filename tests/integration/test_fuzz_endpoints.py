@@ -197,7 +197,10 @@ def test_every_data_node_route_answers_success_or_remote_exception(make_cluster:
     nn = cluster.client("root")
     nn.mkdirs(FZ + "/d")
     nn.tee(FZ + "/f", b"fixture bytes " * 100)
-    stored = [location["blockId"] for location in nn.block_locations(FZ + "/f")["BlockLocation"]]
+    kept = FZ + "/kept"  # a file the fuzzer never names (FZ/f it may legitimately APPEND to)
+    nn.tee(kept, b"kept bytes " * 100)
+    stored = [location["blockId"] for path in (FZ + "/f", kept)
+              for location in nn.block_locations(path)["BlockLocation"]]
     replicas = {block_id: next(node.block_path(block_id).read_bytes() for node in cluster.datanodes
                                if node.block_path(block_id).exists()) for block_id in stored}
     rules = [rule for rule in URL_MAP.iter_rules()]
@@ -259,7 +262,7 @@ def test_every_data_node_route_answers_success_or_remote_exception(make_cluster:
         for block_id in stored:
             if node.block_path(block_id).exists():
                 assert node.block_path(block_id).read_bytes() == replicas[block_id], (node, block_id)
-    assert nn.cat(FZ + "/f") == b"fixture bytes " * 100, "the fuzzed ids never touched a real block"
+    assert nn.cat(kept) == b"kept bytes " * 100, "the fuzzed ids never touched a real block"
 
 
 # -- raw bytes on the socket: request lines, headers, lengths, chunking -----------------------------
