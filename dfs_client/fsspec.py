@@ -38,11 +38,22 @@ _COPY_CHUNK = 8 * 1024 * 1024
 _TYPES = {"FILE": "file", "DIRECTORY": "directory", "SYMLINK": "link"}
 
 
-class DFSFileSystem(AbstractFileSystem):
+class _Instances(type(AbstractFileSystem)):  # type: ignore[misc]
+    """fsspec reuses an instance made with the same arguments, told apart by their ``repr``: a
+    given ``client`` or ``key`` (whose ``repr`` never shows the secret) always makes a new one."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("client") is not None or kwargs.get("key") is not None:
+            kwargs["skip_instance_cache"] = True
+        return super().__call__(*args, **kwargs)
+
+
+class DFSFileSystem(AbstractFileSystem, metaclass=_Instances):
     """A DFS cluster as an fsspec filesystem.
 
     ``host``/``port``: the name node (or ``url="http://host:port"``); ``user``: the WebHDFS
     ``user.name`` (default: the local login); ``token``: a bearer token for a secured cluster;
+    ``key``/``encrypt_under``: client-side encryption (a ``dfs_client.encryption.ContentKey``);
     ``replication``/``block_size``: for files this filesystem creates; ``auto_mkdir``: writing a
     file creates its missing parent directories, as object stores and HDFS's CREATE do.
     """
@@ -52,14 +63,15 @@ class DFSFileSystem(AbstractFileSystem):
 
     def __init__(self, host: str = "127.0.0.1", port: int | None = None, *, url: str | None = None,
                  user: str | None = None, token: str | None = None, replication: int | None = None,
-                 block_size: int | None = None, auto_mkdir: bool = True,
-                 client: HttpNameNode | None = None, **storage_options: Any) -> None:
+                 block_size: int | None = None, auto_mkdir: bool = True, key: Any = None,
+                 encrypt_under: str = "/", client: HttpNameNode | None = None,
+                 **storage_options: Any) -> None:
         super().__init__(**storage_options)
         self.host, self.port = host, int(port or DEFAULT_PORT)
         self.url = (url or f"http://{host}:{self.port}").rstrip("/")
         self.user, self.token = user, token
         self.replication, self.dfs_block_size, self.auto_mkdir = replication, block_size, auto_mkdir
-        self.client = client or make_client(self.url, user, token)
+        self.client = client or make_client(self.url, user, token, key=key, encrypt_under=encrypt_under)
 
     # -- paths -------------------------------------------------------------------------------
 

@@ -130,3 +130,21 @@ def test_mv_is_one_rename_and_rm_removes_trees(cluster: Cluster, unique_path: st
     assert not fs.exists(unique_path + "/moved")
     with pytest.raises(FileNotFoundError):
         fs.rm(unique_path + "/moved")
+
+
+def test_pandas_through_an_encrypting_filesystem(cluster: Cluster, unique_path: str) -> None:
+    from dfs_client.encryption import ContentKey
+
+    key = ContentKey(key=os.urandom(32))
+    options = {"key": key, **client_options(cluster)}
+    frame = pd.DataFrame({"secret": [f"TOP-SECRET-{index}" for index in range(5000)]})
+    target = url(cluster, unique_path + "/sealed.parquet")
+    frame.to_parquet(target, storage_options=options, compression=None)
+    pd.testing.assert_frame_equal(pd.read_parquet(target, storage_options=options), frame)
+    stored = cluster.client().cat(unique_path + "/sealed.parquet")
+    assert stored.startswith(b"DFSCRYPT") and b"TOP-SECRET" not in stored
+    other = fsspec.filesystem("dfs", host="127.0.0.1", port=cluster.namenode_port,
+                              key=ContentKey(key=os.urandom(32)), **client_options(cluster))
+    assert other is not fsspec.filesystem("dfs", host="127.0.0.1", port=cluster.namenode_port, **options)
+    with pytest.raises(PermissionError):  # another key: WrongKey, never the other key's "plaintext"
+        other.cat(unique_path + "/sealed.parquet")
