@@ -33,6 +33,12 @@ def unmount(path: Path) -> None:
         time.sleep(0.05)
 
 
+def mount_env(cluster: Cluster) -> dict[str, str] | None:
+    """The environment a mount of ``cluster`` needs (its token, when the cluster is secured)."""
+    made = getattr(cluster, "mount_env", None)
+    return made() if made is not None else None
+
+
 @contextmanager
 def mounted(cluster: Cluster, base: Path, name: str, *extra: str) -> Iterator[Path]:
     point = base / name
@@ -40,7 +46,8 @@ def mounted(cluster: Cluster, base: Path, name: str, *extra: str) -> Iterator[Pa
     log = base / f"{name}.log"
     command = [sys.executable, str(REPO / "dfs.py"), str(point), "127.0.0.1", str(cluster.namenode_port),
                "--log", str(log), *extra]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                          env=mount_env(cluster))
     assert done.returncode == 0, f"{command}: {done.stderr}"
     try:
         yield point
@@ -132,7 +139,8 @@ def test_mount_with_a_passphrase_file_and_a_bad_key_file(cluster: Cluster, base:
     point = base / "never"
     point.mkdir()
     done = subprocess.run([sys.executable, str(REPO / "dfs.py"), str(point), "127.0.0.1", str(cluster.namenode_port),
-                           "--key-file", str(bad)], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+                           "--key-file", str(bad)], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, env=mount_env(cluster))
     lines = done.stderr.strip().splitlines()
     assert done.returncode != 0 and len(lines) == 1 and lines[0].startswith("dfs: ") and "key file" in lines[0]
     assert not os.path.ismount(point)
