@@ -26,6 +26,7 @@ from .transport import Transport, encode_query
 
 if TYPE_CHECKING:
     from .encryption import ContentKey
+    from .cache import BlockCache
     from .files import DFSFile
     from .sealed import EncryptedFile, Encryption
 
@@ -96,6 +97,7 @@ class HttpNameNode(SeedCommands):
     _report_bad_block = Operation("POST", "REPORTBADBLOCK", idempotent=True)
     _renew_blocks = Operation("POST", "RENEWBLOCKS", idempotent=True)
     _abandon_blocks = Operation("POST", "ABANDONBLOCKS", idempotent=True)
+    _sync = Operation("POST", "SYNC", "boolean", idempotent=True)
 
     def __init__(self, url: str, user: str | None = None, *, transport: Transport | None = None,
                  key: ContentKey | None = None, encrypt_under: str = "/") -> None:
@@ -109,6 +111,9 @@ class HttpNameNode(SeedCommands):
         self.renewer = BlockRenewer(self.renew_blocks)  # keeps open files' uncommitted blocks alive
         # cuts block writes to data nodes the name node declares dead (polled while writes run)
         self.liveness = Liveness(lambda: self.transport.call("GET", self.url + "/liveness"))
+        # Verified blocks shared by every file this client opens (the FUSE mount sets one, see
+        # ``cache``); None: each open file keeps a small cache of its own.
+        self.block_cache: BlockCache | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
         # Client-side encryption (``sealed.py``): files under ``encrypt_under`` are stored
@@ -279,10 +284,22 @@ class HttpNameNode(SeedCommands):
         return self._add_block(path, replication=replication, exclude=excluded, length=length)
 
     def write_block(self, path: str, data: bytes | bytearray | memoryview,
-                    replication: int | None = None, exclude: Iterable[str] = ()) -> dict[str, Any]:
+                    replication: int | None = None, exclude: Iterable[str] = (),
+                    sync: bool = False) -> dict[str, Any]:
         """Store one block through a pipeline, retrying with fresh ids around failed nodes.
-        Answers ``{"blockId", "length", "checksum", "dataNodes"}``, ready for ``commit``."""
-        return blockio.write_block(self, path, data, replication=replication, exclude=exclude)
+        Answers ``{"blockId", "length", "checksum", "dataNodes"}``, ready for ``commit``.
+        ``sync``: every replica fsyncs it before the pipeline answers (whatever DFS_SYNC says)."""
+        return blockio.write_block(self, path, data, replication=replication, exclude=exclude, sync=sync)
+
+    def sync_blocks(self, datanode_url: str, block_ids: list[str]) -> int:
+        """fsync stored blocks on one data node (``POST /sync``); answers how many it holds."""
+        answer = self.transport.call("POST", str(datanode_url).rstrip("/") + "/sync", "",
+                                     {"blocks": block_ids}, idempotent=True)
+        return int(answer.get("synced", 0)) if isinstance(answer, dict) else 0
+
+    def sync(self) -> None:
+        """Return once every namespace change the name node acknowledged is on its disk."""
+        self._sync("/")
 
     def renew_blocks(self, block_ids: list[str]) -> None:
         """Restart the name node's one-hour lifetime of these pending (uncommitted) blocks."""
@@ -302,14 +319,16 @@ class HttpNameNode(SeedCommands):
         chunks that cover them, failing over between replicas."""
         return blockio.read_range(self, location, offset, length, path=path)
 
-    def commit(self, path: str, blocks: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
+    def commit(self, path: str, blocks: list[dict[str, Any]], *, sync: bool = False,
+               **options: Any) -> dict[str, Any]:
         """Make ``blocks`` the whole block list of ``path`` in one name-node transaction.
 
         ``options``: ``create``, ``overwrite``, ``fileId``/``file_id``, ``permission`` (int or octal
         text), ``replication``, ``blockSize``/``block_size``, ``owner``, ``group``,
-        ``mtimeNs``/``mtime_ns``. Answers the new FileStatus.
+        ``mtimeNs``/``mtime_ns``. ``sync``: answered only once the change is on the name node's
+        disk (see the README's durability contract). Answers the new FileStatus.
         """
-        status = self._commit(path, json_body=_commit_body(blocks, options))
+        status = self._commit(path, json_body=_commit_body(blocks, options), sync=True if sync else None)
         return self.encryption.shown(path, status) if self.encryption else status
 
     def check_commit(self, path: str, **options: Any) -> dict[str, Any]:

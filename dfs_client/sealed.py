@@ -238,10 +238,19 @@ class EncryptedFile(io.RawIOBase):
 
     def flush(self) -> None:
         """Seal every changed chunk and the new last one, and commit the stored file."""
+        self._commit(sync=False)
+
+    def fsync(self) -> None:
+        """``flush``, then the stored file's ``fsync`` (every replica and the name node on disk)."""
+        self._commit(sync=True)
+
+    def _commit(self, sync: bool) -> None:
         if self.closed or not self.writable():
             return
         with self._lock:
             if self._version == self._committed_version:
+                if sync:
+                    self.stored.fsync()
                 return  # nothing changed (a new file with nothing written stays zero bytes)
             sealer = self._ensure_sealer()
             chunks = chunk_count(self._size)
@@ -263,7 +272,10 @@ class EncryptedFile(io.RawIOBase):
             self._stored_tail = self._size - final * CHUNK
             self._needs_header = False
             version = self._version
-            self.stored.flush()
+            if sync:
+                self.stored.fsync()
+            else:
+                self.stored.flush()
             self._committed_version = version
 
     def close(self) -> None:
