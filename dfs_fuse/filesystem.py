@@ -709,9 +709,8 @@ def default_file_opener(client: Any) -> Callable[[Any, str, str, dict[str, Any]]
     """How the mount opens a file whose FileStatus it has just been answered: a ``DFSFile`` (an
     empty one then costs no request) for a real cluster, the client's own ``open`` otherwise."""
     from dfs_client import HttpNameNode
-    if isinstance(client, HttpNameNode):
-        from dfs_client.files import DFSFile
-        return lambda nn, path, mode, status: DFSFile(nn, path, mode, status=status)
+    if isinstance(client, HttpNameNode):  # (an encrypting client answers an EncryptedFile)
+        return lambda nn, path, mode, status: nn.open(path, mode, status=status)
     return lambda nn, path, mode, status: nn.open(path, mode)
 
 
