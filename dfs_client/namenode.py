@@ -20,6 +20,7 @@ from dfs_common.paths import normalize
 
 from . import blockio
 from .liveness import Liveness
+from .records import BufferCommands
 from .renewal import BlockRenewer
 from .seed import SeedCommands
 from .transport import Transport, encode_query
@@ -63,7 +64,7 @@ def default_user() -> str:
         return "dr.who"
 
 
-class HttpNameNode(SeedCommands):
+class HttpNameNode(SeedCommands, BufferCommands):
     """A client of one DFS name node (and, through it, of the data nodes)."""
 
     _get_file_status = Operation("GET", "GETFILESTATUS", "FileStatus")
@@ -94,6 +95,14 @@ class HttpNameNode(SeedCommands):
     _report_bad_block = Operation("POST", "REPORTBADBLOCK", idempotent=True)
     _renew_blocks = Operation("POST", "RENEWBLOCKS", idempotent=True)
     _abandon_blocks = Operation("POST", "ABANDONBLOCKS", idempotent=True)
+    # ingest buffers (``records.BufferCommands``); a change is never replayed: a lost answer to a
+    # COMMITRECORD that committed must not become a second record
+    _create_buffer = Operation("PUT", "CREATEBUFFER", "BufferStatus", idempotent=False)
+    _get_buffer_status = Operation("GET", "GETBUFFERSTATUS", "BufferStatus")
+    _get_buffer_log = Operation("GET", "GETBUFFERLOG")
+    _freeze_buffer = Operation("PUT", "FREEZEBUFFER", "BufferStatus", idempotent=False)
+    _release_buffer = Operation("PUT", "RELEASEBUFFER", "BufferStatus", idempotent=False)
+    _commit_record = Operation("POST", "COMMITRECORD", "Record", idempotent=False)
 
     def __init__(self, url: str, user: str | None = None, *, transport: Transport | None = None) -> None:
         if "://" not in url:

@@ -125,6 +125,14 @@ class Conflict(DFSError):
     java_package = "java.util"
 
 
+class WrongState(DFSError):
+    """What the target's state does not allow now (a buffer frozen below its threshold, or
+    released before it was frozen); retry once the state has changed."""
+
+    status, errno_code, exception = 409, errno_codes.EAGAIN, "IllegalStateException"
+    java_package = "java.lang"
+
+
 class Unavailable(DFSError):
     """A node could not be reached or answered garbage; the caller may retry elsewhere."""
 
@@ -141,7 +149,7 @@ class PipelineFailed(Unavailable):
 _BY_EXCEPTION: dict[str, type[DFSError]] = {}
 for _cls in (NotFound, AlreadyExists, AccessDenied, IllegalArgument, ChecksumMismatch,
              Unsupported, NotEmpty, NotADirectory, IsADirectory, ReadOnly, NoSpace, Conflict,
-             Unavailable):
+             WrongState, Unavailable):
     _BY_EXCEPTION[_cls.exception] = _cls
 _BY_EXCEPTION["SecurityException"] = AccessDenied
 _BY_EXCEPTION["ParentNotDirectoryException"] = NotADirectory

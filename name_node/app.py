@@ -15,6 +15,7 @@ from dfs_common.errors import IllegalArgument, NotFound, Unsupported
 from dfs_common.settings import Settings
 from dfs_common.web import Params, answer
 
+from .buffer_ops import BUFFER_OPERATIONS, BufferOps
 from .heal import Healer
 from .internal import InternalOps
 from .members import Members
@@ -39,6 +40,7 @@ OPERATIONS: dict[str, str] = {
     "APPEND": "POST", "CONCAT": "POST", "TRUNCATE": "POST", "ADDBLOCK": "POST", "COMMIT": "POST",
     "REPORTBADBLOCK": "POST", "RENEWBLOCKS": "POST", "ABANDONBLOCKS": "POST",
     "DELETE": "DELETE",
+    **BUFFER_OPERATIONS,
 }
 
 ROUTES: dict[tuple[str, str], str] = {
@@ -65,8 +67,9 @@ class NameNode(ReadOps, WriteOps, InternalOps):
         self.members = Members(self.store, settings)
         self.placement = Placement(self.members)
         self.healer = Healer(self.store, self.members, self.placement, settings)
+        buffer_ops = BufferOps(self.store, self.placement, self.healer, settings, self._redirect)
         self._handlers: dict[str, Callable[[Call], Response]] = {
-            op: getattr(self, "op_" + op.lower()) for op in OPERATIONS}
+            op: getattr(buffer_ops if op in BUFFER_OPERATIONS else self, "op_" + op.lower()) for op in OPERATIONS}
         self._routes = {key: getattr(self, name) for key, name in ROUTES.items()}
         self._paths = {path for _, path in ROUTES}
 

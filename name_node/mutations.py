@@ -12,7 +12,7 @@ from dfs_common.errors import (AlreadyExists, Conflict, DFSError, IllegalArgumen
 from dfs_common.paths import split_path
 from dfs_common.web import MAX_INT64, json_response, read_json_object
 
-from . import blockmap, namespace
+from . import blockmap, buffers, namespace
 from .filestatus import SPECIAL_KIND_OF, check_xattr_name, decode_xattr_value, file_status
 from .permissions import WRITE, check, check_owner
 from .store import DIR, FILE
@@ -214,9 +214,11 @@ class WriteOps:
             raise IllegalArgument('Missing webhdfs parameter "newlength"')
         now = time.time_ns()
         with self.node.store.write() as txn:
-            ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
+            where = namespace.resolve(txn, call.path, call.caller, follow=True)
+            ino, inode = where.existing()
             _require_file(inode, call.path)
             check(call.caller, inode, WRITE, call.path)
+            buffers.check_writable(txn, where.parent_ino, call.path)
             entries: list[tuple[str | None, int, str | None]] = []
             position = 0
             for number, size in txn.extents(ino):
@@ -232,6 +234,7 @@ class WriteOps:
             if inode.size != old_size:  # POSIX truncate(2): times change only with the size
                 inode.mtime = inode.ctime = now
             txn.put_inode(ino, inode)
+            buffers.resized(txn, where.parent_ino, old_size, inode.size)
         return _boolean(True)
 
     def op_concat(self, call: Call) -> Response:
@@ -283,6 +286,7 @@ class WriteOps:
                 block_size = where.inode.block_size or block_size
             else:
                 namespace.check_create(call.caller, where)
+            buffers.check_writable(txn, where.parent_ino, call.path)
         reserve = block_size if length is None else min(length, self.node.settings.max_block_size)
         with self.node.store.write() as txn:
             number = blockmap.allocate(txn, time.time_ns())
@@ -318,7 +322,10 @@ class WriteOps:
                     block_size, now, _optional_str(body, "owner"), _optional_str(body, "group"))
             else:
                 ino, inode = where.ino, where.inode  # type: ignore[assignment]
+                buffers.check_writable(txn, where.parent_ino, call.path)
+            old_size = inode.size
             _, inode.size, adopted = blockmap.swap_extents(txn, ino, entries)  # type: ignore[arg-type]
+            buffers.resized(txn, where.parent_ino, old_size, inode.size)
             inode.mtime = mtime if mtime is not None else now
             inode.ctime = now
             txn.put_inode(ino, inode)  # type: ignore[arg-type]
@@ -335,6 +342,7 @@ class WriteOps:
         old file (or the absence of one) stays until that commit."""
         with self.node.store.read() as txn:
             where = namespace.resolve(txn, call.path, call.caller, follow=True)
+            buffers.check_writable(txn, where.parent_ino, call.path)
             if not _writes_existing(call, where, create, overwrite, file_id):
                 namespace.check_create(call.caller, where)
                 return json_response({"FileStatus": None, "blockSize": block_size,

@@ -25,7 +25,7 @@ SPECIAL_KINDS = (FIFO, CHAR, BLOCK, SOCKET)
 
 _U64 = struct.Struct(">Q")
 _DB_NAMES = ("inodes", "dirents", "extents", "xattrs", "blocks", "replicas", "pending",
-             "deletions", "members", "meta")
+             "deletions", "members", "meta", "buffers", "frozen", "bufferlog")
 
 
 def pack_u64(number: int) -> bytes:
@@ -133,6 +133,8 @@ class Txn:
         self.txn.delete(key, db=self.db["extents"])
         for name in list(self.xattrs(ino)):
             self.txn.delete(key + name.encode(), db=self.db["xattrs"])
+        self.txn.delete(key, db=self.db["buffers"])  # a buffer directory's row (name_node.buffers)
+        self.txn.delete(key, db=self.db["frozen"])
 
     # directory entries ---------------------------------------------------------------------
     def child(self, parent: int, name: str) -> int | None:

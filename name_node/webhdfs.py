@@ -22,7 +22,7 @@ from dfs_common.paths import normalize
 from dfs_common.settings import Settings
 from dfs_common.web import Params, json_response
 
-from . import namespace
+from . import buffers, namespace
 from .filestatus import SPECIAL_NAMES, check_xattr_name, encode_xattr_value, file_status
 from .permissions import READ, WRITE, Caller, check, parse_fsaction
 from .store import DIR, FILE, Inode, Txn
@@ -234,6 +234,7 @@ class ReadOps:
                 where = namespace.resolve(txn, call.path, call.caller)
             except NotFound:  # missing parents: the data node makes them (MKDIRS checks its own rights)
                 return self._redirect(call, self.node.placement.any_alive())
+            buffers.check_writable(txn, where.parent_ino, call.path)
             if where.inode is not None:
                 if where.inode.kind == DIR:
                     raise IsADirectory(f"{call.path} already exists as a directory")
