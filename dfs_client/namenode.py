@@ -90,6 +90,10 @@ class HttpNameNode(SeedCommands, BufferCommands):
     _rename_timed = Operation("PUT", "RENAME", idempotent=False)
     _truncate = Operation("POST", "TRUNCATE", "boolean")
     _add_block = Operation("POST", "ADDBLOCK", "Block")
+    _add_block_group = Operation("POST", "ADDBLOCK", "BlockGroup")
+    _set_ec_policy = Operation("PUT", "SETERASURECODINGPOLICY")
+    _get_ec_policy = Operation("GET", "GETERASURECODINGPOLICY", "ErasureCodingPolicy")
+    _unset_ec_policy = Operation("POST", "UNSETERASURECODINGPOLICY", idempotent=True)
     _commit = Operation("POST", "COMMIT", "FileStatus")
     _check_commit = Operation("POST", "COMMIT", idempotent=True)  # ``"check": true`` writes nothing
     _report_bad_block = Operation("POST", "REPORTBADBLOCK", idempotent=True)
@@ -267,11 +271,36 @@ class HttpNameNode(SeedCommands, BufferCommands):
         excluded = ",".join(sorted(set(exclude))) or None
         return self._add_block(path, replication=replication, exclude=excluded, length=length)
 
+    def add_block_group(self, path: str, policy: str, exclude: Iterable[str] = (),
+                        length: int | None = None) -> dict[str, Any]:
+        """ADDBLOCK for an erasure-coded file: ``{"blockId", "ecPolicy", "fragments": [{"index",
+        "blockId", "pipeline": [one node]}]}``, k + m fresh fragments on distinct nodes."""
+        excluded = ",".join(sorted(set(exclude))) or None
+        return self._add_block_group(path, ecpolicy=policy, exclude=excluded, length=length)
+
     def write_block(self, path: str, data: bytes | bytearray | memoryview,
-                    replication: int | None = None, exclude: Iterable[str] = ()) -> dict[str, Any]:
+                    replication: int | None = None, exclude: Iterable[str] = (),
+                    ec_policy: str | None = None) -> dict[str, Any]:
         """Store one block through a pipeline, retrying with fresh ids around failed nodes.
-        Answers ``{"blockId", "length", "checksum", "dataNodes"}``, ready for ``commit``."""
+        Answers ``{"blockId", "length", "checksum", "dataNodes"}``, ready for ``commit``. With
+        ``ec_policy`` (``RS-3-2``…) the block is one erasure-coded group instead (``striping``)."""
+        if ec_policy:
+            from .striping import write_group
+            return write_group(self, path, data, ec_policy, exclude=frozenset(exclude))
         return blockio.write_block(self, path, data, replication=replication, exclude=exclude)
+
+    def set_ec_policy(self, path: str, policy: str) -> None:
+        """Files created below directory ``path`` from now on are erasure coded with ``policy``
+        (``RS-3-2``, ``RS-6-3``…; ``REPLICATION`` stops an inherited one)."""
+        self._set_ec_policy(path, ecpolicy=policy)
+
+    def get_ec_policy(self, path: str) -> str | None:
+        """A directory's effective policy (inherited included) or the one a file was created with."""
+        answer = self._get_ec_policy(path)
+        return answer.get("name") if isinstance(answer, dict) else None
+
+    def unset_ec_policy(self, path: str) -> None:
+        self._unset_ec_policy(path)
 
     def renew_blocks(self, block_ids: list[str]) -> None:
         """Restart the name node's one-hour lifetime of these pending (uncommitted) blocks."""

@@ -16,6 +16,7 @@ from dfs_common.settings import Settings
 from dfs_common.web import Params, answer
 
 from .buffer_ops import BUFFER_OPERATIONS, BufferOps
+from .erasure_ops import ERASURE_OPERATIONS, ErasureOps
 from .heal import Healer
 from .internal import InternalOps
 from .members import Members
@@ -41,6 +42,7 @@ OPERATIONS: dict[str, str] = {
     "REPORTBADBLOCK": "POST", "RENEWBLOCKS": "POST", "ABANDONBLOCKS": "POST",
     "DELETE": "DELETE",
     **BUFFER_OPERATIONS,
+    **ERASURE_OPERATIONS,
 }
 
 ROUTES: dict[tuple[str, str], str] = {
@@ -68,8 +70,12 @@ class NameNode(ReadOps, WriteOps, InternalOps):
         self.placement = Placement(self.members)
         self.healer = Healer(self.store, self.members, self.placement, settings)
         buffer_ops = BufferOps(self.store, self.placement, self.healer, settings, self._redirect)
+        erasure_ops = ErasureOps(self.store)
+
+        def owner(op: str) -> object:
+            return buffer_ops if op in BUFFER_OPERATIONS else erasure_ops if op in ERASURE_OPERATIONS else self
         self._handlers: dict[str, Callable[[Call], Response]] = {
-            op: getattr(buffer_ops if op in BUFFER_OPERATIONS else self, "op_" + op.lower()) for op in OPERATIONS}
+            op: getattr(owner(op), "op_" + op.lower()) for op in OPERATIONS}
         self._routes = {key: getattr(self, name) for key, name in ROUTES.items()}
         self._paths = {path for _, path in ROUTES}
 

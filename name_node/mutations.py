@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Response
 
 from dfs_common.blocks import format_block_id
+from dfs_common.erasure import parse_policy
 from dfs_common.errors import (AlreadyExists, Conflict, DFSError, IllegalArgument, NoAttribute, NotFound, NotPermitted)
 from dfs_common.paths import split_path
 from dfs_common.web import MAX_INT64, json_response, read_json_object
 
-from . import blockmap, buffers, namespace
+from . import blockmap, buffers, erasure, groups, namespace
 from .filestatus import SPECIAL_KIND_OF, check_xattr_name, decode_xattr_value, file_status
 from .permissions import WRITE, check, check_owner
 from .store import DIR, FILE
@@ -288,6 +289,10 @@ class WriteOps:
                 namespace.check_create(call.caller, where)
             buffers.check_writable(txn, where.parent_ino, call.path)
         reserve = block_size if length is None else min(length, self.node.settings.max_block_size)
+        coding = call.params.text("ecpolicy")
+        if coding:  # our extension: a whole erasure-coded group, ``length`` being one fragment's
+            group = erasure.add_group(self.node.store, self.node.placement, parse_policy(coding), exclude, reserve)
+            return json_response({"BlockGroup": group})
         with self.node.store.write() as txn:
             number = blockmap.allocate(txn, time.time_ns())
         try:  # placed under its number: the reservation ends when the block is confirmed or abandoned
@@ -320,6 +325,7 @@ class WriteOps:
                 ino, inode = namespace.create_file(
                     txn, where, call.caller, 0o644 if mode is None else mode, replication,
                     block_size, now, _optional_str(body, "owner"), _optional_str(body, "group"))
+                erasure.record_for_file(txn, ino, where.parent_ino)
             else:
                 ino, inode = where.ino, where.inode  # type: ignore[assignment]
                 buffers.check_writable(txn, where.parent_ino, call.path)
@@ -331,6 +337,9 @@ class WriteOps:
             txn.put_inode(ino, inode)  # type: ignore[arg-type]
             short = [n for n in adopted if len(txn.block(n).replicas) < inode.replication]  # type: ignore[union-attr]
             status = file_status("", ino, inode)  # type: ignore[arg-type]
+            coding = erasure.policy_of(txn, ino)  # type: ignore[arg-type]
+            if coding is not None:
+                status["ecPolicy"] = coding
         if short:
             self.node.healer.suspect(short)
         return json_response({"FileStatus": status})
@@ -346,10 +355,12 @@ class WriteOps:
             if not _writes_existing(call, where, create, overwrite, file_id):
                 namespace.check_create(call.caller, where)
                 return json_response({"FileStatus": None, "blockSize": block_size,
-                                      "replication": replication})
+                                      "replication": replication,
+                                      "ecPolicy": erasure.effective(txn, where.parent_ino)})
             status = file_status("", where.ino, where.inode)  # type: ignore[arg-type]
+            coding = erasure.policy_of(txn, where.ino)  # type: ignore[arg-type]
         return json_response({"FileStatus": status, "blockSize": status["blockSize"],
-                              "replication": status["replication"]})
+                              "replication": status["replication"], "ecPolicy": coding})
 
     def op_renewblocks(self, call: Call) -> Response:
         """A writer's pending blocks (shipped, not yet committed) stay alive another lifetime."""
@@ -363,6 +374,7 @@ class WriteOps:
         numbers = _block_list(call, "ABANDONBLOCKS")
         with self.node.store.write() as txn:
             pending = [n for n in numbers if (record := txn.block(n)) is not None and not record.owner]
+            pending += [f for n in list(pending) if (found := groups.group(txn, n)) for f in found[1]]
             abandoned = blockmap.abandon(txn, pending)
         self.node.placement.abandoned(pending)  # the nodes it was sent to delete their copies
         return json_response({"abandoned": abandoned})

@@ -25,7 +25,8 @@ SPECIAL_KINDS = (FIFO, CHAR, BLOCK, SOCKET)
 
 _U64 = struct.Struct(">Q")
 _DB_NAMES = ("inodes", "dirents", "extents", "xattrs", "blocks", "replicas", "pending",
-             "deletions", "members", "meta", "buffers", "frozen", "bufferlog")
+             "deletions", "members", "meta", "buffers", "frozen", "bufferlog", "ecpolicy", "groups",
+             "fragments")
 
 
 def pack_u64(number: int) -> bytes:
@@ -135,6 +136,7 @@ class Txn:
             self.txn.delete(key + name.encode(), db=self.db["xattrs"])
         self.txn.delete(key, db=self.db["buffers"])  # a buffer directory's row (name_node.buffers)
         self.txn.delete(key, db=self.db["frozen"])
+        self.txn.delete(key, db=self.db["ecpolicy"])  # an erasure coding policy (name_node.erasure)
 
     # directory entries ---------------------------------------------------------------------
     def child(self, parent: int, name: str) -> int | None:

@@ -22,7 +22,7 @@ from dfs_common.paths import normalize
 from dfs_common.settings import Settings
 from dfs_common.web import Params, json_response
 
-from . import buffers, namespace
+from . import buffers, erasure, namespace
 from .filestatus import SPECIAL_NAMES, check_xattr_name, encode_xattr_value, file_status
 from .permissions import READ, WRITE, Caller, check, parse_fsaction
 from .store import DIR, FILE, Inode, Txn
@@ -139,9 +139,13 @@ class ReadOps:
                     locations.append(_location(txn, number, position, size, live,
                                                self.node.members.freshest_first))
                 position += size
+            coding = erasure.policy_of(txn, ino)
+        status = file_status("", ino, inode)
+        if coding is not None:
+            status["ecPolicy"] = coding
         return json_response({"BlockLocations": {"BlockLocation": locations}, "fileLength": inode.size,
                               "fileId": ino, "blockSize": inode.block_size, "replication": inode.replication,
-                              "FileStatus": file_status("", ino, inode)})
+                              "ecPolicy": coding, "FileStatus": status})
 
     def op_gethomedirectory(self, call: Call) -> Response:
         return json_response({"Path": f"/user/{call.caller.user}"})
@@ -309,6 +313,7 @@ def _location(txn: Txn, number: int, offset: int, size: int, live: dict[str, Any
     }
     if record is not None and record.length != size:
         location["blockLength"] = record.length
+    erasure.annotate(txn, number, location, live, order)
     return location
 
 
