@@ -70,7 +70,6 @@ class JsonErrorWorker(ThreadWorker):
             status, reason = 500, "Internal Server Error"
         cls = Unsupported if status == 501 else IllegalArgument if status < 500 else DFSError
         error = cls(f"{reason}: {exc}"[:500] if status < 500 else reason)
-        error.status = status
         body = json.dumps(to_remote_exception(error), separators=(",", ":")).encode()
         head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")

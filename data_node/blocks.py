@@ -18,7 +18,7 @@ from werkzeug.wsgi import wrap_file
 
 from dfs_common.blocks import (CHECKSUM_HEADER, CONFIRM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER, chunk_count,
                                parse_block_id, parse_checksum)
-from dfs_common.errors import AlreadyExists, IllegalArgument, TooLarge
+from dfs_common.errors import AlreadyExists, IllegalArgument, RangeNotSatisfiable, TooLarge
 from dfs_common.settings import Settings
 from dfs_common.web import error_response
 
@@ -192,9 +192,8 @@ class BlockService:
                     headers[DIGESTS_HEADER] = self.root.digests(block_id).hex()
             elif len(wanted.ranges) == 1:
                 file.close()
-                error = IllegalArgument(f"Range not satisfiable for a block of {length} bytes")
-                error.status = 416
-                response = error_response(error)
+                response = error_response(
+                    RangeNotSatisfiable(f"Range not satisfiable for a block of {length} bytes"))
                 response.headers["Content-Range"] = f"bytes */{length}"
                 return response
         headers["Content-Length"] = str(stop - start)

@@ -87,6 +87,18 @@ class Unsupported(DFSError):
     java_package = "java.lang"
 
 
+class MethodNotAllowed(Unsupported):
+    """An endpoint asked with the wrong HTTP method (``PUT /status``)."""
+
+    status = 405
+
+
+class RangeNotSatisfiable(IllegalArgument):
+    """A byte range that lies outside what is stored (a block read past its end)."""
+
+    status = 416
+
+
 class NotEmpty(DFSError):
     status, errno_code, exception = 403, errno_codes.ENOTEMPTY, "PathIsNotEmptyDirectoryException"
     java_package = "org.apache.hadoop.fs"

@@ -12,11 +12,15 @@ from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from .errors import DFSError, IllegalArgument, NotFound, Unsupported, to_remote_exception
+from .errors import (DFSError, IllegalArgument, MethodNotAllowed, NotFound, RangeNotSatisfiable, TooLarge,
+                     to_remote_exception)
 
 log = logging.getLogger("dfs.web")
 
-_STATUS_ERRORS: dict[int, type[DFSError]] = {404: NotFound, 405: Unsupported}
+# werkzeug's own HTTP errors (no route, wrong method, a body over its limit) as our classes;
+# any other 4xx is a 400, any 5xx a 500.
+_STATUS_ERRORS: dict[int, type[DFSError]] = {404: NotFound, 405: MethodNotAllowed, 413: TooLarge,
+                                              416: RangeNotSatisfiable}
 
 # What a stat can carry (st_size, st_mtime_ns are signed 64-bit) and LMDB's packed keys hold: no
 # integer parameter means anything beyond it, so every one is bounded by it unless told tighter.
@@ -82,10 +86,9 @@ def answer(handler: Callable[[Request], Response], request: Request) -> Response
     except DFSError as error:
         return error_response(error)
     except HTTPException as error:
-        cls = _STATUS_ERRORS.get(error.code or 500, IllegalArgument if (error.code or 500) < 500 else DFSError)
-        wrapped = cls(error.description or error.name)
-        wrapped.status = error.code or 500
-        return error_response(wrapped)
+        code = error.code or 500
+        cls = _STATUS_ERRORS.get(code, IllegalArgument if code < 500 else DFSError)
+        return error_response(cls(error.description or error.name))
     except (ParseException, NoMoreData) as error:  # gunicorn reading a malformed or cut-off body
         return error_response(IllegalArgument(f"Malformed request body: {type(error).__name__}: {error}"[:300]))
     except Exception as error:  # noqa: BLE001 - the last line of defence of a server

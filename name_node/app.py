@@ -2,6 +2,7 @@
 
 ``NameNode(settings)`` opens LMDB (call it after gunicorn forks), ``start()`` runs the single
 background healer, ``stop()`` ends it and closes the environment. The object is the WSGI callable.
+The handlers live in ``handlers/``, one object per resource, each given only what it uses.
 """
 from __future__ import annotations
 
@@ -11,24 +12,29 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from dfs_common.errors import IllegalArgument, NotFound, Unsupported
+from dfs_common.errors import IllegalArgument, MethodNotAllowed, NotFound
 from dfs_common.settings import Settings
 from dfs_common.web import Params, answer
 
-from .buffer_ops import BUFFER_OPERATIONS, BufferOps
-from .erasure_ops import ERASURE_OPERATIONS, ErasureOps
+from .handlers.attributes import AttributeOps
+from .handlers.buffers import BUFFER_OPERATIONS, BufferOps
+from .handlers.call import PREFIX, Call, caller_of
+from .handlers.content import ContentOps
+from .handlers.erasure import ERASURE_OPERATIONS, ErasureOps
+from .handlers.internal import InternalOps
+from .handlers.redirects import RedirectOps
+from .handlers.server import ServerOps
+from .handlers.status import StatusOps
+from .handlers.tree import TreeOps
 from .heal import Healer
-from .internal import InternalOps
 from .members import Members
-from .mutations import WriteOps
 from .permissions import Caller, GroupMapping
 from .placement import Placement
 from .store import Store
-from .webhdfs import PREFIX, Call, ReadOps
 
 log = logging.getLogger("dfs.name_node")
 
-# op → HTTP method; the handler is ``op_<name lower-case>`` on the NameNode.
+# op → HTTP method; the handler is ``op_<name lower-case>`` on exactly one handler object.
 OPERATIONS: dict[str, str] = {
     "OPEN": "GET", "GETFILESTATUS": "GET", "GETFILELINKSTATUS": "GET", "GETLINKTARGET": "GET",
     "LISTSTATUS": "GET", "LISTSTATUS_BATCH": "GET", "GETCONTENTSUMMARY": "GET", "GETQUOTAUSAGE": "GET",
@@ -58,25 +64,25 @@ ROUTES: dict[tuple[str, str], str] = {
 }
 
 
-class NameNode(ReadOps, WriteOps, InternalOps):
+class NameNode:
     """Metadata service: namespace, block map, members, placement and healing."""
 
     def __init__(self, settings: Settings) -> None:
-        self.node = self
         self.settings = settings
         self.store = Store(settings.db_path, settings.db_map_size, settings.superuser, settings.supergroup)
         self.groups = GroupMapping(settings.superuser, settings.supergroup)
         self.members = Members(self.store, settings)
         self.placement = Placement(self.members)
         self.healer = Healer(self.store, self.members, self.placement, settings)
-        buffer_ops = BufferOps(self.store, self.placement, self.healer, settings, self._redirect)
-        erasure_ops = ErasureOps(self.store)
-
-        def owner(op: str) -> object:
-            return buffer_ops if op in BUFFER_OPERATIONS else erasure_ops if op in ERASURE_OPERATIONS else self
-        self._handlers: dict[str, Callable[[Call], Response]] = {
-            op: getattr(owner(op), "op_" + op.lower()) for op in OPERATIONS}
-        self._routes = {key: getattr(self, name) for key, name in ROUTES.items()}
+        internal = InternalOps(self.store, self.members, self.placement, self.healer, self.groups, settings)
+        resources = [StatusOps(self.store, self.members), TreeOps(self.store),
+                     AttributeOps(self.store, self.healer),
+                     ContentOps(self.store, self.members, self.placement, self.healer, settings),
+                     RedirectOps(self.store, self.members, self.placement, settings),
+                     ServerOps(self.members, settings),
+                     BufferOps(self.store, self.placement, self.healer, settings), ErasureOps(self.store)]
+        self._handlers = _handler_table(resources)
+        self._routes = {key: getattr(internal, name) for key, name in ROUTES.items()}
         self._paths = {path for _, path in ROUTES}
 
     def start(self) -> None:
@@ -92,8 +98,7 @@ class NameNode(ReadOps, WriteOps, InternalOps):
         return response(environ, start_response)
 
     def caller_of(self, request: Request) -> Caller:
-        params = Params(request.args)
-        return self.groups.caller(params.user("user.name"), params.user("doas"))
+        return caller_of(request, self.groups)
 
     def dispatch(self, request: Request) -> Response:
         path = request.path
@@ -103,9 +108,7 @@ class NameNode(ReadOps, WriteOps, InternalOps):
         if route is not None:
             return route(request)
         if path in self._paths:
-            error = Unsupported(f"Method {request.method} not allowed on {path}")
-            error.status = 405
-            raise error
+            raise MethodNotAllowed(f"Method {request.method} not allowed on {path}")
         raise NotFound(f"No such endpoint: {path}")
 
     def webhdfs(self, request: Request, path: str) -> Response:
@@ -115,10 +118,20 @@ class NameNode(ReadOps, WriteOps, InternalOps):
         if method is None:
             raise IllegalArgument(f'Invalid value for webhdfs parameter "op": No enum constant {op[:40]}')
         if request.method != method and not (method == "GET" and request.method == "HEAD"):
-            error = Unsupported(f"Operation {op} needs HTTP {method}, not {request.method}")
-            error.status = 405
-            raise error
+            raise MethodNotAllowed(f"Operation {op} needs HTTP {method}, not {request.method}")
         return self._handlers[op](Call(request, params, path, self.caller_of(request)))
+
+
+def _handler_table(resources: list[Any]) -> dict[str, Callable[[Call], Response]]:
+    """op → bound ``op_<op>`` of the one resource that has it: an op without a handler, or with
+    two, fails at start-up rather than on its first request."""
+    table: dict[str, Callable[[Call], Response]] = {}
+    for op in OPERATIONS:
+        found = [getattr(r, "op_" + op.lower()) for r in resources if hasattr(r, "op_" + op.lower())]
+        if len(found) != 1:
+            raise RuntimeError(f"WebHDFS op {op} has {len(found)} handlers")
+        table[op] = found[0]
+    return table
 
 
 def create_app(settings: Settings) -> NameNode:

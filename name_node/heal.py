@@ -2,8 +2,9 @@
 
 Work is driven by a set of suspect blocks fed by the events that change replica counts (a node
 dies or returns, a bad block is reported, a commit lands short, replication is changed), so a quiet
-cluster costs nothing. A full scan at a slow interval is the safety net; pending blocks older than
-an hour are expired here too.
+cluster costs nothing. A full scan at a slow interval is the safety net, run early when a node
+returns (blocks written while too few nodes were live settled short and sit in no queue); pending
+blocks older than an hour are expired here too.
 
 A surplus copy is trimmed only once every copy the block keeps has just been verified on its disk
 (a ``verify`` command each, answered by a confirmation): a replica the map counts but whose bytes
@@ -36,6 +37,7 @@ log = logging.getLogger("dfs.name_node.heal")
 _BATCH = 500            # suspects evaluated per tick: bounds the time one tick holds a read txn
 _EXPIRE_EVERY = 60.0    # seconds between sweeps of expired pending blocks
 _SCAN_EVERY = 900.0     # seconds between full safety-net scans of the block map
+_RESCAN_GAP = 5.0       # at least this between scans a returning node asks for (a flapping node)
 # Trims waiting for their keepers' verification at once: each asks a few nodes to re-read a block,
 # so a node returning with many blocks costs bounded reads, not one per block all at once.
 _TRIM_CHECKS = 256
@@ -67,6 +69,7 @@ class Healer(BackgroundLoop):
         self._last_expire = time.monotonic()
         # the first full scan runs once a restart's grace window is over: suspects are not persisted
         self._last_scan = self._last_expire - _SCAN_EVERY + 2 * settings.dead_after * settings.heartbeat
+        self._scan_due = False
         self.retry_after = max(10.0, 4 * settings.heartbeat)
 
     # events ---------------------------------------------------------------------------------
@@ -118,6 +121,8 @@ class Healer(BackgroundLoop):
                 with self._lock:
                     self._suspects |= self._missing
                     self._missing.clear()
+                # blocks settled short while too few nodes were live are in no queue: rescan
+                self._scan_due = True
         self.heal_batch(now)
         if now - self._last_expire >= _EXPIRE_EVERY:
             self._last_expire = now
@@ -125,8 +130,8 @@ class Healer(BackgroundLoop):
                 expired = blockmap.expire_pending(txn, time.time_ns())
             if expired:
                 log.info("expired %d pending blocks", expired)
-        if now - self._last_scan >= _SCAN_EVERY:
-            self._last_scan = now
+        if now - self._last_scan >= (_RESCAN_GAP if self._scan_due else _SCAN_EVERY):
+            self._last_scan, self._scan_due = now, False
             self.full_scan()
 
     def _suspect_node(self, node_id: str) -> None:

@@ -10,14 +10,15 @@ import stat
 from dataclasses import dataclass
 
 from dfs_common.errors import (AlreadyExists, IllegalArgument, InvalidMove, IsADirectory, NotEmpty,
-                               NotFound, NotADirectory, NotPermitted)
+                               NotFound, NotADirectory, NotPermitted, Unsupported)
 from dfs_common.paths import split_path
 
 from . import blockmap, buffers
 from .permissions import EXECUTE, WRITE, Caller, allowed, check, check_sticky
-from .store import DIR, FILE, LINK, ROOT_INO, SPECIAL_KINDS, Inode, Txn
+from .store import BLOCK, CHAR, DIR, FIFO, FILE, LINK, ROOT_INO, SOCKET, SPECIAL_KINDS, Inode, Txn
 
 MAX_SYMLINK_HOPS = 40
+SPECIAL_NAMES = {FIFO: "FIFO", CHAR: "CHAR", BLOCK: "BLOCK", SOCKET: "SOCKET"}
 
 
 @dataclass(slots=True)
@@ -149,6 +150,17 @@ def release(txn: Txn, ino: int, inode: Inode, now: int) -> None:
     blockmap.drop_blocks(txn, [number for number, _ in txn.extents(ino)])
     txn.delete_inode(ino)
     txn.bump("files", -1)
+
+
+def require_file(inode: Inode, path: str) -> None:
+    """A regular file: the only kind with bytes (OPEN, APPEND, TRUNCATE, COMMIT, block lists)."""
+    if inode.kind == DIR:
+        raise IsADirectory(f"{path} is a directory")
+    if inode.kind in SPECIAL_NAMES:
+        raise Unsupported(f"{path} is a {SPECIAL_NAMES[inode.kind]} special file: it has no data on DFS "
+                          "(the kernel of whoever opens it does its I/O)")
+    if inode.kind != FILE:
+        raise NotFound(f"File does not exist: {path} (a dangling or looping symlink)")
 
 
 def check_create(caller: Caller, where: Resolved) -> None:
@@ -301,6 +313,38 @@ def _empty_directory(txn: Txn, ino: int, inode: Inode, caller: Caller, path: str
             else:
                 release(txn, child, child_node, now)
     inode.children, inode.nlink = 0, 2
+    inode.mtime = inode.ctime = now
+    txn.put_inode(ino, inode)
+
+
+def concat(txn: Txn, path: str, sources: list[str], caller: Caller, now: int) -> None:
+    """HDFS concat: the sources' blocks move, in order, to the end of ``path`` and the sources go."""
+    ino, inode = resolve_existing(txn, path, caller)
+    require_file(inode, path)
+    check(caller, inode, WRITE, path)
+    extents = txn.extents(ino)
+    seen = {ino}
+    for source in sources:
+        where = resolve(txn, source, caller)
+        src_ino, src = where.existing()
+        require_file(src, source)
+        if src_ino in seen:
+            raise IllegalArgument(f"concat: {source} is the target or listed twice")
+        seen.add(src_ino)
+        check(caller, where.parent, WRITE | EXECUTE, source)
+        moved = txn.extents(src_ino)
+        for number, _ in moved:
+            record = txn.block(number) if number else None
+            if record is not None:
+                record.owner = ino
+                txn.put_block(number, record)
+        extents.extend(moved)
+        inode.size += src.size
+        txn.put_extents(src_ino, [])
+        src.size = 0
+        remove_entry(txn, where.parent_ino, where.parent, where.name, src, now)
+        release(txn, src_ino, src, now)
+    txn.put_extents(ino, extents)
     inode.mtime = inode.ctime = now
     txn.put_inode(ino, inode)
 

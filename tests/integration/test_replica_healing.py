@@ -91,3 +91,26 @@ def test_flipped_byte_is_failed_over_on_read_and_the_bad_replica_replaced(make_c
     response_ok = nn.read_block(block, path="/flip.bin")
     assert response_ok == data[2 * MiB:3 * MiB]
     assert fully_replicated(cluster, nn, "/flip.bin")
+
+
+@pytest.mark.timeout(300)
+def test_blocks_written_while_nodes_were_down_reach_full_replication_when_they_return(make_cluster: Any) -> None:
+    """With two of four nodes dead a file gets two replicas (all there is); once the nodes are back
+    it must get its third promptly, not at the next safety-net scan a quarter of an hour later."""
+    cluster: Cluster = make_cluster(datanodes=4, env=ENV)
+    nn = cluster.client("root")
+    down = cluster.datanodes[:2]
+    for node in down:
+        node.kill()
+    cluster.wait_for(lambda: not any(node.node_id in cluster.alive_ids() for node in down), timeout=20,
+                     message="two nodes marked dead")
+    data = Pattern(3 * MiB + 5, chunk=MiB, seed=53).bytes()
+    nn.tee("/short.bin", data)
+    assert fully_replicated(cluster, nn, "/short.bin", replicas=2)
+    time.sleep(3)  # the healer settles the short blocks: two replicas is all two live nodes can hold
+    for node in down:
+        node.start()
+    cluster.wait_ready()
+    cluster.wait_for(lambda: fully_replicated(cluster, nn, "/short.bin"), timeout=60, interval=0.5,
+                     message="every block at 3 live, verified replicas after the nodes returned")
+    assert nn.cat("/short.bin") == data

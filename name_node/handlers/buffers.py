@@ -9,8 +9,6 @@ ends with ``COMMITRECORD``, the one transaction that names the record and counts
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
 
 from werkzeug.wrappers import Response
 
@@ -19,12 +17,13 @@ from dfs_common.paths import normalize, split_path
 from dfs_common.settings import Settings
 from dfs_common.web import MAX_INT64, json_response, read_json_object
 
-from . import blockmap, buffers, ingest
-from .heal import Healer
-from .permissions import EXECUTE, WRITE, check
-from .placement import Placement
-from .store import Store
-from .webhdfs import Call
+from .. import blockmap, buffers, ingest
+from ..heal import Healer
+from ..permissions import EXECUTE, WRITE, check
+from ..placement import Placement
+from ..store import Store
+from .call import Call
+from .redirects import redirect
 
 MAX_RECORD_COMMIT_BODY = 1024 * 1024  # a record's block list: thousands of blocks fit
 MAX_REPLICATION = 512
@@ -38,15 +37,13 @@ BUFFER_OPERATIONS: dict[str, str] = {
 
 
 class BufferOps:
-    """Ingest buffers over HTTP; ``redirect(call, member)`` answers the two-step POSTRECORD."""
+    """Ingest buffers over HTTP."""
 
-    def __init__(self, store: Store, placement: Placement, healer: Healer, settings: Settings,
-                 redirect: Callable[[Call, Any], Response]) -> None:
+    def __init__(self, store: Store, placement: Placement, healer: Healer, settings: Settings) -> None:
         self.store = store
         self.placement = placement
         self.healer = healer
         self.settings = settings
-        self.redirect = redirect
 
     def op_createbuffer(self, call: Call) -> Response:
         max_bytes = call.params.integer("maxbytes", None, minimum=1, maximum=MAX_INT64)
@@ -91,7 +88,7 @@ class BufferOps:
             _, ino, inode, _ = ingest.resolve_buffer(txn, call.path, call.caller)
             check(call.caller, inode, WRITE | EXECUTE, call.path)
             buffers.check_writable(txn, ino, call.path)
-        return self.redirect(call, self.placement.any_alive())
+        return redirect(call, self.placement.any_alive())
 
     def op_commitrecord(self, call: Call) -> Response:
         """``{"blocks": [...], "suffix", "permission", "replication"}``: the record's confirmed

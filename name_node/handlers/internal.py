@@ -7,18 +7,21 @@ match what the block map expects.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 from dfs_common.errors import IllegalArgument, NotPermitted
+from dfs_common.settings import Settings
 from dfs_common.web import json_response, read_json_object
 
-from . import blockmap
-from .store import ROOT_INO, format_root, pack_u64
-
-if TYPE_CHECKING:
-    from .app import NameNode
+from .. import blockmap
+from ..heal import Healer
+from ..members import Members
+from ..permissions import GroupMapping
+from ..placement import Placement
+from ..store import ROOT_INO, Store, format_root, pack_u64
+from .call import caller_of
 
 MAX_INTERNAL_BODY = 256 * 1024 * 1024  # a block report of millions of blocks still fits
 
@@ -35,17 +38,26 @@ def node_id_of(body: dict[str, Any]) -> str:
 
 
 class InternalOps:
-    node: "NameNode"
+    """``/internal/*`` (heartbeats, confirmations, reports) and the cluster views."""
+
+    def __init__(self, store: Store, members: Members, placement: Placement, healer: Healer,
+                 groups: GroupMapping, settings: Settings) -> None:
+        self.store = store
+        self.members = members
+        self.placement = placement
+        self.healer = healer
+        self.groups = groups
+        self.settings = settings
 
     def on_heartbeat(self, request: Request) -> Response:
         body = read_json(request)
-        with self.node.store.write() as txn:
-            member, wants_report = self.node.members.heartbeat(txn, body)
+        with self.store.write() as txn:
+            member, wants_report = self.members.heartbeat(txn, body)
             deletions = blockmap.take_deletions(txn, member.id)
             # a block gone from the map never comes back (ids are not reused): the node may refuse
             # a late copy of it (a pipeline that failed while it was stopped); a trimmed one may
             gone = [block_id for block_id in deletions if txn.block(int(block_id, 16)) is None]
-        commands = self.node.members.take_commands(member)
+        commands = self.members.take_commands(member)
         kept = sorted(set(deletions) - set(gone))
         if kept:
             commands.insert(0, {"op": "delete", "blocks": kept})
@@ -53,7 +65,7 @@ class InternalOps:
             commands.insert(0, {"op": "delete", "blocks": gone, "gone": True})
         # the dead nodes ride along: the sender cuts its in-flight forwards to them
         return json_response({"commands": commands, "block_report": wants_report,
-                              "dead": self.node.members.dead_names()})
+                              "dead": self.members.dead_names()})
 
     def on_block_received(self, request: Request) -> Response:
         """Confirmed replicas. Each block may name its ``holders`` (the head of a write pipeline
@@ -68,7 +80,7 @@ class InternalOps:
         rejected: list[Any] = []
         accepted: list[tuple[str, int]] = []
         landed: list[tuple[int, list[str], int]] = []
-        with self.node.store.write() as txn:
+        with self.store.write() as txn:
             for item, holders in confirmed:
                 numbers = [(holder, blockmap.receive(txn, holder, item.get("blockId"), item.get("length"),
                                                      item.get("checksum"))) for holder in holders]
@@ -78,8 +90,8 @@ class InternalOps:
                     accepted.extend(numbers)  # type: ignore[arg-type]
                     landed.append((numbers[0][1], holders, int(item["length"])))  # type: ignore[arg-type]
         for number, holders, length in landed:  # their reservations become real lengths
-            self.node.placement.confirmed(number, holders, length)
-        self.node.healer.confirmed(accepted)
+            self.placement.confirmed(number, holders, length)
+        self.healer.confirmed(accepted)
         return json_response({"rejected": rejected} if rejected else {})
 
     def _holders(self, item: dict[str, Any], sender: str) -> list[str]:
@@ -87,7 +99,7 @@ class InternalOps:
         if not isinstance(holders, list) or not holders or len(holders) > 512 \
                 or not all(isinstance(holder, str) for holder in holders):
             raise IllegalArgument('"holders" must be a non-empty list of data node ids')
-        return [holder for holder in dict.fromkeys(holders) if self.node.members.get(holder) is not None]
+        return [holder for holder in dict.fromkeys(holders) if self.members.get(holder) is not None]
 
     def on_block_report(self, request: Request) -> Response:
         body = read_json(request)
@@ -95,25 +107,25 @@ class InternalOps:
         blocks = body.get("blocks")
         if not isinstance(blocks, list):
             raise IllegalArgument('"blocks" must be a list')
-        with self.node.store.write() as txn:
+        with self.store.write() as txn:
             delete, lost, gained = blockmap.reconcile(txn, node_id, blocks)
-        self.node.members.mark_reported(node_id)
-        self.node.healer.lost(node_id, lost)
-        self.node.healer.suspect(gained)
+        self.members.mark_reported(node_id)
+        self.healer.lost(node_id, lost)
+        self.healer.suspect(gained)
         return json_response({"delete": delete})
 
     def on_bad_block(self, request: Request) -> Response:
         body = read_json(request)
         node_id = self._known(body)
         number = int(blockmap.parse_block_id(body.get("blockId")), 16)  # type: ignore[arg-type]
-        with self.node.store.write() as txn:
+        with self.store.write() as txn:
             blockmap.remove_replica(txn, node_id, number, delete_on_node=False)
-        self.node.healer.lost(node_id, [number])
+        self.healer.lost(node_id, [number])
         return json_response({})
 
     def _known(self, body: dict[str, Any]) -> str:
         node_id = node_id_of(body)
-        if self.node.members.get(node_id) is None:
+        if self.members.get(node_id) is None:
             raise IllegalArgument(f"Unknown data node {node_id[:64]!r}: send a heartbeat first")
         return node_id
 
@@ -125,27 +137,27 @@ class InternalOps:
         """``GET /liveness``: the data nodes declared dead (ids and URLs) and the heartbeat
         interval: a writer polls it while block transfers are in flight and cuts those that wait
         on a dead node (``dfs_client.liveness``)."""
-        settings = self.node.settings
+        settings = self.settings
         return json_response({"heartbeat": settings.heartbeat, "dead_after": settings.dead_after,
-                              "dead": self.node.members.dead_names()})
+                              "dead": self.members.dead_names()})
 
     def on_df(self, request: Request) -> Response:
-        return json_response(self.node.members.totals())
+        return json_response(self.members.totals())
 
     def on_status(self, request: Request) -> Response:
-        with self.node.store.read() as txn:
+        with self.store.read() as txn:
             counts = {"files": txn.counter("files"), "directories": txn.counter("dirs"),
                       "blocks": txn.entries("blocks")}
-        return json_response({"datanodes": self.node.members.status(),
-                              "namenode": dict(url=self.node.settings.node_url, **counts,
-                                               under_replicated=self.node.healer.under_replicated)})
+        return json_response({"datanodes": self.members.status(),
+                              "namenode": dict(url=self.settings.node_url, **counts,
+                                               under_replicated=self.healer.under_replicated)})
 
     def on_mkfs(self, request: Request) -> Response:
-        caller = self.node.caller_of(request)
+        caller = caller_of(request, self.groups)
         if not caller.superuser:
             raise NotPermitted("Only the superuser may format the filesystem")
-        settings = self.node.settings
-        with self.node.store.write() as txn:
+        settings = self.settings
+        with self.store.write() as txn:
             numbers = [int.from_bytes(key, "big") for key, _ in txn.scan("blocks")]
             blockmap.drop_blocks(txn, numbers)
             for name in ("inodes", "dirents", "extents", "xattrs", "pending"):

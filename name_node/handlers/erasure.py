@@ -7,9 +7,9 @@ from werkzeug.wrappers import Response
 
 from dfs_common.web import json_response
 
-from . import erasure
-from .store import Store
-from .webhdfs import Call
+from .. import erasure
+from ..store import Store
+from .call import Call
 
 ERASURE_OPERATIONS: dict[str, str] = {
     "SETERASURECODINGPOLICY": "PUT", "GETERASURECODINGPOLICY": "GET", "UNSETERASURECODINGPOLICY": "POST",

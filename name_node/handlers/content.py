@@ -1,0 +1,190 @@
+"""Changing what a file holds: ADDBLOCK, COMMIT, TRUNCATE, CONCAT and the pending-block calls.
+
+A writer asks ADDBLOCK for a block id and a pipeline, ships the bytes to the data nodes itself, and
+COMMITs the block list in one write transaction (invariant 4: replicas count only once the data
+nodes confirm them). RENEWBLOCKS and ABANDONBLOCKS keep alive or give up blocks not yet committed.
+"""
+from __future__ import annotations
+
+import time
+
+from werkzeug.wrappers import Response
+
+from dfs_common.blocks import format_block_id
+from dfs_common.errors import AlreadyExists, Conflict, DFSError, IllegalArgument, NotFound
+from dfs_common.settings import Settings
+from dfs_common.web import json_response, read_json_object
+
+from dfs_common.erasure import parse_policy
+
+from .. import attributes, blockmap, buffers, erasure, groups, namespace
+from ..filestatus import file_status
+from ..heal import Healer
+from ..members import Members
+from ..permissions import WRITE, check
+from ..placement import Placement
+from ..store import Store
+from .call import (MAX_REPLICATION, Call, block_list, boolean, check_block_size, empty, optional_int,
+                   optional_mode, optional_str, parse_block_param)
+
+MAX_COMMIT_BODY = 64 * 1024 * 1024  # a block list of a multi-TiB file still fits
+
+
+class ContentOps:
+    """The block list of files: allocation, commit, truncation, concatenation."""
+
+    def __init__(self, store: Store, members: Members, placement: Placement, healer: Healer,
+                 settings: Settings) -> None:
+        self.store = store
+        self.members = members
+        self.placement = placement
+        self.healer = healer
+        self.settings = settings
+
+    def op_truncate(self, call: Call) -> Response:
+        new_length = call.params.integer("newlength", None, minimum=0, maximum=self.settings.max_file_size)
+        if new_length is None:
+            raise IllegalArgument('Missing webhdfs parameter "newlength"')
+        with self.store.write() as txn:
+            attributes.truncate(txn, call.path, call.caller, new_length, time.time_ns())
+        return boolean(True)
+
+    def op_concat(self, call: Call) -> Response:
+        sources = [s for s in (call.params.required("sources")).split(",") if s]
+        with self.store.write() as txn:
+            namespace.concat(txn, call.path, sources, call.caller, time.time_ns())
+        return empty()
+
+    def op_addblock(self, call: Call) -> Response:
+        replication = call.params.integer("replication", None, minimum=1, maximum=MAX_REPLICATION)
+        exclude = [n for n in (call.params.text("exclude") or "").split(",") if n]
+        length = call.params.integer("length", None, minimum=0)  # our extension: the space to reserve
+        block_size = self.settings.block_size
+        with self.store.read() as txn:
+            where = namespace.resolve(txn, call.path, call.caller, follow=True)
+            if where.inode is not None:
+                namespace.require_file(where.inode, call.path)
+                check(call.caller, where.inode, WRITE, call.path)
+                replication = replication or where.inode.replication
+                block_size = where.inode.block_size or block_size
+            else:
+                namespace.check_create(call.caller, where)
+            buffers.check_writable(txn, where.parent_ino, call.path)
+        reserve = block_size if length is None else min(length, self.settings.max_block_size)
+        coding = call.params.text("ecpolicy")
+        if coding:  # our extension: a whole erasure-coded group, ``length`` being one fragment's
+            group = erasure.add_group(self.store, self.placement, parse_policy(coding), exclude, reserve)
+            return json_response({"BlockGroup": group})
+        with self.store.write() as txn:
+            number = blockmap.allocate(txn, time.time_ns())
+        try:  # placed under its number: the reservation ends when the block is confirmed or abandoned
+            pipeline = self.placement.choose(min(replication or self.settings.replication, 32),
+                                                  reserve, exclude, block=number)
+        except DFSError:
+            with self.store.write() as txn:
+                blockmap.abandon(txn, [number])
+            raise
+        return json_response({"Block": {"blockId": format_block_id(number),
+                                        "pipeline": [{"id": m.id, "url": m.client_url} for m in pipeline]}})
+
+    def op_commit(self, call: Call) -> Response:
+        body = read_json_object(call.request, MAX_COMMIT_BODY, "COMMIT body")
+        settings = self.settings
+        entries = blockmap.parse_extents(body.get("blocks"), settings.max_block_size, settings.max_file_size)
+        create, overwrite = bool(body.get("create", False)), bool(body.get("overwrite", False))
+        file_id = optional_int(body, "fileId")
+        mode = optional_mode(body.get("permission"))
+        replication = min(optional_int(body, "replication") or settings.replication, MAX_REPLICATION)
+        block_size = optional_int(body, "blockSize") or settings.block_size
+        check_block_size(settings, block_size)
+        mtime = optional_int(body, "mtimeNs")
+        if body.get("check", False) is True:
+            return self._check_commit(call, create, overwrite, file_id, replication, block_size)
+        now = time.time_ns()
+        with self.store.write() as txn:
+            where = namespace.resolve(txn, call.path, call.caller, follow=True)
+            if not _writes_existing(call, where, create, overwrite, file_id):
+                ino, inode = namespace.create_file(
+                    txn, where, call.caller, 0o644 if mode is None else mode, replication,
+                    block_size, now, optional_str(body, "owner"), optional_str(body, "group"))
+                erasure.record_for_file(txn, ino, where.parent_ino)
+            else:
+                ino, inode = where.ino, where.inode  # type: ignore[assignment]
+                buffers.check_writable(txn, where.parent_ino, call.path)
+            old_size = inode.size
+            _, inode.size, adopted = blockmap.swap_extents(txn, ino, entries)  # type: ignore[arg-type]
+            buffers.resized(txn, where.parent_ino, old_size, inode.size)
+            inode.mtime = mtime if mtime is not None else now
+            inode.ctime = now
+            txn.put_inode(ino, inode)  # type: ignore[arg-type]
+            short = [n for n in adopted if len(txn.block(n).replicas) < inode.replication]  # type: ignore[union-attr]
+            status = file_status("", ino, inode)  # type: ignore[arg-type]
+            coding = erasure.policy_of(txn, ino)  # type: ignore[arg-type]
+            if coding is not None:
+                status["ecPolicy"] = coding
+        if short:
+            self.healer.suspect(short)
+        return json_response({"FileStatus": status})
+
+    def _check_commit(self, call: Call, create: bool, overwrite: bool, file_id: int | None,
+                      replication: int, block_size: int) -> Response:
+        """COMMIT with ``"check": true``: every check this COMMIT would make, nothing written. A
+        writer opening ``wb``/``xb`` learns at open what would refuse its first commit, while the
+        old file (or the absence of one) stays until that commit."""
+        with self.store.read() as txn:
+            where = namespace.resolve(txn, call.path, call.caller, follow=True)
+            buffers.check_writable(txn, where.parent_ino, call.path)
+            if not _writes_existing(call, where, create, overwrite, file_id):
+                namespace.check_create(call.caller, where)
+                return json_response({"FileStatus": None, "blockSize": block_size,
+                                      "replication": replication,
+                                      "ecPolicy": erasure.effective(txn, where.parent_ino)})
+            status = file_status("", where.ino, where.inode)  # type: ignore[arg-type]
+            coding = erasure.policy_of(txn, where.ino)  # type: ignore[arg-type]
+        return json_response({"FileStatus": status, "blockSize": status["blockSize"],
+                              "replication": status["replication"], "ecPolicy": coding})
+
+    def op_renewblocks(self, call: Call) -> Response:
+        """A writer's pending blocks (shipped, not yet committed) stay alive another lifetime."""
+        numbers = block_list(call, "RENEWBLOCKS")
+        with self.store.write() as txn:
+            renewed = blockmap.renew(txn, numbers, time.time_ns())
+        return json_response({"renewed": renewed})
+
+    def op_abandonblocks(self, call: Call) -> Response:
+        """A writer gives up pending blocks it will never commit: their replicas are deleted now."""
+        numbers = block_list(call, "ABANDONBLOCKS")
+        with self.store.write() as txn:
+            pending = [n for n in numbers if (record := txn.block(n)) is not None and not record.owner]
+            pending += [f for n in list(pending) if (found := groups.group(txn, n)) for f in found[1]]
+            abandoned = blockmap.abandon(txn, pending)
+        self.placement.abandoned(pending)  # the nodes it was sent to delete their copies
+        return json_response({"abandoned": abandoned})
+
+    def op_reportbadblock(self, call: Call) -> Response:
+        number = parse_block_param(call.params)
+        node_id = call.params.required("datanode")
+        with self.store.read() as txn:
+            record = txn.block(number)
+        if record is not None and node_id in record.replicas:
+            self.members.queue(node_id, {"op": "verify", "blockId": format_block_id(number)})
+        return empty()
+
+
+def _writes_existing(call: Call, where: namespace.Resolved, create: bool, overwrite: bool,
+                     file_id: int | None) -> bool:
+    """Whether a COMMIT writes the file ``where`` names (else it creates one); raises what refuses
+    it, the same for a real COMMIT and a ``check``."""
+    if where.inode is None:
+        if file_id is not None:
+            raise Conflict(f"{call.path} no longer names file {file_id}")
+        if not create:
+            raise NotFound(f"File does not exist: {call.path}")
+        return False
+    namespace.require_file(where.inode, call.path)
+    if file_id is not None and file_id != where.ino:
+        raise Conflict(f"{call.path} no longer names file {file_id}")
+    if file_id is None and create and not overwrite:
+        raise AlreadyExists(f"{call.path} already exists")
+    check(call.caller, where.inode, WRITE, call.path)
+    return True
