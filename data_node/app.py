@@ -16,13 +16,14 @@ from werkzeug.wrappers import Request, Response
 from dfs_client.liveness import Liveness
 from dfs_client.transport import Transport
 from dfs_common.settings import Settings
-from dfs_common.web import answer, json_response
+from dfs_common.errors import IllegalArgument
+from dfs_common.web import answer, json_response, read_json_object
 
 from .blocks import BlockService
 from .namenode import NameNodeLink
 from .pipeline import Forwarder
 from .reporter import Reporter
-from .roots import StorageRoot, open_root
+from .roots import StorageRoot, open_root, root_kind
 from .scrubber import Scrubber
 from .webhdfs import WebHdfs
 
@@ -36,6 +37,7 @@ URL_MAP = Map([
     Rule("/blocks/<path:block_id>", endpoint="put_block", methods=["PUT"]),
     Rule("/blocks/<block_id>/digests", endpoint="get_digests", methods=["GET"]),
     Rule("/blocks/<path:block_id>", endpoint="get_block", methods=["GET"]),
+    Rule("/sync", endpoint="sync", methods=["POST"]),
     Rule("/ping_alive", endpoint="ping_alive", methods=["GET"]),
     Rule("/status", endpoint="status", methods=["GET"]),
     Rule("/webhdfs/v1/<path:path>", endpoint="webhdfs", methods=["GET", "PUT", "POST"]),
@@ -49,7 +51,7 @@ class DataNode:
     def __init__(self, settings: Settings, root: StorageRoot | None = None) -> None:
         self.settings = settings
         # Never wipes anything: a restarted node keeps its blocks and its id.
-        self.root = root if root is not None else open_root(settings.fs_root)
+        self.root = root if root is not None else open_root(settings.fs_root, settings)
         self.node_id = self.root.node_id()
         connect, read = NameNodeLink.TIMEOUT
         self.transport = Transport(pool_size=max(settings.threads, 4), connect_timeout=connect, read_timeout=read)
@@ -64,6 +66,7 @@ class DataNode:
             "put_block": self.on_put_block,
             "get_block": self.on_get_block,
             "get_digests": self.on_get_digests,
+            "sync": self.on_sync,
             "ping_alive": self.on_ping_alive,
             "status": self.on_status,
             "webhdfs": self.on_webhdfs,
@@ -106,6 +109,13 @@ class DataNode:
     def on_get_digests(self, request: Request, block_id: str) -> Response:
         return self.blocks.serve_digests(request, block_id)
 
+    def on_sync(self, request: Request) -> Response:
+        # 1 MiB: 40,000 block ids, a 160 GiB file of 4 MiB blocks on this one node.
+        blocks = read_json_object(request, 1 << 20, "POST /sync body").get("blocks")
+        if not isinstance(blocks, list) or not all(isinstance(item, str) for item in blocks):
+            raise IllegalArgument('POST /sync needs a JSON body {"blocks": [block ids]}')
+        return json_response({"synced": self.blocks.sync(blocks)})
+
     def on_ping_alive(self, request: Request) -> Response:
         return json_response({"alive": True})
 
@@ -114,7 +124,11 @@ class DataNode:
         return json_response({"id": self.node_id, "url": self.settings.node_url,
                               "public_url": self.settings.client_url, "root": self.root.url,
                               "capacity": usage.capacity, "used": usage.used,
-                              "remaining": usage.remaining, "blocks": self.root.count()})
+                              "remaining": usage.remaining, "blocks": self.root.count(),
+                              "kind": root_kind(self.root), "healthy": self.reporter.healthy,
+                              "site": self.settings.site, "rack": self.settings.rack,
+                              "durability": {"mode": self.settings.sync,
+                                             "synced_blocks": self.blocks.synced_blocks}})
 
     def on_webhdfs(self, request: Request, path: str) -> Response:
         return self.webhdfs.handle(request, path)

@@ -26,6 +26,7 @@ from .seed import SeedCommands
 from .transport import Transport, encode_query
 
 if TYPE_CHECKING:
+    from .cache import BlockCache
     from .files import DFSFile
 
 _WEBHDFS = "/webhdfs/v1"
@@ -99,6 +100,7 @@ class HttpNameNode(SeedCommands, BufferCommands):
     _report_bad_block = Operation("POST", "REPORTBADBLOCK", idempotent=True)
     _renew_blocks = Operation("POST", "RENEWBLOCKS", idempotent=True)
     _abandon_blocks = Operation("POST", "ABANDONBLOCKS", idempotent=True)
+    _sync = Operation("POST", "SYNC", "boolean", idempotent=True)
     # ingest buffers (``records.BufferCommands``); a change is never replayed: a lost answer to a
     # COMMITRECORD that committed must not become a second record
     _create_buffer = Operation("PUT", "CREATEBUFFER", "BufferStatus", idempotent=False)
@@ -119,6 +121,9 @@ class HttpNameNode(SeedCommands, BufferCommands):
         self.renewer = BlockRenewer(self.renew_blocks)  # keeps open files' uncommitted blocks alive
         # cuts block writes to data nodes the name node declares dead (polled while writes run)
         self.liveness = Liveness(lambda: self.transport.call("GET", self.url + "/liveness"))
+        # Verified blocks shared by every file this client opens (the FUSE mount sets one, see
+        # ``cache``); None: each open file keeps a small cache of its own.
+        self.block_cache: BlockCache | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
 
@@ -280,14 +285,25 @@ class HttpNameNode(SeedCommands, BufferCommands):
 
     def write_block(self, path: str, data: bytes | bytearray | memoryview,
                     replication: int | None = None, exclude: Iterable[str] = (),
-                    ec_policy: str | None = None) -> dict[str, Any]:
+                    sync: bool = False, ec_policy: str | None = None) -> dict[str, Any]:
         """Store one block through a pipeline, retrying with fresh ids around failed nodes.
-        Answers ``{"blockId", "length", "checksum", "dataNodes"}``, ready for ``commit``. With
-        ``ec_policy`` (``RS-3-2``…) the block is one erasure-coded group instead (``striping``)."""
+        Answers ``{"blockId", "length", "checksum", "dataNodes"}``, ready for ``commit``.
+        ``sync``: every replica fsyncs it before the pipeline answers (whatever DFS_SYNC says).
+        With ``ec_policy`` (``RS-3-2``…) the block is one erasure-coded group instead (``striping``)."""
         if ec_policy:
             from .striping import write_group
-            return write_group(self, path, data, ec_policy, exclude=frozenset(exclude))
-        return blockio.write_block(self, path, data, replication=replication, exclude=exclude)
+            return write_group(self, path, data, ec_policy, exclude=frozenset(exclude), sync=sync)
+        return blockio.write_block(self, path, data, replication=replication, exclude=exclude, sync=sync)
+
+    def sync_blocks(self, datanode_url: str, block_ids: list[str]) -> int:
+        """fsync stored blocks on one data node (``POST /sync``); answers how many it holds."""
+        answer = self.transport.call("POST", str(datanode_url).rstrip("/") + "/sync", "",
+                                     {"blocks": block_ids}, idempotent=True)
+        return int(answer.get("synced", 0)) if isinstance(answer, dict) else 0
+
+    def sync(self) -> None:
+        """Return once every namespace change the name node acknowledged is on its disk."""
+        self._sync("/")
 
     def set_ec_policy(self, path: str, policy: str) -> None:
         """Files created below directory ``path`` from now on are erasure coded with ``policy``
@@ -320,14 +336,16 @@ class HttpNameNode(SeedCommands, BufferCommands):
         chunks that cover them, failing over between replicas."""
         return blockio.read_range(self, location, offset, length, path=path)
 
-    def commit(self, path: str, blocks: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
+    def commit(self, path: str, blocks: list[dict[str, Any]], *, sync: bool = False,
+               **options: Any) -> dict[str, Any]:
         """Make ``blocks`` the whole block list of ``path`` in one name-node transaction.
 
         ``options``: ``create``, ``overwrite``, ``fileId``/``file_id``, ``permission`` (int or octal
         text), ``replication``, ``blockSize``/``block_size``, ``owner``, ``group``,
-        ``mtimeNs``/``mtime_ns``. Answers the new FileStatus.
+        ``mtimeNs``/``mtime_ns``. ``sync``: answered only once the change is on the name node's
+        disk (see the README's durability contract). Answers the new FileStatus.
         """
-        return self._commit(path, json_body=_commit_body(blocks, options))
+        return self._commit(path, json_body=_commit_body(blocks, options), sync=True if sync else None)
 
     def check_commit(self, path: str, **options: Any) -> dict[str, Any]:
         """What ``commit(path, [], **options)`` would refuse, raised now, without writing anything:

@@ -13,7 +13,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from dfs_common.blocks import CHECKSUM_HEADER, PIPELINE_HEADER, checksum
+from dfs_common.blocks import CHECKSUM_HEADER, PIPELINE_HEADER, SYNC_HEADER, checksum
 from dfs_common.erasure import parse_policy
 from dfs_common.errors import ChecksumMismatch, DFSError, IllegalArgument, NoSpace, NotFound, Unavailable
 
@@ -40,7 +40,7 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def write_group(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryview, policy_name: str,
-                exclude: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+                exclude: set[str] | frozenset[str] = frozenset(), sync: bool = False) -> dict[str, Any]:
     """Store ``data`` as one new group of ``path``'s pending write; answers its location (ready
     for COMMIT). A failed fragment fails the attempt: the group is given up (its fragments deleted)
     and written again under fresh ids without the node that failed."""
@@ -59,7 +59,7 @@ def write_group(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
             group = nn.add_block_group(path, policy.name, exclude=failed, length=len(pieces[0]))
         fragments = group["fragments"]
         futures = [_executor().submit(_put_fragment, nn, fragment, pieces[fragment["index"]],
-                                      digests[fragment["index"]]) for fragment in fragments]
+                                      digests[fragment["index"]], sync) for fragment in fragments]
         errors: list[tuple[dict[str, Any], DFSError]] = []
         for fragment, future in zip(fragments, futures):
             try:
@@ -87,9 +87,11 @@ def write_group(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
     raise last_error
 
 
-def _put_fragment(nn: HttpNameNode, fragment: dict[str, Any], piece: bytes, digest: str) -> None:
+def _put_fragment(nn: HttpNameNode, fragment: dict[str, Any], piece: bytes, digest: str, sync: bool) -> None:
     node = fragment["pipeline"][0]
     headers = {CHECKSUM_HEADER: digest, PIPELINE_HEADER: "", "Content-Type": "application/octet-stream"}
+    if sync:
+        headers[SYNC_HEADER] = "1"
     with nn.liveness.watch([str(node["id"])]) as cut:
         nn.transport.put_block(blockio.block_url(node, fragment["blockId"]), piece, headers, cut=cut)
 

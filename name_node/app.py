@@ -45,7 +45,7 @@ OPERATIONS: dict[str, str] = {
     "SETREPLICATION": "PUT", "SETOWNER": "PUT", "SETPERMISSION": "PUT", "SETTIMES": "PUT",
     "SETXATTR": "PUT", "REMOVEXATTR": "PUT",
     "APPEND": "POST", "CONCAT": "POST", "TRUNCATE": "POST", "ADDBLOCK": "POST", "COMMIT": "POST",
-    "REPORTBADBLOCK": "POST", "RENEWBLOCKS": "POST", "ABANDONBLOCKS": "POST",
+    "REPORTBADBLOCK": "POST", "RENEWBLOCKS": "POST", "ABANDONBLOCKS": "POST", "SYNC": "POST",
     "DELETE": "DELETE",
     **BUFFER_OPERATIONS,
     **ERASURE_OPERATIONS,
@@ -69,7 +69,8 @@ class NameNode:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.db_path, settings.db_map_size, settings.superuser, settings.supergroup)
+        self.store = Store(settings.db_path, settings.db_map_size, settings.superuser, settings.supergroup,
+                           sync=settings.sync, sync_interval=settings.sync_interval)
         self.groups = GroupMapping(settings.superuser, settings.supergroup)
         self.members = Members(self.store, settings)
         self.placement = Placement(self.members)
@@ -79,13 +80,14 @@ class NameNode:
                      AttributeOps(self.store, self.healer),
                      ContentOps(self.store, self.members, self.placement, self.healer, settings),
                      RedirectOps(self.store, self.members, self.placement, settings),
-                     ServerOps(self.members, settings),
+                     ServerOps(self.members, settings, self.store),
                      BufferOps(self.store, self.placement, self.healer, settings), ErasureOps(self.store)]
         self._handlers = _handler_table(resources)
         self._routes = {key: getattr(internal, name) for key, name in ROUTES.items()}
         self._paths = {path for _, path in ROUTES}
 
     def start(self) -> None:
+        self.store.start_syncer()
         self.healer.start()
 
     def stop(self) -> None:
@@ -119,7 +121,11 @@ class NameNode:
             raise IllegalArgument(f'Invalid value for webhdfs parameter "op": No enum constant {op[:40]}')
         if request.method != method and not (method == "GET" and request.method == "HEAD"):
             raise MethodNotAllowed(f"Operation {op} needs HTTP {method}, not {request.method}")
-        return self._handlers[op](Call(request, params, path, self.caller_of(request)))
+        sync = method != "GET" and params.boolean("sync", False)  # parsed first: a bad value changes nothing
+        response = self._handlers[op](Call(request, params, path, self.caller_of(request)))
+        if sync:
+            self.store.sync()  # a writer's fsync/hsync: this change is on disk before the answer
+        return response
 
 
 def _handler_table(resources: list[Any]) -> dict[str, Callable[[Call], Response]]:

@@ -150,7 +150,8 @@ class InternalOps:
                       "blocks": txn.entries("blocks")}
         return json_response({"datanodes": self.members.status(),
                               "namenode": dict(url=self.settings.node_url, **counts,
-                                               under_replicated=self.healer.under_replicated)})
+                                               under_replicated=self.healer.under_replicated,
+                                               durability=self.store.durability())})
 
     def on_mkfs(self, request: Request) -> Response:
         caller = caller_of(request, self.groups)

@@ -306,6 +306,9 @@ class MemoryFile:
             self.node.data[:] = self.data
             self.node.mtime = self.node.ctime = time.time_ns()
 
+    def fsync(self) -> None:
+        self.flush()
+
     def close(self) -> None:
         pass
 
