@@ -284,9 +284,11 @@ class DFSFile(io.RawIOBase):
 
     # -- positional I/O (thread-safe) --------------------------------------------------------
 
-    def pread(self, size: int, offset: int) -> bytes:
-        """Up to ``size`` bytes at ``offset`` (fewer at EOF); does not move the position."""
-        pieces = self._read_pieces(size, offset)
+    def pread(self, size: int, offset: int, *, random_access: bool = False) -> bytes:
+        """Up to ``size`` bytes at ``offset`` (fewer at EOF); does not move the position.
+        ``random_access``: a read known to be a lone one (an encrypted file's header), fetched
+        without whole blocks or read-ahead even at offset 0."""
+        pieces = self._read_pieces(size, offset, random_access)
         if len(pieces) == 1 and isinstance(pieces[0], bytes):
             return pieces[0]
         return b"".join(pieces)
@@ -297,7 +299,7 @@ class DFSFile(io.RawIOBase):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _read_pieces(self, size: int, offset: int) -> list[Any]:
+    def _read_pieces(self, size: int, offset: int, random_access: bool = False) -> list[Any]:
         self._check_open()
         if not self._readable:
             raise io.UnsupportedOperation("File not open for reading")
@@ -316,7 +318,7 @@ class DFSFile(io.RawIOBase):
                     fetches.append((len(pieces), segment.location, inner, count))
                     pieces.append(b"")
             end = offset + sum(len(piece) for piece in pieces) + sum(f[3] for f in fetches)
-            sequential = abs(offset - self._last_end) <= SEQUENTIAL_WINDOW or offset == 0
+            sequential = not random_access and (abs(offset - self._last_end) <= SEQUENTIAL_WINDOW or offset == 0)
             ahead = self._layout.stored_after(end, READ_AHEAD) if sequential else []
             self._last_end = end
         if sequential:

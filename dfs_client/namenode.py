@@ -25,8 +25,10 @@ from .seed import SeedCommands
 from .transport import Transport, encode_query
 
 if TYPE_CHECKING:
+    from .encryption import ContentKey
     from .cache import BlockCache
     from .files import DFSFile
+    from .sealed import EncryptedFile, Encryption
 
 _WEBHDFS = "/webhdfs/v1"
 # Threads shared by every open file of a client for block writes and read-ahead; each file bounds
@@ -98,7 +100,7 @@ class HttpNameNode(SeedCommands):
     _sync = Operation("POST", "SYNC", "boolean", idempotent=True)
 
     def __init__(self, url: str, user: str | None = None, *, token: str | None = None,
-                 transport: Transport | None = None) -> None:
+                 transport: Transport | None = None, key: ContentKey | None = None, encrypt_under: str = "/") -> None:
         """``token``: the bearer token of a cluster with ``DFS_SECRET`` (then the name node decides
         who the client is; ``user``, sent as ``user.name``, matters only in insecure mode)."""
         if "://" not in url:
@@ -119,6 +121,12 @@ class HttpNameNode(SeedCommands):
         self.block_cache: BlockCache | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+        # Client-side encryption (``sealed.py``): files under ``encrypt_under`` are stored
+        # encrypted with ``key``, which never leaves this process.
+        self.encryption: Encryption | None = None
+        if key is not None:
+            from .sealed import Encryption
+            self.encryption = Encryption(key, encrypt_under)
 
     def __repr__(self) -> str:
         return f"HttpNameNode({self.url!r}, user={self.user!r})"
@@ -152,7 +160,8 @@ class HttpNameNode(SeedCommands):
 
     def get_status(self, path: str) -> dict[str, Any]:
         """The FileStatus of ``path`` (symlinks are not followed)."""
-        return self._get_file_status(path)
+        status = self._get_file_status(path)
+        return self.encryption.shown(path, status) if self.encryption else status
 
     def list_status(self, path: str) -> Iterator[dict[str, Any]]:
         """The FileStatus of every entry of a directory, fetched page by page (LISTSTATUS_BATCH)
@@ -161,7 +170,11 @@ class HttpNameNode(SeedCommands):
         while True:
             listing = self._list_status_batch(path, startAfter=start_after)
             statuses = listing["partialListing"]["FileStatuses"]["FileStatus"]
-            yield from statuses
+            if self.encryption:
+                yield from (self.encryption.shown(path.rstrip("/") + "/" + s.get("pathSuffix", ""), s)
+                            for s in statuses)
+            else:
+                yield from statuses
             if not statuses or not listing.get("remainingEntries"):
                 return
             start_after = statuses[-1]["pathSuffix"]
@@ -224,6 +237,10 @@ class HttpNameNode(SeedCommands):
 
     def truncate(self, path: str, length: int) -> bool:
         """Cut or grow (with a hole) a file on the name node, without an open handle."""
+        if self.encryption and self.encryption.covers(path) and length:
+            with self.open(path, "r+b") as handle:  # the last chunk is sealed anew
+                handle.truncate(int(length))
+            return True
         return bool(self._truncate(path, newlength=int(length)))
 
     def set_replication(self, path: str, n: int) -> bool:
@@ -266,6 +283,8 @@ class HttpNameNode(SeedCommands):
         flat = {key: value for key, value in answer.items() if key != "BlockLocations"}
         flat.update(answer.get("BlockLocations") or {})
         flat.setdefault("BlockLocation", [])
+        if self.encryption and isinstance(flat.get("FileStatus"), dict):
+            flat["FileStatus"] = self.encryption.shown(path, flat["FileStatus"])  # blocks stay stored
         return flat
 
     def add_block(self, path: str, replication: int | None = None,
@@ -320,7 +339,8 @@ class HttpNameNode(SeedCommands):
         ``mtimeNs``/``mtime_ns``. ``sync``: answered only once the change is on the name node's
         disk (see the README's durability contract). Answers the new FileStatus.
         """
-        return self._commit(path, json_body=_commit_body(blocks, options), sync=True if sync else None)
+        status = self._commit(path, json_body=_commit_body(blocks, options), sync=True if sync else None)
+        return self.encryption.shown(path, status) if self.encryption else status
 
     def check_commit(self, path: str, **options: Any) -> dict[str, Any]:
         """What ``commit(path, [], **options)`` would refuse, raised now, without writing anything:
@@ -337,11 +357,20 @@ class HttpNameNode(SeedCommands):
 
     def open(self, path: str, mode: str = "rb", *, permission: int = 0o644,
              replication: int | None = None, block_size: int | None = None,
-             owner: str | None = None, group: str | None = None, overwrite: bool = True) -> DFSFile:
-        """A streaming file: ``"rb"``, ``"wb"``, ``"ab"``, ``"r+b"`` or ``"xb"`` (see ``DFSFile``)."""
+             owner: str | None = None, group: str | None = None, overwrite: bool = True,
+             status: dict[str, Any] | None = None) -> DFSFile | EncryptedFile:
+        """A streaming file: ``"rb"``, ``"wb"``, ``"ab"``, ``"r+b"`` or ``"xb"`` (see ``DFSFile``;
+        ``status``: its FileStatus just answered, as ``DFSFile`` takes it). Under encryption, an
+        ``EncryptedFile`` with the same interface over the stored ciphertext."""
         from .files import DFSFile
-        return DFSFile(self, path, mode, permission=permission, replication=replication,
-                       block_size=block_size, owner=owner, group=group, overwrite=overwrite)
+
+        def stored(mode: str, status: dict[str, Any] | None) -> DFSFile:
+            return DFSFile(self, path, mode, permission=permission, replication=replication,
+                           block_size=block_size, owner=owner, group=group, overwrite=overwrite,
+                           status=status)
+        if self.encryption and self.encryption.covers(path):
+            return self.encryption.open(stored, path, mode, status)
+        return stored(mode, status)
 
     @property
     def executor(self) -> ThreadPoolExecutor:

@@ -164,6 +164,17 @@ class PipelineFailed(Unavailable):
     status = 502
 
 
+class DecryptionFailed(DFSError):
+    """Client-side encryption: bytes that do not authenticate under the key (altered, moved, cut,
+    or never encrypted). Raised by the client only, instead of ever answering wrong plaintext."""
+
+
+class WrongKey(DecryptionFailed, PermissionError):
+    """Client-side encryption: the file was encrypted with another key (EACCES)."""
+
+    errno_code = errno_codes.EACCES
+
+
 _BY_EXCEPTION: dict[str, type[DFSError]] = {}
 for _cls in (NotFound, AlreadyExists, AccessDenied, IllegalArgument, ChecksumMismatch,
              Unsupported, NotEmpty, NotADirectory, IsADirectory, ReadOnly, NoSpace, Conflict,

@@ -59,6 +59,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--debug", action="store_true", help="log every FUSE request (implies --foreground)")
     parser.add_argument("--token", help="bearer token of a cluster with DFS_SECRET (default: $DFS_TOKEN; "
                                         "the environment keeps it out of `ps`)")
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument("--key-file", metavar="FILE",
+                        help="encrypt on this machine with the key in FILE (python -m dfs_client.encryption new-key FILE)")
+    secret.add_argument("--passphrase-file", metavar="FILE", help="encrypt with a key derived from FILE's first line")
+    secret.add_argument("--passphrase", action="store_true", help="encrypt with a key derived from a passphrase asked for")
+    parser.add_argument("--encrypt-under", metavar="PATH", default="/",
+                        help="with a key: encrypt the files under PATH only (default: every file)")
     return parser.parse_args(argv)
 
 
@@ -69,6 +76,29 @@ def client_token() -> str:
         return Settings.from_env({k: v for k, v in os.environ.items() if k in ("DFS_TOKEN",)}).token
     except ConfigError as error:
         raise UsageError(str(error)) from None
+
+
+def content_key(args: argparse.Namespace) -> Any:
+    """The key of ``--key-file``/``--passphrase-file``/``--passphrase`` (None without one); it
+    stays in this process: the cluster only ever sees ciphertext."""
+    from dfs_client.encryption import ContentKey
+    from dfs_common.errors import IllegalArgument
+    try:
+        if args.key_file:
+            return ContentKey.from_file(args.key_file)
+        if args.passphrase_file:
+            try:
+                with open(args.passphrase_file, encoding="utf-8") as handle:
+                    line = handle.readline().rstrip("\r\n")
+            except OSError as error:
+                raise UsageError(f"cannot read {args.passphrase_file}: {error.strerror}") from None
+            return ContentKey.from_passphrase(line)
+        if args.passphrase:
+            import getpass
+            return ContentKey.from_passphrase(getpass.getpass("DFS passphrase: "))
+    except IllegalArgument as error:
+        raise UsageError(error.message) from None
+    return None
 
 
 def name_node_url(host: str, port: int | None) -> str:
@@ -206,9 +236,11 @@ def run(args: argparse.Namespace) -> int:
     read_only = args.read_only or bool(options.get("ro"))
     attr_timeout = min(timeout_option(options, "attr_timeout"), timeout_option(options, "entry_timeout"))
     cache_size = cache_size_option(options)
+    key = content_key(args)
     # Insecure mode: the superuser, each entry's owner the caller (see filesystem). With DFS_SECRET the
     # token's user, whom the name node checks every operation for.
-    client = HttpNameNode(url, user="root", token=args.token or client_token())
+    client = HttpNameNode(url, user="root", token=args.token or client_token(), key=key,
+                          encrypt_under=args.encrypt_under)
     if cache_size:
         from dfs_client.cache import BlockCache
         client.block_cache = BlockCache(cache_size)
