@@ -40,7 +40,7 @@ class WebHdfs:
         self.settings = settings
         self.root = root
         self.scrubber = scrubber
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
 
     def handle(self, request: Request, raw_path: str) -> Response:
@@ -51,20 +51,22 @@ class WebHdfs:
         if request.method != _METHODS[op] and not (op == "OPEN" and request.method == "HEAD"):
             raise IllegalArgument(f"Operation {op} needs HTTP {_METHODS[op]}, not {request.method}")
         path = normalize("/" + raw_path)
-        client = self.client(params.user("user.name") or DEFAULT_USER)
+        client = self.client(params.user("user.name") or DEFAULT_USER, params.text("delegation") or None)
         return getattr(self, f"on_{op.lower()}")(request, params, client, path)
 
-    def client(self, user: str) -> Any:
-        """A ``dfs_client.HttpNameNode`` acting as ``user`` (kept for reuse: its sessions pool
-        connections to the name node and the peers)."""
+    def client(self, user: str, token: str | None = None) -> Any:
+        """A ``dfs_client.HttpNameNode`` acting as ``user`` (with ``DFS_SECRET``: as whoever the
+        ``delegation`` grant the name node put in its redirect names). Kept for reuse: its
+        sessions pool connections to the name node and the peers."""
         from dfs_client import HttpNameNode  # imported late: the client package is a peer's
 
+        key = (user, token)
         with self._lock:
-            client = self._clients.get(user)
+            client = self._clients.get(key)
             if client is None:
                 if len(self._clients) >= MAX_CLIENTS:
                     self._clients.pop(next(iter(self._clients)))
-                client = self._clients[user] = HttpNameNode(self.settings.namenode_url, user=user)
+                client = self._clients[key] = HttpNameNode(self.settings.namenode_url, user=user, token=token)
             return client
 
     # -- operations -------------------------------------------------------------------------

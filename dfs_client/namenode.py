@@ -112,18 +112,23 @@ class HttpNameNode(SeedCommands, BufferCommands):
     _release_buffer = Operation("PUT", "RELEASEBUFFER", "BufferStatus", idempotent=False)
     _commit_record = Operation("POST", "COMMITRECORD", "Record", idempotent=False)
 
-    def __init__(self, url: str, user: str | None = None, *, transport: Transport | None = None,
-                 key: ContentKey | None = None, encrypt_under: str = "/") -> None:
+    def __init__(self, url: str, user: str | None = None, *, token: str | None = None,
+                 transport: Transport | None = None, key: ContentKey | None = None, encrypt_under: str = "/") -> None:
+        """``token``: the bearer token of a cluster with ``DFS_SECRET`` (then the name node decides
+        who the client is; ``user``, sent as ``user.name``, matters only in insecure mode)."""
         if "://" not in url:
             url = "http://" + url
         self.url = url.rstrip("/")
         self.user = user or default_user()
+        self.token = token or None
+        # sent to the name node only, never to a data node (their URLs carry their own signatures)
+        self._auth = {"Authorization": f"Bearer {token}"} if token else None
         self.transport = transport or Transport()
         self.suspects = blockio.Suspects()  # data nodes recent block writes failed on
         self.reads = blockio.ReadLoad()  # block reads in flight per data node
         self.renewer = BlockRenewer(self.renew_blocks)  # keeps open files' uncommitted blocks alive
         # cuts block writes to data nodes the name node declares dead (polled while writes run)
-        self.liveness = Liveness(lambda: self.transport.call("GET", self.url + "/liveness"))
+        self.liveness = Liveness(lambda: self.transport.call("GET", self.url + "/liveness", headers=self._auth))
         # Verified blocks shared by every file this client opens (the FUSE mount sets one, see
         # ``cache``); None: each open file keeps a small cache of its own.
         self.block_cache: BlockCache | None = None
@@ -148,7 +153,8 @@ class HttpNameNode(SeedCommands, BufferCommands):
             extra = encode_query(params)
             if extra:
                 query += "&" + extra
-        answer = self.transport.call(operation.method, url, query, json_body, idempotent=operation.idempotent)
+        answer = self.transport.call(operation.method, url, query, json_body, idempotent=operation.idempotent,
+                                     headers=self._auth)
         if operation.key is None or answer is None:
             return answer
         return answer.get(operation.key) if isinstance(answer, dict) else answer
@@ -156,7 +162,12 @@ class HttpNameNode(SeedCommands, BufferCommands):
     def _plain(self, method: str, route: str, *, idempotent: bool | None = None) -> Any:
         """The name node's non-WebHDFS endpoints (``/status``, ``/df``, ``/mkfs``…)."""
         return self.transport.json(method, self.url + route, params={"user.name": self.user},
-                                   idempotent=idempotent)
+                                   idempotent=idempotent, headers=self._auth)
+
+    def whoami(self) -> dict[str, Any]:
+        """Who the name node takes this client for (``GET /whoami``): a bad token is
+        ``Unauthenticated`` here rather than at the first file operation."""
+        return dict(self._plain("GET", "/whoami", idempotent=True))
 
     # -- namespace ---------------------------------------------------------------------------
 

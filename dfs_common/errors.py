@@ -60,6 +60,20 @@ class NotPermitted(AccessDenied):
     errno_code = errno_codes.EPERM
 
 
+class Unauthenticated(AccessDenied):
+    """No valid credential: no token, an unknown, revoked or expired one, or a bad node signature.
+    401, as WebHDFS answers a request that failed authentication."""
+
+    status, exception = 401, "SecurityException"
+    java_package = "java.lang"
+
+
+class TooManyAttempts(Unauthenticated):
+    """Too many failed authentications from one address: refused for a while without checking."""
+
+    status = 429
+
+
 class IllegalArgument(DFSError):
     status, errno_code, exception = 400, errno_codes.EINVAL, "IllegalArgumentException"
     java_package = "java.lang"
@@ -174,7 +188,7 @@ for _cls in (NotFound, AlreadyExists, AccessDenied, IllegalArgument, ChecksumMis
              Unsupported, NotEmpty, NotADirectory, IsADirectory, ReadOnly, NoSpace, Conflict,
              WrongState, Unavailable):
     _BY_EXCEPTION[_cls.exception] = _cls
-_BY_EXCEPTION["SecurityException"] = AccessDenied
+_BY_EXCEPTION["SecurityException"] = Unauthenticated
 _BY_EXCEPTION["ParentNotDirectoryException"] = NotADirectory
 _BY_EXCEPTION["PathIsNotDirectoryException"] = NotADirectory
 _BY_EXCEPTION["StandbyException"] = Unavailable
@@ -205,12 +219,15 @@ def from_remote_exception(status: int, body: Any) -> DFSError:
     """Rebuild the DFSError a server answered with (any server speaking WebHDFS errors)."""
     remote = body.get("RemoteException") if isinstance(body, dict) else None
     if not isinstance(remote, dict):
-        cls = {404: NotFound, 400: IllegalArgument, 403: AccessDenied, 507: NoSpace}.get(status, Unavailable)
+        cls = {404: NotFound, 400: IllegalArgument, 401: Unauthenticated, 403: AccessDenied, 429: TooManyAttempts,
+               507: NoSpace}.get(status, Unavailable)
         return cls(f"HTTP {status}")
     cls = _BY_EXCEPTION.get(str(remote.get("exception")), DFSError)
     code = getattr(errno_codes, str(remote.get("errno", "")), None)
     if code in _BY_ERRNO and issubclass(_BY_ERRNO[code], cls):
         cls = _BY_ERRNO[code]
+    if status == 429 and cls is Unauthenticated:
+        cls = TooManyAttempts
     if status == 502 and cls is Unavailable:
         cls = PipelineFailed
     extra = {k: v for k, v in remote.items() if k not in ("exception", "javaClassName", "message", "errno")}

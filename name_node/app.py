@@ -27,10 +27,12 @@ from .handlers.server import ServerOps
 from .handlers.status import StatusOps
 from .handlers.tree import TreeOps
 from .heal import Healer
+from .identity import Identity
 from .members import Members
 from .permissions import Caller, GroupMapping
 from .placement import Placement
 from .store import Store
+from .users import UserOps
 
 log = logging.getLogger("dfs.name_node")
 
@@ -40,7 +42,8 @@ OPERATIONS: dict[str, str] = {
     "LISTSTATUS": "GET", "LISTSTATUS_BATCH": "GET", "GETCONTENTSUMMARY": "GET", "GETQUOTAUSAGE": "GET",
     "GETFILECHECKSUM": "GET", "GETFILEBLOCKLOCATIONS": "GET", "GETHOMEDIRECTORY": "GET",
     "GETTRASHROOT": "GET", "GETXATTRS": "GET", "LISTXATTRS": "GET", "CHECKACCESS": "GET",
-    "GETACLSTATUS": "GET", "GETSTATUS": "GET", "GETSERVERDEFAULTS": "GET",
+    "GETACLSTATUS": "GET", "GETSTATUS": "GET", "GETSERVERDEFAULTS": "GET", "GETDELEGATIONTOKEN": "GET",
+    "RENEWDELEGATIONTOKEN": "PUT", "CANCELDELEGATIONTOKEN": "PUT",
     "CREATE": "PUT", "MKDIRS": "PUT", "CREATESYMLINK": "PUT", "MKNOD": "PUT", "RENAME": "PUT", "LINK": "PUT",
     "SETREPLICATION": "PUT", "SETOWNER": "PUT", "SETPERMISSION": "PUT", "SETTIMES": "PUT",
     "SETXATTR": "PUT", "REMOVEXATTR": "PUT",
@@ -62,6 +65,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/df"): "on_df",
     ("POST", "/mkfs"): "on_mkfs",
 }
+USERS = "/users"  # and /users/<name>[/token], and /whoami: see users.py
 
 
 class NameNode:
@@ -72,6 +76,8 @@ class NameNode:
         self.store = Store(settings.db_path, settings.db_map_size, settings.superuser, settings.supergroup,
                            sync=settings.sync, sync_interval=settings.sync_interval)
         self.groups = GroupMapping(settings.superuser, settings.supergroup)
+        self.identity = Identity(settings, self.store)
+        self.users = UserOps(self.identity)
         self.members = Members(self.store, settings)
         self.placement = Placement(self.members)
         self.healer = Healer(self.store, self.members, self.placement, settings)
@@ -79,7 +85,7 @@ class NameNode:
         resources = [StatusOps(self.store, self.members), TreeOps(self.store),
                      AttributeOps(self.store, self.healer),
                      ContentOps(self.store, self.members, self.placement, self.healer, settings),
-                     RedirectOps(self.store, self.members, self.placement, settings),
+                     RedirectOps(self.store, self.members, self.placement, settings, self.identity), self.users,
                      ServerOps(self.members, settings, self.store),
                      BufferOps(self.store, self.placement, self.healer, settings), ErasureOps(self.store)]
         self._handlers = _handler_table(resources)
@@ -96,14 +102,23 @@ class NameNode:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
-        response = answer(self.dispatch, request)
+        response = answer(self.admitted, request)
         return response(environ, start_response)
+
+    def admitted(self, request: Request) -> Response:
+        """Every request passes ``identity.admit`` (authentication, the rules of its path) first."""
+        self.identity.admit(request)
+        return self.dispatch(request)
 
     def caller_of(self, request: Request) -> Caller:
         return caller_of(request, self.groups)
 
     def dispatch(self, request: Request) -> Response:
         path = request.path
+        if path == USERS or path.startswith(USERS + "/"):
+            return self.users.on_users(request)
+        if path == "/whoami" and request.method == "GET":
+            return self.users.on_whoami(request)
         if path == PREFIX or path.startswith(PREFIX + "/"):
             return self.webhdfs(request, path[len(PREFIX):] or "/")
         route = self._routes.get((request.method, path))

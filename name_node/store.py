@@ -29,8 +29,8 @@ SPECIAL_KINDS = (FIFO, CHAR, BLOCK, SOCKET)
 
 _U64 = struct.Struct(">Q")
 _DB_NAMES = ("inodes", "dirents", "extents", "xattrs", "blocks", "replicas", "pending",
-             "deletions", "members", "meta", "buffers", "frozen", "bufferlog", "ecpolicy", "groups",
-             "fragments")
+             "deletions", "members", "meta", "users", "tokens", "buffers", "frozen", "bufferlog",
+             "ecpolicy", "groups", "fragments")
 
 
 def pack_u64(number: int) -> bytes:
@@ -216,6 +216,9 @@ class Txn:
                 if not key.startswith(prefix):
                     return
                 yield key, value
+
+    def get(self, name: str, key: bytes) -> bytes | None:
+        return self.txn.get(key, db=self.db[name])
 
     def put(self, name: str, key: bytes, value: bytes = b"") -> None:
         self.txn.put(key, value, db=self.db[name])
