@@ -18,6 +18,7 @@ from werkzeug.wrappers import Request, Response
 from dfs_client.liveness import Liveness
 from dfs_client.transport import Transport
 from dfs_common.metrics import RequestMetrics, StateCollector
+from dfs_common.auth import RequestSigner
 from dfs_common.settings import Settings
 from dfs_common.errors import IllegalArgument
 from dfs_common.web import answer, json_response, read_json_object
@@ -60,7 +61,8 @@ class DataNode:
         connect, read = NameNodeLink.TIMEOUT
         self.transport = Transport(pool_size=max(settings.threads, 4), connect_timeout=connect, read_timeout=read)
         self.liveness = Liveness()  # fed by heartbeat answers: forwards to dead nodes are cut
-        self.namenode = NameNodeLink(settings.namenode_url, self.transport, self.liveness)
+        signer = RequestSigner(settings.secret, self.node_id) if settings.secure else None
+        self.namenode = NameNodeLink(settings.namenode_url, self.transport, self.liveness, signer)
         self.blocks = BlockService(settings, self.root, Forwarder(self.transport, self.liveness), self.namenode)
         self.scrubber = Scrubber(settings, self.root, self.namenode)
         self.reporter = Reporter(settings, self.root, self.namenode, self.blocks, self.scrubber)

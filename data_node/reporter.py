@@ -21,6 +21,7 @@ from dfs_common.settings import Settings
 
 from .blocks import BlockService
 from .namenode import NameNodeLink
+from .reconstruct import reconstruct
 from .roots import StorageRoot, capped, root_kind
 from .scrubber import Scrubber
 
@@ -116,6 +117,8 @@ class Reporter(BackgroundLoop):
                 self._submit(str(command.get("blockId")), self._replicate, targets)
             elif op == "verify":
                 self._submit(str(command.get("blockId")), self._verify)
+            elif op == "reconstruct":
+                self._submit(str(command.get("blockId")), self._reconstruct, command)
             else:
                 log.warning("ignoring unknown name node command %r", op)
 
@@ -152,6 +155,10 @@ class Reporter(BackgroundLoop):
             self.scrubber.verify(block_id)  # the name node counts a copy we do not have: tell it
             raise
         log.info("replicated block %s to %s", block_id, ", ".join(stored))
+
+    def _reconstruct(self, block_id: str, command: dict[str, Any]) -> None:
+        """Rebuild a lost fragment of a coded group here, from k others (see ``reconstruct``)."""
+        reconstruct(command, self.blocks.forwarder, self.settings.node_url)
 
     def _verify(self, block_id: str) -> None:
         """A bad or missing replica is reported (by the scrubber); a good one is confirmed, which

@@ -94,7 +94,7 @@ class DFSFile(io.RawIOBase):
             replace = overwrite and kind == "w"
             checked = nn.check_commit(path, create=True, overwrite=replace, **options)
             existing = checked.get("FileStatus") or {k: checked[k] for k in ("blockSize", "replication")}
-            self._adopt({**existing, "length": 0}, [], block_size)  # this handle's view: truncated
+            self._adopt({**existing, "length": 0, "ecPolicy": checked.get("ecPolicy")}, [], block_size)
             self._first_commit = dict(options, create=True, overwrite=replace, fileId=self.file_id)
             self._version = 1  # the (re)creation itself waits for the first commit
         elif kind == "a":
@@ -127,6 +127,9 @@ class DFSFile(io.RawIOBase):
         length = int(status.get("fileLength", status.get("length", 0)) or 0)
         self._layout = Layout(size, locations, length)
         self.status = status
+        # erasure coding: the policy the file was created with (COMMIT check, block locations or a
+        # FileStatus that carries it); its new blocks are then coded groups
+        self.ec_policy: str | None = status.get("ecPolicy") or None
 
     # -- io.RawIOBase ------------------------------------------------------------------------
 
@@ -218,6 +221,9 @@ class DFSFile(io.RawIOBase):
         for location in locations:
             for node in location.get("dataNodes") or []:
                 by_node.setdefault(str(node["url"]), []).append(location["blockId"])
+            for fragment in location.get("fragments") or []:  # a coded group: each fragment's node
+                for node in fragment.get("dataNodes") or []:
+                    by_node.setdefault(str(node["url"]), []).append(fragment["blockId"])
         futures = [self.nn.executor.submit(self.nn.sync_blocks, url, ids) for url, ids in by_node.items()]
         for future in futures:
             future.result()  # a replica that could not sync fails the fsync (EIO through FUSE)
@@ -444,7 +450,8 @@ class DFSFile(io.RawIOBase):
 
     def _ship(self, future: Future[dict[str, Any]], buffer: bytearray, sync: bool = False) -> None:
         try:
-            location = self.nn.write_block(self.path, buffer, replication=self._replication, sync=sync)
+            location = self.nn.write_block(self.path, buffer, replication=self._replication, sync=sync,
+                                           ec_policy=self.ec_policy)
         except BaseException as error:  # kept for the writer: raised by its next write or flush
             future.set_exception(error)
         else:

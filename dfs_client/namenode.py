@@ -21,6 +21,7 @@ from dfs_common.paths import normalize
 
 from . import blockio
 from .liveness import Liveness
+from .records import BufferCommands
 from .renewal import BlockRenewer
 from .seed import SeedCommands
 from .transport import Transport, encode_query
@@ -71,7 +72,7 @@ def default_user() -> str:
         return "dr.who"
 
 
-class HttpNameNode(SeedCommands):
+class HttpNameNode(SeedCommands, BufferCommands):
     """A client of one DFS name node (and, through it, of the data nodes)."""
 
     _get_file_status = Operation("GET", "GETFILESTATUS", "FileStatus")
@@ -97,27 +98,44 @@ class HttpNameNode(SeedCommands):
     _rename_timed = Operation("PUT", "RENAME", idempotent=False)
     _truncate = Operation("POST", "TRUNCATE", "boolean")
     _add_block = Operation("POST", "ADDBLOCK", "Block")
+    _add_block_group = Operation("POST", "ADDBLOCK", "BlockGroup")
+    _set_ec_policy = Operation("PUT", "SETERASURECODINGPOLICY")
+    _get_ec_policy = Operation("GET", "GETERASURECODINGPOLICY", "ErasureCodingPolicy")
+    _unset_ec_policy = Operation("POST", "UNSETERASURECODINGPOLICY", idempotent=True)
     _commit = Operation("POST", "COMMIT", "FileStatus")
     _check_commit = Operation("POST", "COMMIT", idempotent=True)  # ``"check": true`` writes nothing
     _report_bad_block = Operation("POST", "REPORTBADBLOCK", idempotent=True)
     _renew_blocks = Operation("POST", "RENEWBLOCKS", idempotent=True)
     _abandon_blocks = Operation("POST", "ABANDONBLOCKS", idempotent=True)
     _sync = Operation("POST", "SYNC", "boolean", idempotent=True)
+    # ingest buffers (``records.BufferCommands``); a change is never replayed: a lost answer to a
+    # COMMITRECORD that committed must not become a second record
+    _create_buffer = Operation("PUT", "CREATEBUFFER", "BufferStatus", idempotent=False)
+    _get_buffer_status = Operation("GET", "GETBUFFERSTATUS", "BufferStatus")
+    _get_buffer_log = Operation("GET", "GETBUFFERLOG")
+    _freeze_buffer = Operation("PUT", "FREEZEBUFFER", "BufferStatus", idempotent=False)
+    _release_buffer = Operation("PUT", "RELEASEBUFFER", "BufferStatus", idempotent=False)
+    _commit_record = Operation("POST", "COMMITRECORD", "Record", idempotent=False)
 
-    def __init__(self, url: str, user: str | None = None, *, transport: Transport | None = None,
-                 key: ContentKey | None = None, encrypt_under: str = "/",
+    def __init__(self, url: str, user: str | None = None, *, token: str | None = None,
+                 transport: Transport | None = None, key: ContentKey | None = None, encrypt_under: str = "/",
                  safemode_wait: float = SAFEMODE_WAIT) -> None:
+        """``token``: the bearer token of a cluster with ``DFS_SECRET`` (then the name node decides
+        who the client is; ``user``, sent as ``user.name``, matters only in insecure mode)."""
         if "://" not in url:
             url = "http://" + url
         self.url = url.rstrip("/")
         self.user = user or default_user()
         self.safemode_wait = safemode_wait
+        self.token = token or None
+        # sent to the name node only, never to a data node (their URLs carry their own signatures)
+        self._auth = {"Authorization": f"Bearer {token}"} if token else None
         self.transport = transport or Transport()
         self.suspects = blockio.Suspects()  # data nodes recent block writes failed on
         self.reads = blockio.ReadLoad()  # block reads in flight per data node
         self.renewer = BlockRenewer(self.renew_blocks)  # keeps open files' uncommitted blocks alive
         # cuts block writes to data nodes the name node declares dead (polled while writes run)
-        self.liveness = Liveness(lambda: self.transport.call("GET", self.url + "/liveness"))
+        self.liveness = Liveness(lambda: self.transport.call("GET", self.url + "/liveness", headers=self._auth))
         # Verified blocks shared by every file this client opens (the FUSE mount sets one, see
         # ``cache``); None: each open file keeps a small cache of its own.
         self.block_cache: BlockCache | None = None
@@ -145,7 +163,8 @@ class HttpNameNode(SeedCommands):
         deadline = time.monotonic() + self.safemode_wait
         while True:
             try:
-                answer = self.transport.call(operation.method, url, query, json_body, idempotent=operation.idempotent)
+                answer = self.transport.call(operation.method, url, query, json_body, idempotent=operation.idempotent,
+                                             headers=self._auth)
                 break
             except SafeMode as error:
                 # a restarted name node waiting for block reports: refused before anything changed,
@@ -160,7 +179,8 @@ class HttpNameNode(SeedCommands):
     def _plain(self, method: str, route: str, *, idempotent: bool | None = None, **params: Any) -> Any:
         """The name node's non-WebHDFS endpoints (``/status``, ``/df``, ``/mkfs``, ``/admin/…``)."""
         query = {"user.name": self.user, **{k: v for k, v in params.items() if v is not None}}
-        return self.transport.json(method, self.url + route, params=query, idempotent=idempotent)
+        return self.transport.json(method, self.url + route, params=query, idempotent=idempotent,
+                                   headers=self._auth)
 
     # -- operators ---------------------------------------------------------------------------
 
@@ -195,6 +215,10 @@ class HttpNameNode(SeedCommands):
             return self._plain("GET", "/admin/balancer")["balancer"]
         return self._plain("POST", "/admin/balancer", action=action, threshold=threshold, rate=rate,
                            idempotent=True)["balancer"]
+    def whoami(self) -> dict[str, Any]:
+        """Who the name node takes this client for (``GET /whoami``): a bad token is
+        ``Unauthenticated`` here rather than at the first file operation."""
+        return dict(self._plain("GET", "/whoami", idempotent=True))
 
     # -- namespace ---------------------------------------------------------------------------
 
@@ -334,12 +358,23 @@ class HttpNameNode(SeedCommands):
         excluded = ",".join(sorted(set(exclude))) or None
         return self._add_block(path, replication=replication, exclude=excluded, length=length)
 
+    def add_block_group(self, path: str, policy: str, exclude: Iterable[str] = (),
+                        length: int | None = None) -> dict[str, Any]:
+        """ADDBLOCK for an erasure-coded file: ``{"blockId", "ecPolicy", "fragments": [{"index",
+        "blockId", "pipeline": [one node]}]}``, k + m fresh fragments on distinct nodes."""
+        excluded = ",".join(sorted(set(exclude))) or None
+        return self._add_block_group(path, ecpolicy=policy, exclude=excluded, length=length)
+
     def write_block(self, path: str, data: bytes | bytearray | memoryview,
                     replication: int | None = None, exclude: Iterable[str] = (),
-                    sync: bool = False) -> dict[str, Any]:
+                    sync: bool = False, ec_policy: str | None = None) -> dict[str, Any]:
         """Store one block through a pipeline, retrying with fresh ids around failed nodes.
         Answers ``{"blockId", "length", "checksum", "dataNodes"}``, ready for ``commit``.
-        ``sync``: every replica fsyncs it before the pipeline answers (whatever DFS_SYNC says)."""
+        ``sync``: every replica fsyncs it before the pipeline answers (whatever DFS_SYNC says).
+        With ``ec_policy`` (``RS-3-2``…) the block is one erasure-coded group instead (``striping``)."""
+        if ec_policy:
+            from .striping import write_group
+            return write_group(self, path, data, ec_policy, exclude=frozenset(exclude), sync=sync)
         return blockio.write_block(self, path, data, replication=replication, exclude=exclude, sync=sync)
 
     def sync_blocks(self, datanode_url: str, block_ids: list[str]) -> int:
@@ -351,6 +386,19 @@ class HttpNameNode(SeedCommands):
     def sync(self) -> None:
         """Return once every namespace change the name node acknowledged is on its disk."""
         self._sync("/")
+
+    def set_ec_policy(self, path: str, policy: str) -> None:
+        """Files created below directory ``path`` from now on are erasure coded with ``policy``
+        (``RS-3-2``, ``RS-6-3``…; ``REPLICATION`` stops an inherited one)."""
+        self._set_ec_policy(path, ecpolicy=policy)
+
+    def get_ec_policy(self, path: str) -> str | None:
+        """A directory's effective policy (inherited included) or the one a file was created with."""
+        answer = self._get_ec_policy(path)
+        return answer.get("name") if isinstance(answer, dict) else None
+
+    def unset_ec_policy(self, path: str) -> None:
+        self._unset_ec_policy(path)
 
     def renew_blocks(self, block_ids: list[str]) -> None:
         """Restart the name node's one-hour lifetime of these pending (uncommitted) blocks."""

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 MiB = 1024 * 1024
 MAX_FILE_SIZE_LIMIT = 2**63 - 1  # a signed 64-bit st_size
+MIN_SECRET = 16  # characters of DFS_SECRET and DFS_ADMIN_TOKEN: 16 hex digits are 64 bits, the least to resist guessing
 
 NAME_NODE_CLASS = "name_node.NameNode"
 DATA_NODE_CLASS = "data_node.DataNode"
@@ -68,6 +69,14 @@ class Settings:
     # back; every replica is re-verified within max(interval, used / rate). 0 turns scrubbing off.
     scrub_interval: float = 60.0
     block_report_interval: float = 600.0
+    # security (see dfs_common/auth.py): the cluster secret every node shares; without it the
+    # cluster runs in the insecure development mode where ``user.name`` is believed
+    secret: str = ""
+    admin_token: str = ""  # name node: the first administrator's bearer token (acts as the superuser)
+    token: str = ""  # clients (dfs.py): the bearer token a mount or command line sends
+    delegation_ttl: float = 86400.0  # a WebHDFS delegation token lives this long unless renewed
+    # failed token checks from one address within 10 s before it is refused for the rest of them
+    auth_failures: int = 20
     # storage roots (data_node/roots): an S3 root reports this many bytes of capacity (0: unbounded);
     # a Lustre root sets this stripe count / stripe size (bytes) on its blocks directory (0: leave
     # the filesystem's default), with ``lfs setstripe`` when that tool is installed.
@@ -140,9 +149,24 @@ class Settings:
             raise ConfigError(f"DFS_SYNC_INTERVAL must be seconds between 0 and 3600, not {self.sync_interval}")
         if self.heartbeat <= 0:
             raise ConfigError(f"DFS_HEARTBEAT must be positive seconds, not {self.heartbeat}")
+        if self.secret and len(self.secret) < MIN_SECRET:
+            raise ConfigError(f"DFS_SECRET must be at least {MIN_SECRET} characters (e.g. `openssl rand -hex 32`)")
+        if self.admin_token and not self.secret:
+            raise ConfigError("DFS_ADMIN_TOKEN needs DFS_SECRET: without a secret the cluster has no tokens")
+        if self.admin_token and len(self.admin_token) < MIN_SECRET:
+            raise ConfigError(f"DFS_ADMIN_TOKEN must be at least {MIN_SECRET} characters")
+        if self.auth_failures < 1:
+            raise ConfigError(f"DFS_AUTH_FAILURES must be at least 1, not {self.auth_failures}")
+        if self.delegation_ttl <= 0:
+            raise ConfigError(f"DFS_DELEGATION_TTL must be positive seconds, not {self.delegation_ttl}")
         for variable, url in (("DFS_NAMENODE_URL", self.namenode_url), ("DFS_PUBLIC_URL", self.public_url)):
             if url and urlparse(url).scheme not in ("http", "https"):
                 raise ConfigError(f"{variable} must be an http(s) URL, not {url!r}")
+
+    @property
+    def secure(self) -> bool:
+        """Every request authenticated (``DFS_SECRET`` set), else the insecure development mode."""
+        return bool(self.secret)
 
     @property
     def is_name_node(self) -> bool:

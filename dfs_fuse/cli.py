@@ -57,6 +57,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--yes", action="store_true", help="do not ask before --mkfs")
     parser.add_argument("--log", metavar="FILE", help="where the daemon logs (default: nowhere once mounted)")
     parser.add_argument("--debug", action="store_true", help="log every FUSE request (implies --foreground)")
+    parser.add_argument("--token", help="bearer token of a cluster with DFS_SECRET (default: $DFS_TOKEN; "
+                                        "the environment keeps it out of `ps`)")
     secret = parser.add_mutually_exclusive_group()
     secret.add_argument("--key-file", metavar="FILE",
                         help="encrypt on this machine with the key in FILE (python -m dfs_client.encryption new-key FILE)")
@@ -65,6 +67,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--encrypt-under", metavar="PATH", default="/",
                         help="with a key: encrypt the files under PATH only (default: every file)")
     return parser.parse_args(argv)
+
+
+def client_token() -> str:
+    """``DFS_TOKEN`` from the environment, through the one configuration object."""
+    from dfs_common.settings import ConfigError, Settings
+    try:
+        return Settings.from_env({k: v for k, v in os.environ.items() if k in ("DFS_TOKEN",)}).token
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
 
 
 def content_key(args: argparse.Namespace) -> Any:
@@ -226,13 +237,20 @@ def run(args: argparse.Namespace) -> int:
     attr_timeout = min(timeout_option(options, "attr_timeout"), timeout_option(options, "entry_timeout"))
     cache_size = cache_size_option(options)
     key = content_key(args)
-    # superuser; each entry's owner is the caller (see filesystem)
-    client = HttpNameNode(url, user="root", key=key, encrypt_under=args.encrypt_under)
+    # Insecure mode: the superuser, each entry's owner the caller (see filesystem). With DFS_SECRET the
+    # token's user, whom the name node checks every operation for.
+    client = HttpNameNode(url, user="root", token=args.token or client_token(), key=key,
+                          encrypt_under=args.encrypt_under)
     if cache_size:
         from dfs_client.cache import BlockCache
         client.block_cache = BlockCache(cache_size)
     if not client.ping_alive():
         raise UsageError(f"cannot reach the name node at {url}")
+    if client.token:
+        try:
+            client.whoami()
+        except PermissionError as error:
+            raise UsageError(f"the name node at {url} refused the token: {error}") from None
     if args.mkfs:
         if not confirm_mkfs(url, args.yes):
             raise UsageError("not erased; nothing mounted")

@@ -564,6 +564,9 @@ class FileSystem:
         accmode = flags & os.O_ACCMODE
         if accmode != os.O_RDONLY or flags & os.O_TRUNC:
             self._writable()
+            # open(2) for writing fails at once where no COMMIT could succeed (EROFS in a frozen
+            # buffer, EACCES after a chmod elsewhere), not at close after the writes were taken
+            self.client.check_commit(path, create=False, overwrite=True, fileId=int(status.get("fileId", 0)))
         self._remember(path, status)
         fh = self._add_handle(path, status, flags, None)
         if flags & os.O_TRUNC:

@@ -22,14 +22,17 @@ from .balancer import Balancer
 from .decommission import Drainer
 
 from .handlers.attributes import AttributeOps
+from .handlers.buffers import BUFFER_OPERATIONS, BufferOps
 from .handlers.call import PREFIX, Call, caller_of
 from .handlers.content import ContentOps
+from .handlers.erasure import ERASURE_OPERATIONS, ErasureOps
 from .handlers.internal import InternalOps
 from .handlers.redirects import RedirectOps
 from .handlers.server import ServerOps
 from .handlers.status import StatusOps
 from .handlers.tree import TreeOps
 from .heal import Healer
+from .identity import Identity
 from .members import Members
 from .metrics import namenode_metrics
 from .permissions import Caller, GroupMapping
@@ -37,6 +40,7 @@ from .placement import Placement
 from .safemode import SafeModeState
 from .store import Store
 from .ui import WebPages
+from .users import UserOps
 
 log = logging.getLogger("dfs.name_node")
 
@@ -46,13 +50,16 @@ OPERATIONS: dict[str, str] = {
     "LISTSTATUS": "GET", "LISTSTATUS_BATCH": "GET", "GETCONTENTSUMMARY": "GET", "GETQUOTAUSAGE": "GET",
     "GETFILECHECKSUM": "GET", "GETFILEBLOCKLOCATIONS": "GET", "GETHOMEDIRECTORY": "GET",
     "GETTRASHROOT": "GET", "GETXATTRS": "GET", "LISTXATTRS": "GET", "CHECKACCESS": "GET",
-    "GETACLSTATUS": "GET", "GETSTATUS": "GET", "GETSERVERDEFAULTS": "GET",
+    "GETACLSTATUS": "GET", "GETSTATUS": "GET", "GETSERVERDEFAULTS": "GET", "GETDELEGATIONTOKEN": "GET",
+    "RENEWDELEGATIONTOKEN": "PUT", "CANCELDELEGATIONTOKEN": "PUT",
     "CREATE": "PUT", "MKDIRS": "PUT", "CREATESYMLINK": "PUT", "MKNOD": "PUT", "RENAME": "PUT", "LINK": "PUT",
     "SETREPLICATION": "PUT", "SETOWNER": "PUT", "SETPERMISSION": "PUT", "SETTIMES": "PUT",
     "SETXATTR": "PUT", "REMOVEXATTR": "PUT",
     "APPEND": "POST", "CONCAT": "POST", "TRUNCATE": "POST", "ADDBLOCK": "POST", "COMMIT": "POST",
     "REPORTBADBLOCK": "POST", "RENEWBLOCKS": "POST", "ABANDONBLOCKS": "POST", "SYNC": "POST",
     "DELETE": "DELETE",
+    **BUFFER_OPERATIONS,
+    **ERASURE_OPERATIONS,
 }
 
 ROUTES: dict[tuple[str, str], str] = {
@@ -82,6 +89,7 @@ ROUTES: dict[tuple[str, str], str] = {
 # Changes a name node in safe mode still takes: they keep writers alive or only drop what their
 # writer gave up, and refusing them would lose nothing but time.
 SAFE_MODE_ALLOWED = frozenset(("RENEWBLOCKS", "ABANDONBLOCKS", "REPORTBADBLOCK"))
+USERS = "/users"  # and /users/<name>[/token], and /whoami: see users.py
 
 
 class NameNode:
@@ -92,6 +100,8 @@ class NameNode:
         self.store = Store(settings.db_path, settings.db_map_size, settings.superuser, settings.supergroup,
                            sync=settings.sync, sync_interval=settings.sync_interval)
         self.groups = GroupMapping(settings.superuser, settings.supergroup)
+        self.identity = Identity(settings, self.store)
+        self.users = UserOps(self.identity)
         self.members = Members(self.store, settings)
         self.placement = Placement(self.members)
         self.healer = Healer(self.store, self.members, self.placement, settings)
@@ -108,8 +118,9 @@ class NameNode:
         resources = [StatusOps(self.store, self.members), TreeOps(self.store),
                      AttributeOps(self.store, self.healer),
                      ContentOps(self.store, self.members, self.placement, self.healer, settings),
-                     RedirectOps(self.store, self.members, self.placement, settings),
-                     ServerOps(self.members, settings, self.store)]
+                     RedirectOps(self.store, self.members, self.placement, settings, self.identity), self.users,
+                     ServerOps(self.members, settings, self.store),
+                     BufferOps(self.store, self.placement, self.healer, settings), ErasureOps(self.store)]
         self._handlers = _handler_table(resources)
         routes = [internal, AdminOps(self), WebPages(self)]
         self._routes = {key: next(getattr(r, name) for r in routes if hasattr(r, name))
@@ -127,8 +138,13 @@ class NameNode:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
         response = self.metrics.measure(self.op_name(request), request,
-                                        lambda: answer(self.dispatch, request))
+                                        lambda: answer(self.admitted, request))
         return response(environ, start_response)
+
+    def admitted(self, request: Request) -> Response:
+        """Every request passes ``identity.admit`` (authentication, the rules of its path) first."""
+        self.identity.admit(request)
+        return self.dispatch(request)
 
     def op_name(self, request: Request) -> str:
         """The bounded label a request is counted under: its WebHDFS op or its route."""
@@ -143,6 +159,10 @@ class NameNode:
 
     def dispatch(self, request: Request) -> Response:
         path = request.path
+        if path == USERS or path.startswith(USERS + "/"):
+            return self.users.on_users(request)
+        if path == "/whoami" and request.method == "GET":
+            return self.users.on_whoami(request)
         if path == PREFIX or path.startswith(PREFIX + "/"):
             return self.webhdfs(request, path[len(PREFIX):] or "/")
         route = self._routes.get((request.method, path))

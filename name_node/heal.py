@@ -22,14 +22,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from dfs_common.blocks import format_block_id
+from dfs_common.erasure import parse_policy
 from dfs_common.errors import DFSError
 from dfs_common.loops import BackgroundLoop
 from dfs_common.settings import Settings
 
-from . import blockmap
+from . import blockmap, groups
 from .members import Members
 from .placement import Placement
-from .store import Store, node_prefix, split_node_key, unpack_u64
+from .store import Store, Txn, node_prefix, split_node_key, unpack_u64
 
 log = logging.getLogger("dfs.name_node.heal")
 
@@ -178,7 +179,9 @@ class Healer(BackgroundLoop):
                     if not record.owner:
                         continue
                     inode = txn.inode(record.owner)
-                    want = inode.replication if inode is not None else 0
+                    want = _wanted(txn, unpack_u64(key), inode.replication if inode is not None else 0)
+                    if want is None:
+                        continue
                     if sum(node in live for node in record.replicas) != want:
                         found.append(unpack_u64(key))
             self.suspect(found)
@@ -207,10 +210,18 @@ class Healer(BackgroundLoop):
                 holders = [node for node in record.replicas if node in serving]
                 resting_copies = [node for node in record.replicas if node in resting] if holders else []
                 sources = [node for node in record.replicas if node in live]
-                want = min(inode.replication, max(len(serving) + len(resting), 1))
+                wanted = _wanted(txn, number, inode.replication)
+                if wanted is None:  # a coded group: its fragments hold the replicas
+                    self._settle(number)
+                    continue
+                want = min(wanted, max(len(serving) + len(resting), 1))
                 counted = len(holders) + len(resting_copies)
                 if counted == want or (counted > want and resting_copies):
                     self._settle(number)  # surplus beside a resting copy waits for its return
+                elif not sources and (fragment := groups.fragment(txn, number)) is not None:
+                    with self._lock:
+                        self._checks.pop(number, None)
+                    self._rebuild(txn, number, record, fragment, live)
                 elif not sources:
                     with self._lock:
                         self._suspects.discard(number)
@@ -300,6 +311,52 @@ class Healer(BackgroundLoop):
     def _in_service(self, nodes: list[str]) -> list[str]:
         return [node for node in nodes if (member := self.members.get(node)) is not None
                 and member.admin == "normal"]
+    def _rebuild(self, txn: Txn, number: int, record: blockmap.BlockRecord, fragment: tuple[int, int],
+                 live: set[str]) -> None:
+        """A fragment has no copy left: a node holding no other fragment of its group rebuilds it
+        from k others (a ``reconstruct`` command); retried if nothing is confirmed in time."""
+        group_number, index = fragment
+        found = groups.group(txn, group_number)
+        group_record = txn.block(group_number)
+        if found is None or group_record is None:
+            self._settle(number)
+            return
+        name, fragments = found
+        policy = parse_policy(name)
+        sources, taken = [], set()
+        for other_index, other in enumerate(fragments):
+            other_record = txn.block(other)
+            holders = [n for n in (other_record.replicas if other_record else []) if n in live]
+            taken.update(other_record.replicas if other_record else [])
+            if other != number and holders:
+                member = self.members.get(random.choice(holders))
+                if member is not None:
+                    sources.append({"blockId": format_block_id(other), "index": other_index,
+                                    "length": other_record.length, "checksum": other_record.checksum,  # type: ignore[union-attr]
+                                    "url": member.url})
+        if len(sources) < policy.k:
+            with self._lock:
+                self._suspects.discard(number)
+                self._missing.add(number)
+            log.warning("fragment %s of group %s: only %d of %d fragments left, cannot rebuild",
+                        format_block_id(number), format_block_id(group_number), len(sources), policy.k)
+            return
+        with self._lock:
+            lost_on = sorted(self._lost_on.get(number, ()))
+        try:
+            targets = self.placement.choose(1, max(record.length, 1), exclude=[*taken, *lost_on])
+        except DFSError:
+            try:  # nowhere else: the node whose copy rotted is better than no copy
+                targets = self.placement.choose(1, max(record.length, 1), exclude=taken) if lost_on else []
+            except DFSError:
+                targets = []
+        if targets:
+            self.members.queue(targets[0].id, {
+                "op": "reconstruct", "blockId": format_block_id(number), "index": index, "policy": name,
+                "length": record.length, "checksum": record.checksum, "groupLength": group_record.length,
+                "sources": sources})
+        with self._lock:
+            self._waiting[number] = time.monotonic() + self.retry_after
 
     def _pick_extras(self, holders: list[str], count: int) -> list[str]:
         """Trim the fullest nodes first."""
@@ -307,3 +364,13 @@ class Healer(BackgroundLoop):
             member = self.members.get(node)
             return member.remaining if member is not None else 0
         return sorted(holders, key=room)[:count]
+
+
+def _wanted(txn: Txn, number: int, replication: int) -> int | None:
+    """Copies a block should have: its file's replication; one for a fragment of a coded group;
+    None for the group itself (its fragments carry the copies)."""
+    if not groups.any_groups(txn):
+        return replication
+    if groups.group(txn, number) is not None:
+        return None
+    return 1 if groups.fragment(txn, number) is not None else replication
