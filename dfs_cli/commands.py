@@ -22,7 +22,7 @@ PARALLEL = 4  # files moved at once by put/get: enough to fill a LAN link with s
 
 
 def client(target: Target) -> HttpNameNode:
-    return HttpNameNode(target.url, user=target.user)
+    return HttpNameNode(target.url, user=target.user, token=target.token)
 
 
 def human(size: float) -> str:

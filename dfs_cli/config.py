@@ -1,6 +1,6 @@
 """Where the cluster is: ``--namenode URL``, else ``DFS_NAMENODE_URL``, else the config file's
 ``namenode`` key, else ``http://127.0.0.1:8180``; the user likewise (``--user``, ``DFS_USER``,
-the file's ``user``, the login name)."""
+the file's ``user``, the login name), and the token (``--token``, ``DFS_TOKEN``, ``token``)."""
 from __future__ import annotations
 
 import os
@@ -21,6 +21,7 @@ class CliError(Exception):
 class Target:
     url: str
     user: str | None
+    token: str | None = None
 
 
 def read_config(path: str) -> dict[str, Any]:
@@ -32,16 +33,18 @@ def read_config(path: str) -> dict[str, Any]:
         return {}
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise CliError(f"config file {path}: {error}") from None
-    for key in ("namenode", "user"):
+    for key in ("namenode", "user", "token"):
         if key in data and not isinstance(data[key], str):
             raise CliError(f"config file {path}: {key!r} must be a string")
     return data
 
 
-def resolve(namenode: str | None, user: str | None, environ: dict[str, str] | None = None) -> Target:
+def resolve(namenode: str | None, user: str | None, environ: dict[str, str] | None = None,
+            token: str | None = None) -> Target:
     settings = ClientSettings.from_env(os.environ if environ is None else environ)
     config = read_config(settings.config_file)
     url = namenode or settings.namenode_url or config.get("namenode") or DEFAULT_URL
     if "://" not in url:
         url = "http://" + url
-    return Target(url.rstrip("/"), user or settings.user or config.get("user"))
+    return Target(url.rstrip("/"), user or settings.user or config.get("user"),
+                  token or settings.token or config.get("token"))

@@ -32,6 +32,7 @@ def build_parser() -> Parser:
     parser.add_argument("--namenode", metavar="URL", help="the name node (else DFS_NAMENODE_URL, the config "
                         "file's namenode, http://127.0.0.1:8180)")
     parser.add_argument("--user", help="act as this user (else DFS_USER, the config file's user, your login)")
+    parser.add_argument("--token", help="bearer token of a secured cluster (else DFS_TOKEN, the config file's token)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.register(sub)
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     prog = f"dfs: {args.command}"
     try:
-        target = resolve(args.namenode, args.user)
+        target = resolve(args.namenode, args.user, token=args.token)
         return int(args.handler(args, target) or 0)
     except (CliError, ConfigError) as error:
         print(f"{prog}: {error}", file=sys.stderr)

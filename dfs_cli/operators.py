@@ -134,7 +134,8 @@ def do_safemode(args: argparse.Namespace, target: Target) -> int:
 
 def do_mount(args: argparse.Namespace, target: Target) -> int:
     from dfs_fuse.cli import main as mount_main
-    return mount_main([args.mount_point, target.url, *args.options])
+    token = ["--token", target.token] if target.token and "--token" not in args.options else []
+    return mount_main([args.mount_point, target.url, *token, *args.options])
 
 
 def register(sub: Any) -> None:

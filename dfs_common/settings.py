@@ -199,12 +199,13 @@ def _parse(variable: str, raw: str, kind: object) -> object:
 @dataclass(frozen=True)
 class ClientSettings:
     """What the ``dfs`` command line reads: ``DFS_NAMENODE_URL``, ``DFS_USER`` (the user to act
-    as; default the login name) and ``DFS_CONFIG`` (a TOML file with ``namenode`` and ``user``
-    keys; default ``$XDG_CONFIG_HOME/dfs/config.toml`` or ``~/.config/dfs/config.toml``)."""
+    as; default the login name), ``DFS_TOKEN`` (a secured cluster's bearer token) and ``DFS_CONFIG``
+    (a TOML file with ``namenode``, ``user`` and ``token`` keys; default ``$XDG_CONFIG_HOME/dfs/config.toml`` or ``~/.config/dfs/config.toml``)."""
 
     namenode_url: str | None = None
     user: str | None = None
     config_file: str = ""
+    token: str | None = None  # DFS_TOKEN: the bearer token of a cluster with DFS_SECRET
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "ClientSettings":
@@ -213,4 +214,5 @@ class ClientSettings:
             raise ConfigError(f"DFS_NAMENODE_URL must be an http(s) URL, not {url!r}")
         config_home = environ.get("XDG_CONFIG_HOME") or (environ.get("HOME", "") + "/.config")
         return cls(url, environ.get("DFS_USER") or None,
-                   environ.get("DFS_CONFIG") or f"{config_home}/dfs/config.toml")
+                   environ.get("DFS_CONFIG") or f"{config_home}/dfs/config.toml",
+                   environ.get("DFS_TOKEN") or None)

@@ -11,6 +11,7 @@ Browsing obeys permissions as the caller of ``user.name`` (default: WebHDFS's an
 from __future__ import annotations
 
 import html
+import re
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -72,6 +73,22 @@ def page(title: str, body: str, refresh: int | None = None, status: int = 200) -
     return Response(text, status=status, mimetype="text/html")
 
 
+_LINK = re.compile(r'href="(/[^"]*)"')
+
+
+def carry_token(response: Response, token: str | None) -> Response:
+    """Add ``delegation=TOKEN`` to every link of a page (its downloads and its own pages)."""
+    if not token or response.mimetype != "text/html":
+        return response
+    extra = _e(urlencode({"delegation": token}))
+
+    def link(match: re.Match[str]) -> str:
+        target = match.group(1)
+        return f'href="{target}{"&amp;" if "?" in target else "?"}{extra}"'
+    response.set_data(_LINK.sub(link, response.get_data(as_text=True)))
+    return response
+
+
 def _table(table_id: str, headers: list[str], rows: list[str]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
@@ -83,9 +100,10 @@ class WebPages:
 
     def _page_errors(self, render: Any, request: Request) -> Response:
         """A browser (asking for text/html) gets its error as a page; any other client the
-        RemoteException every DFS endpoint answers."""
+        RemoteException every DFS endpoint answers. On a secured cluster a browser opens the
+        page with ``?delegation=TOKEN`` (WebHDFS's parameter); every link of it carries it on."""
         try:
-            return render(request)
+            return carry_token(render(request), Params(request.args).raw("delegation"))
         except DFSError as error:
             if "text/html" not in [kind for kind, _ in request.accept_mimetypes]:
                 raise

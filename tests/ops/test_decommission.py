@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import time
 
-import requests
 
+from tests.cluster import web
 from tests.ops.helpers import HEARTBEAT, SMALL_BLOCKS, Reader, replica_nodes, state_of, write_files
 
 
@@ -80,13 +80,15 @@ def test_operator_endpoints_need_the_superuser_and_a_known_node(make_cluster):
     cluster = make_cluster(datanodes=4, heartbeat=HEARTBEAT)
     url = cluster.namenode_url
     node = next(iter(cluster.alive_ids()))
-    denied = requests.post(f"{url}/admin/decommission", params={"node": node, "user.name": "alice"}, timeout=5)
+    alice = {"Authorization": f"Bearer {cluster.token_for('alice')}"} if cluster.token else {}
+    denied = web.post(f"{url}/admin/decommission", params={"node": node, "user.name": "alice"}, headers=alice,
+                      timeout=5)
     assert denied.status_code == 403 and denied.json()["RemoteException"]["exception"] == "AccessControlException"
-    unknown = requests.post(f"{url}/admin/decommission", params={"node": "nope", "user.name": "root"}, timeout=5)
+    unknown = web.post(f"{url}/admin/decommission", params={"node": "nope", "user.name": "root"}, timeout=5)
     assert unknown.status_code == 404
-    missing = requests.post(f"{url}/admin/maintenance", params={"user.name": "root"}, timeout=5)
+    missing = web.post(f"{url}/admin/maintenance", params={"user.name": "root"}, timeout=5)
     assert missing.status_code == 400
-    bad = requests.post(f"{url}/admin/maintenance", params={"node": node, "minutes": "x", "user.name": "root"},
+    bad = web.post(f"{url}/admin/maintenance", params={"node": node, "minutes": "x", "user.name": "root"},
                         timeout=5)
     assert bad.status_code == 400
     assert state_of(cluster, node) == "alive"

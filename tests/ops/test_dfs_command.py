@@ -38,6 +38,8 @@ def environment(cluster: Cluster | None, **extra: str) -> dict[str, str]:
     env["DFS_CONFIG"] = "/nonexistent/dfs.toml"
     if cluster is not None:
         env["DFS_NAMENODE_URL"] = cluster.namenode_url
+    from tests.cluster import ADMIN_TOKEN
+    env["DFS_TOKEN"] = ADMIN_TOKEN  # every test cluster is secured with it
     env.update(extra)
     return env
 

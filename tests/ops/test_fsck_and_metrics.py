@@ -1,14 +1,14 @@
 """fsck over HTTP and HttpNameNode; /metrics on both node kinds, parsed by prometheus-client."""
 from __future__ import annotations
 
-import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.cluster import web
 from tests.ops.helpers import HEARTBEAT, SMALL_BLOCKS
 
 
 def metrics(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    answer = requests.get(url + "/metrics", timeout=5)
+    answer = web.get(url + "/metrics", timeout=5)
     assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/plain")
     samples = {}
     for family in text_string_to_metric_families(answer.text):
@@ -41,11 +41,11 @@ def test_fsck_finds_missing_and_under_replicated_blocks(make_cluster):
     holder = nn.block_locations("/f/deep/single")["BlockLocation"][0]["dataNodes"][0]["id"]
     cluster.datanode_by_id(holder).kill()
     cluster.wait_for(lambda: holder not in cluster.alive_ids(), 20, message="the holder dead")
-    over_http = requests.get(cluster.namenode_url + "/fsck", params={"path": "/f/deep"}, timeout=5).json()["fsck"]
+    over_http = web.get(cluster.namenode_url + "/fsck", params={"path": "/f/deep"}, timeout=5).json()["fsck"]
     assert over_http["status"] == "CORRUPT" and over_http["missing"] == 1
     assert {p["path"] for p in over_http["problems"]} == {"/f/deep/single"}
     assert nn.fsck("/f/healthy")["files"] == 1
-    missing = requests.get(cluster.namenode_url + "/fsck", params={"path": "/nope"}, timeout=5)
+    missing = web.get(cluster.namenode_url + "/fsck", params={"path": "/nope"}, timeout=5)
     assert missing.status_code == 404 and missing.json()["RemoteException"]["exception"] == "FileNotFoundException"
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-import requests
 
 from dfs_client.transport import NodeUnreachable
+from tests.cluster import web
 from tests.ops.helpers import HEARTBEAT, SMALL_BLOCKS, Reader, payload, write_files
 
 
@@ -60,10 +60,10 @@ def test_restart_under_load_passes_through_safe_mode(make_cluster):
         status = cluster.status()
         assert status["safemode"]["on"] is True and status["safemode"]["manual"] is False
         assert status["safemode"]["blocks_total"] >= 20
-        refused = requests.put(f"{cluster.namenode_url}/webhdfs/v1/before/x?op=MKDIRS&user.name=root", timeout=5)
+        refused = web.put(f"{cluster.namenode_url}/webhdfs/v1/before/x?op=MKDIRS&user.name=root", timeout=5)
         assert refused.status_code == 503
         assert refused.json()["RemoteException"]["exception"] == "SafeModeException"
-        listing = requests.get(f"{cluster.namenode_url}/webhdfs/v1/before?op=LISTSTATUS", timeout=5)
+        listing = web.get(f"{cluster.namenode_url}/webhdfs/v1/before?op=LISTSTATUS", timeout=5)
         assert listing.status_code == 200 and len(listing.json()["FileStatuses"]["FileStatus"]) == 10
     finally:
         for node in cluster.datanodes:
@@ -92,7 +92,7 @@ def test_operator_enters_and_leaves_safe_mode(make_cluster):
     nn = cluster.client(user="root")
     nn.tee("/kept", b"kept")
     assert nn.safemode("enter")["on"] is True
-    refused = requests.put(f"{cluster.namenode_url}/webhdfs/v1/new?op=MKDIRS&user.name=root", timeout=5)
+    refused = web.put(f"{cluster.namenode_url}/webhdfs/v1/new?op=MKDIRS&user.name=root", timeout=5)
     assert refused.status_code == 503
     body = refused.json()["RemoteException"]
     assert body["exception"] == "SafeModeException" and body["automatic"] is False

@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-import requests
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+from tests.cluster import web
 from tests.ops.helpers import HEARTBEAT, SMALL_BLOCKS
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -50,7 +50,8 @@ def test_web_page_shows_the_nodes_and_browses_to_a_file(make_cluster, browser):
     nn.tee("/web/note<b>.txt", b"escaped")
     ids = cluster.alive_ids()
 
-    browser.get(cluster.namenode_url + "/")
+    token = f"?delegation={cluster.token}" if cluster.token else ""  # a browser has no header to send
+    browser.get(cluster.namenode_url + "/" + token)
     # read in one script: the overview reloads itself every few seconds
     rows = browser.execute_script(
         "return [...document.querySelectorAll('#datanodes tbody tr')].map(r => [r.dataset.nodeId,"
@@ -82,12 +83,12 @@ def test_web_page_shows_the_nodes_and_browses_to_a_file(make_cluster, browser):
         assert len(replicas) == 3 and replicas <= ids
     shot(browser, "file")
     link = browser.find_element(By.ID, "download").get_attribute("href")
-    assert requests.get(link, timeout=10).content == data  # the 307 to a data node, followed
+    assert web.get(link, timeout=10).content == data  # the 307 to a data node, followed
 
     browser.find_element(By.CSS_SELECTOR, "#blocks a.replica").click()
     assert browser.find_element(By.ID, "node-state").text == "alive"
     assert browser.find_element(By.ID, "node-root").text == "local"
     shot(browser, "node")
 
-    browser.get(cluster.namenode_url + "/ui/browse?path=/nope")
+    browser.get(cluster.namenode_url + "/ui/browse?path=/nope" + token.replace("?", "&"))
     assert "does not exist" in browser.find_element(By.ID, "error").text
