@@ -120,7 +120,7 @@ class NameNode:
                      ContentOps(self.store, self.members, self.placement, self.healer, settings),
                      RedirectOps(self.store, self.members, self.placement, settings, self.identity), self.users,
                      ServerOps(self.members, settings, self.store),
-                     BufferOps(self.store, self.placement, self.healer, settings), ErasureOps(self.store)]
+                     BufferOps(self.store, self.placement, self.healer, settings, self.identity), ErasureOps(self.store)]
         self._handlers = _handler_table(resources)
         routes = [internal, AdminOps(self), WebPages(self)]
         self._routes = {key: next(getattr(r, name) for r in routes if hasattr(r, name))
