@@ -1,4 +1,4 @@
-"""Step 2 of WebHDFS CREATE / APPEND / OPEN / GETFILECHECKSUM, the data node's side.
+"""Step 2 of WebHDFS CREATE / APPEND / OPEN / GETFILECHECKSUM (and POSTRECORD), the data node's side.
 
 The name node redirects these here; this node then acts as an ordinary client (``dfs_client``) on
 the caller's behalf, so the bytes take the same verified, pipelined path as any client's and the
@@ -30,7 +30,7 @@ DEFAULT_USER = "dr.who"
 # Clients kept per user: enough for a busy gateway, small enough to never matter in memory.
 MAX_CLIENTS = 64
 
-_METHODS = {"CREATE": "PUT", "APPEND": "POST", "OPEN": "GET", "GETFILECHECKSUM": "GET"}
+_METHODS = {"CREATE": "PUT", "APPEND": "POST", "OPEN": "GET", "GETFILECHECKSUM": "GET", "POSTRECORD": "POST"}
 
 
 class WebHdfs:
@@ -93,6 +93,14 @@ class WebHdfs:
     def on_append(self, request: Request, params: Params, client: Any, path: str) -> Response:
         self._copy_body(request, client.open(path, "ab"))
         return Response(b"", status=200, headers={"Content-Length": "0"})
+
+    def on_postrecord(self, request: Request, params: Params, client: Any, path: str) -> Response:
+        """Step 2 of POSTRECORD: the body becomes one record of the buffer ``path`` (its blocks
+        first, then the COMMITRECORD that names and counts it); answers the Record."""
+        writer = client.record_writer(path, params.text("suffix") or "", params.permission("permission", 0o644),
+                                      params.integer("replication", None, minimum=1))
+        self._copy_body(request, writer)
+        return json_response({"Record": writer.record}, status=201)
 
     def on_open(self, request: Request, params: Params, client: Any, path: str) -> Response:
         offset = params.integer("offset", 0, minimum=0) or 0

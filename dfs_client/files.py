@@ -94,7 +94,7 @@ class DFSFile(io.RawIOBase):
             replace = overwrite and kind == "w"
             checked = nn.check_commit(path, create=True, overwrite=replace, **options)
             existing = checked.get("FileStatus") or {k: checked[k] for k in ("blockSize", "replication")}
-            self._adopt({**existing, "length": 0}, [], block_size)  # this handle's view: truncated
+            self._adopt({**existing, "length": 0, "ecPolicy": checked.get("ecPolicy")}, [], block_size)
             self._first_commit = dict(options, create=True, overwrite=replace, fileId=self.file_id)
             self._version = 1  # the (re)creation itself waits for the first commit
         elif kind == "a":
@@ -112,7 +112,10 @@ class DFSFile(io.RawIOBase):
             self._adopt(status, [], block_size)
         else:
             self._locate(block_size)
-        self._cache = BlockCache(max(CACHE_BYTES, (READ_AHEAD + 2) * self._layout.block_size))
+        shared = getattr(nn, "block_cache", None)
+        self._own_cache = shared is None  # else the mount's, shared by its files (``cache``)
+        self._cache = BlockCache(max(CACHE_BYTES, (READ_AHEAD + 2) * self._layout.block_size)) \
+            if shared is None else shared
 
     def _locate(self, block_size: int | None) -> None:
         answer = self.nn.block_locations(self.path)
@@ -124,6 +127,9 @@ class DFSFile(io.RawIOBase):
         length = int(status.get("fileLength", status.get("length", 0)) or 0)
         self._layout = Layout(size, locations, length)
         self.status = status
+        # erasure coding: the policy the file was created with (COMMIT check, block locations or a
+        # FileStatus that carries it); its new blocks are then coded groups
+        self.ec_policy: str | None = status.get("ecPolicy") or None
 
     # -- io.RawIOBase ------------------------------------------------------------------------
 
@@ -215,6 +221,9 @@ class DFSFile(io.RawIOBase):
         for location in locations:
             for node in location.get("dataNodes") or []:
                 by_node.setdefault(str(node["url"]), []).append(location["blockId"])
+            for fragment in location.get("fragments") or []:  # a coded group: each fragment's node
+                for node in fragment.get("dataNodes") or []:
+                    by_node.setdefault(str(node["url"]), []).append(fragment["blockId"])
         futures = [self.nn.executor.submit(self.nn.sync_blocks, url, ids) for url, ids in by_node.items()]
         for future in futures:
             future.result()  # a replica that could not sync fails the fsync (EIO through FUSE)
@@ -262,7 +271,7 @@ class DFSFile(io.RawIOBase):
             self._layout.dirty.clear()
         self._let_go_of_all()
         super().close()
-        self._cache.clear()
+        self._drop_cache()
 
     def close(self) -> None:
         if self.closed or not hasattr(self, "_cache"):  # closed, or __init__ failed (from __del__)
@@ -273,13 +282,19 @@ class DFSFile(io.RawIOBase):
         finally:
             self._let_go_of_all()  # superseded, or a failed write's; and no flush after this one
             super().close()
+            self._drop_cache()
+
+    def _drop_cache(self) -> None:
+        if self._own_cache:
             self._cache.clear()
 
     # -- positional I/O (thread-safe) --------------------------------------------------------
 
-    def pread(self, size: int, offset: int) -> bytes:
-        """Up to ``size`` bytes at ``offset`` (fewer at EOF); does not move the position."""
-        pieces = self._read_pieces(size, offset)
+    def pread(self, size: int, offset: int, *, random_access: bool = False) -> bytes:
+        """Up to ``size`` bytes at ``offset`` (fewer at EOF); does not move the position.
+        ``random_access``: a read known to be a lone one (an encrypted file's header), fetched
+        without whole blocks or read-ahead even at offset 0."""
+        pieces = self._read_pieces(size, offset, random_access)
         if len(pieces) == 1 and isinstance(pieces[0], bytes):
             return pieces[0]
         return b"".join(pieces)
@@ -290,7 +305,7 @@ class DFSFile(io.RawIOBase):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _read_pieces(self, size: int, offset: int) -> list[Any]:
+    def _read_pieces(self, size: int, offset: int, random_access: bool = False) -> list[Any]:
         self._check_open()
         if not self._readable:
             raise io.UnsupportedOperation("File not open for reading")
@@ -309,7 +324,7 @@ class DFSFile(io.RawIOBase):
                     fetches.append((len(pieces), segment.location, inner, count))
                     pieces.append(b"")
             end = offset + sum(len(piece) for piece in pieces) + sum(f[3] for f in fetches)
-            sequential = abs(offset - self._last_end) <= SEQUENTIAL_WINDOW or offset == 0
+            sequential = not random_access and (abs(offset - self._last_end) <= SEQUENTIAL_WINDOW or offset == 0)
             ahead = self._layout.stored_after(end, READ_AHEAD) if sequential else []
             self._last_end = end
         if sequential:
@@ -319,10 +334,12 @@ class DFSFile(io.RawIOBase):
             assert segment.location is not None
             self._prefetch(segment.location)
         for index, location, inner, count in fetches:
-            if not sequential and self._cache.pending(location["blockId"]) is None:
+            if not sequential and self._cache.pending(location) is None:
                 # a random read: only the 64 KiB chunks that cover it, verified against their digests
                 pieces[index] = self._fetch(location, lambda where: read_range(
                     self.nn, where, inner, count, path=self.path, cache=self._cache))
+                if self._cache.get(location) is None and self._layout.size <= self._cache.capacity // 2:
+                    self._prefetch(location)  # a file that fits: pull its blocks in whole, once
                 continue
             block = self._block(location)
             whole = inner == 0 and count == len(block) and isinstance(block, bytes)
@@ -330,24 +347,24 @@ class DFSFile(io.RawIOBase):
         return pieces
 
     def _prefetch(self, location: dict[str, Any]) -> None:
-        self._cache.prefetch(self.nn.executor, location["blockId"],
+        self._cache.prefetch(self.nn.executor, location,
                              lambda: self.nn.read_block(location, path=self.path))
 
     def _block(self, location: dict[str, Any]) -> Block:
         """A verified block: from the cache, a fetch under way, or the data nodes (refreshing the
         replica locations from the name node once if every known replica failed)."""
-        block_id = location["blockId"]
-        cached = self._cache.get(block_id)
+        cached = self._cache.get(location)
         if cached is not None:
-            return cached
-        pending = self._cache.pending(block_id)
+            used = int(location.get("length", len(cached)))
+            return cached if used >= len(cached) else bytes(cached[:used])  # a truncated file's prefix
+        pending = self._cache.pending(location)
         if pending is not None:
             try:
                 return pending.result()
             except DFSError:
                 pass  # retried below, with fresh locations if need be
         data: Block = self._fetch(location, lambda where: self.nn.read_block(where, path=self.path))
-        self._cache.put(block_id, data)
+        self._cache.put(location, data)
         return data
 
     def _fetch(self, location: dict[str, Any], read: Callable[[dict[str, Any]], Any]) -> Any:
@@ -433,14 +450,15 @@ class DFSFile(io.RawIOBase):
 
     def _ship(self, future: Future[dict[str, Any]], buffer: bytearray, sync: bool = False) -> None:
         try:
-            location = self.nn.write_block(self.path, buffer, replication=self._replication, sync=sync)
+            location = self.nn.write_block(self.path, buffer, replication=self._replication, sync=sync,
+                                           ec_policy=self.ec_policy)
         except BaseException as error:  # kept for the writer: raised by its next write or flush
             future.set_exception(error)
         else:
             if sync:
                 with self._lock:
                     self._synced.add(location["blockId"])
-            self._cache.put(location["blockId"], buffer)
+            self._cache.put(location, buffer)
             self._hold(location["blockId"])
             future.set_result(location)
         finally:

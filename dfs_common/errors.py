@@ -151,11 +151,28 @@ class Conflict(DFSError):
     java_package = "java.util"
 
 
+class WrongState(DFSError):
+    """What the target's state does not allow now (a buffer frozen below its threshold, or
+    released before it was frozen); retry once the state has changed."""
+
+    status, errno_code, exception = 409, errno_codes.EAGAIN, "IllegalStateException"
+    java_package = "java.lang"
+
+
 class Unavailable(DFSError):
     """A node could not be reached or answered garbage; the caller may retry elsewhere."""
 
     status, errno_code, exception = 503, errno_codes.EIO, "RetriableException"
     java_package = "org.apache.hadoop.ipc"
+
+
+class SafeMode(DFSError):
+    """The name node is in safe mode: it serves reads, refuses changes (HDFS's SafeModeException).
+    ``extra['automatic']``: True while it waits for block reports (it ends by itself; clients wait
+    and retry), False when an operator entered it."""
+
+    status, errno_code, exception = 503, errno_codes.EROFS, "SafeModeException"
+    java_package = "org.apache.hadoop.hdfs.server.namenode"
 
 
 class PipelineFailed(Unavailable):
@@ -164,10 +181,21 @@ class PipelineFailed(Unavailable):
     status = 502
 
 
+class DecryptionFailed(DFSError):
+    """Client-side encryption: bytes that do not authenticate under the key (altered, moved, cut,
+    or never encrypted). Raised by the client only, instead of ever answering wrong plaintext."""
+
+
+class WrongKey(DecryptionFailed, PermissionError):
+    """Client-side encryption: the file was encrypted with another key (EACCES)."""
+
+    errno_code = errno_codes.EACCES
+
+
 _BY_EXCEPTION: dict[str, type[DFSError]] = {}
 for _cls in (NotFound, AlreadyExists, AccessDenied, IllegalArgument, ChecksumMismatch,
              Unsupported, NotEmpty, NotADirectory, IsADirectory, ReadOnly, NoSpace, Conflict,
-             Unavailable):
+             WrongState, Unavailable, SafeMode):
     _BY_EXCEPTION[_cls.exception] = _cls
 _BY_EXCEPTION["SecurityException"] = Unauthenticated
 _BY_EXCEPTION["ParentNotDirectoryException"] = NotADirectory

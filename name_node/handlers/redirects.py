@@ -19,7 +19,7 @@ from dfs_common.paths import normalize
 from dfs_common.settings import Settings
 from dfs_common.web import json_response
 
-from .. import namespace
+from .. import buffers, namespace
 from ..identity import Identity
 from ..members import Members
 from ..permissions import READ, WRITE, check
@@ -32,7 +32,7 @@ class RedirectOps:
     """OPEN, CREATE, APPEND, GETFILECHECKSUM: checked here, then sent to a data node."""
 
     def __init__(self, store: Store, members: Members, placement: Placement, settings: Settings,
-                 identity: Identity | None = None) -> None:
+                 identity: Identity | None) -> None:
         self.identity = identity
         self.store = store
         self.members = members
@@ -77,6 +77,7 @@ class RedirectOps:
                 where = namespace.resolve(txn, call.path, call.caller)
             except NotFound:  # missing parents: the data node makes them (MKDIRS checks its own rights)
                 return self._to(call, self.placement.any_alive())
+            buffers.check_writable(txn, where.parent_ino, call.path)
             if where.inode is not None:
                 if where.inode.kind == DIR:
                     raise IsADirectory(f"{call.path} already exists as a directory")
@@ -108,7 +109,7 @@ class RedirectOps:
 _NOT_ECHOED = frozenset({"namenoderpcaddress", "delegation", "dfs.exp", "dfs.sig"})
 
 
-def redirect(call: Call, member: Any, identity: Identity | None = None) -> Response:
+def redirect(call: Call, member: Any, identity: Identity | None) -> Response:
     """A self-contained data node URL: every client parameter echoed plus our address (and, with
     ``DFS_SECRET``, a grant for the caller in place of any credential: the data node acts with it)."""
     query = [(k, v) for k, v in call.request.args.items(multi=True) if k.lower() not in _NOT_ECHOED]
