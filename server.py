@@ -104,10 +104,8 @@ class NodeServer(BaseApplication):
             # gunicorn 27's control socket is one path per user: several nodes on a host would share it.
             "control_socket_disable": True,
         }
-        if s.tls_cert:  # https only: gunicorn's own TLS options, from DFS_TLS_CERT / _KEY / _CA
+        if s.tls_cert:  # https only: gunicorn's own TLS options, from DFS_TLS_CERT / DFS_TLS_KEY
             options.update({"certfile": s.tls_cert, "keyfile": s.tls_key})
-            if s.tls_ca:
-                options["ca_certs"] = s.tls_ca
         for key, value in options.items():
             self.cfg.set(key, value)
 

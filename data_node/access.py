@@ -4,20 +4,24 @@ handler.
 With ``DFS_SECRET``, bytes move only on URLs the name node signed (``dfs_common.signed_urls``):
 block reads (``GET /blocks/<id>``, ``…/digests``) need a read signature of that block, block
 writes a write signature of that block *and* of the ``X-DFS-Pipeline`` the request carries, and
-WebHDFS (the second step of a 307) a signature of that path, operation and every parameter. Any
-other route, including ones added later, needs a node's request signature (``dfs_common.auth``);
-only ``/ping_alive`` is public. Without a secret everything is open (insecure development mode).
+WebHDFS (the second step of a 307) a signature of that path, operation and every parameter, and
+``POST /sync`` a read signature of every block it names (checked by ``check_sync`` once the body
+is read: a writer's fsync of blocks it may read). Any other route, including ones added later,
+needs a node's request signature (``dfs_common.auth``); only ``/ping_alive`` and ``/metrics``
+(counters only: no ids, paths or URLs) are public. Without a secret everything is open
+(insecure development mode).
 """
 from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import parse_qsl
 
 from werkzeug.wrappers import Request
 
 from dfs_common.auth import RequestVerifier
 from dfs_common.blocks import PIPELINE_HEADER
-from dfs_common.errors import Unauthenticated
+from dfs_common.errors import AccessDenied, Unauthenticated
 from dfs_common.paths import normalize
 from dfs_common.settings import Settings
 from dfs_common.signed_urls import UrlSigner
@@ -25,7 +29,7 @@ from dfs_common.web import Params
 
 log = logging.getLogger("dfs.data_node.access")
 
-PUBLIC = frozenset({"ping_alive"})
+PUBLIC = frozenset({"ping_alive", "metrics"})
 BLOCK_READS = frozenset({"get_block", "get_digests"})
 
 
@@ -48,6 +52,8 @@ class Access:
         elif endpoint == "put_block":
             self.urls.check(f"block:{args['block_id']}", "write", params,
                             pipeline=request.headers.get(PIPELINE_HEADER, ""))
+        elif endpoint == "sync":
+            return  # its block ids are in the body: ``check_sync``
         elif endpoint == "webhdfs":
             op = (Params(request.args).text("op") or "").upper()
             self.urls.check(f"path:{normalize('/' + args['path'])}", op, params)
@@ -56,6 +62,17 @@ class Access:
             if self._verifier.verify(request.environ) is None:
                 raise Unauthenticated("This endpoint answers other nodes only: sign the request with DFS_SECRET")
 
-    def block_query(self, block_id: str, pipeline: str) -> str:
-        """The signed query of a node-to-node block write (a forward or a copy); "" if insecure."""
-        return "" if self.urls is None else self.urls.query(f"block:{block_id}", "write", pipeline)
+    def check_sync(self, block_ids: list[str], access: object) -> None:
+        """``POST /sync``'s body must carry, in ``access``, the read query of each block it names."""
+        if self.urls is None:
+            return
+        if not isinstance(access, list) or len(access) != len(block_ids) \
+                or not all(isinstance(query, str) for query in access):
+            raise AccessDenied('POST /sync needs "access": the signed query of each block, in order')
+        for block_id, query in zip(block_ids, access):
+            self.urls.check(f"block:{block_id}", "read", parse_qsl(query, keep_blank_values=True))
+
+    def block_query(self, block_id: str, op: str, pipeline: str = "") -> str:
+        """The signed query of a node-to-node block request (a forward, a copy, a fragment read
+        for a rebuild): ``op`` is "read" or "write"; "" if insecure."""
+        return "" if self.urls is None else self.urls.query(f"block:{block_id}", op, pipeline)

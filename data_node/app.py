@@ -146,10 +146,12 @@ class DataNode:
         return self.blocks.serve_digests(request, block_id)
 
     def on_sync(self, request: Request) -> Response:
-        # 1 MiB: 40,000 block ids, a 160 GiB file of 4 MiB blocks on this one node.
-        blocks = read_json_object(request, 1 << 20, "POST /sync body").get("blocks")
+        # 4 MiB: 40,000 block ids with their signed queries, a 160 GiB file of 4 MiB blocks here.
+        body = read_json_object(request, 4 << 20, "POST /sync body")
+        blocks = body.get("blocks")
         if not isinstance(blocks, list) or not all(isinstance(item, str) for item in blocks):
             raise IllegalArgument('POST /sync needs a JSON body {"blocks": [block ids]}')
+        self.access.check_sync(blocks, body.get("access"))
         return json_response({"synced": self.blocks.sync(blocks)})
 
     def on_ping_alive(self, request: Request) -> Response:

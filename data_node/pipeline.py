@@ -127,7 +127,7 @@ class Forwarder:
     # shorter than the client's so that a node hung downstream fails this hop, not the writer's.
     TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT - 5.0)
 
-    def __init__(self, transport: Transport, liveness: Liveness, access: Access | None = None) -> None:
+    def __init__(self, transport: Transport, liveness: Liveness, access: Access) -> None:
         self.transport = transport
         self.liveness = liveness
         self.access = access
@@ -136,18 +136,21 @@ class Forwarder:
             length: int | None) -> list[str]:
         """One block PUT to ``target``: the node ids stored from there on, or PipelineFailed.
         Every node-to-node PUT leaves through here, signed for its block and pipeline."""
-        url = f"{target}/blocks/{block_id}"
-        query = self.access.block_query(block_id, headers.get(PIPELINE_HEADER, "")) if self.access else ""
+        url = self.block_url(target, block_id, "write", headers.get(PIPELINE_HEADER, ""))
         try:
             with self.liveness.watch([target]) as cut:
-                answer = self.transport.put_block(url + (f"?{query}" if query else ""), body, headers, length,
-                                                  cut=cut, timeout=self.TIMEOUT)
+                answer = self.transport.put_block(url, body, headers, length, cut=cut, timeout=self.TIMEOUT)
         except DFSError as error:
             raise _failed(target, error) from None
         stored = answer.get("stored") if isinstance(answer, dict) else None
         if not isinstance(stored, list):
             raise PipelineFailed(f"Pipeline node {target} answered without a stored list", failed=target)
         return [str(node) for node in stored]
+
+    def block_url(self, target: str, block_id: str, op: str, pipeline: str = "") -> str:
+        """``target``'s URL of ``block_id``, signed for ``op`` (and a write's ``pipeline``)."""
+        query = self.access.block_query(block_id, op, pipeline)
+        return f"{str(target).rstrip('/')}/blocks/{block_id}" + (f"?{query}" if query else "")
 
     def forward(self, root: StorageRoot, block_id: str, pipeline: list[str]) -> list[str]:
         """Send the stored block to ``pipeline[0]`` with the rest as its pipeline; returns the

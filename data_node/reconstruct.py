@@ -54,7 +54,7 @@ def reconstruct(command: dict[str, Any], forwarder: Forwarder, own_url: str) -> 
 
 def _fetch(forwarder: Forwarder, source: dict[str, Any]) -> bytes:
     block_id = parse_block_id(str(source["blockId"]))
-    response = forwarder.transport.request("GET", f"{str(source['url']).rstrip('/')}/blocks/{block_id}")
+    response = forwarder.transport.request("GET", forwarder.block_url(str(source["url"]), block_id, "read"))
     data = response.content
     if len(data) != int(source["length"]) or checksum(data) != source.get("checksum"):
         raise ChecksumMismatch(f"Fragment {block_id} from {source['url']} failed its checksum")

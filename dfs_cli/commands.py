@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from dfs_client import HttpNameNode
+from dfs_client import HttpNameNode, Transport
 from dfs_common.errors import NotFound
 from dfs_common.paths import normalize
 
@@ -22,7 +22,8 @@ PARALLEL = 4  # files moved at once by put/get: enough to fill a LAN link with s
 
 
 def client(target: Target) -> HttpNameNode:
-    return HttpNameNode(target.url, user=target.user, token=target.token)
+    transport = Transport(ca_bundle=target.tls_ca) if target.tls_ca else None
+    return HttpNameNode(target.url, user=target.user, token=target.token, transport=transport)
 
 
 def human(size: float) -> str:

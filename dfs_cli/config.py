@@ -22,6 +22,7 @@ class Target:
     url: str
     user: str | None
     token: str | None = None
+    tls_ca: str | None = None  # DFS_TLS_CA: what an https name node's certificate is verified with
 
 
 def read_config(path: str) -> dict[str, Any]:
@@ -47,4 +48,4 @@ def resolve(namenode: str | None, user: str | None, environ: dict[str, str] | No
     if "://" not in url:
         url = "http://" + url
     return Target(url.rstrip("/"), user or settings.user or config.get("user"),
-                  token or settings.token or config.get("token"))
+                  token or settings.token or config.get("token"), settings.tls_ca)

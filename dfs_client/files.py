@@ -217,14 +217,14 @@ class DFSFile(io.RawIOBase):
             self._reap()
             locations = [segment.location for segment in self._layout.segments
                          if segment.location is not None and segment.location["blockId"] not in self._synced]
-        by_node: dict[str, list[str]] = {}
+        by_node: dict[str, list[dict[str, Any]]] = {}
         for location in locations:
             for node in location.get("dataNodes") or []:
-                by_node.setdefault(str(node["url"]), []).append(location["blockId"])
+                by_node.setdefault(str(node["url"]), []).append(location)
             for fragment in location.get("fragments") or []:  # a coded group: each fragment's node
                 for node in fragment.get("dataNodes") or []:
-                    by_node.setdefault(str(node["url"]), []).append(fragment["blockId"])
-        futures = [self.nn.executor.submit(self.nn.sync_blocks, url, ids) for url, ids in by_node.items()]
+                    by_node.setdefault(str(node["url"]), []).append(fragment)
+        futures = [self.nn.executor.submit(self.nn.sync_blocks, url, blocks) for url, blocks in by_node.items()]
         for future in futures:
             future.result()  # a replica that could not sync fails the fsync (EIO through FUSE)
         with self._lock:

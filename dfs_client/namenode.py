@@ -377,10 +377,13 @@ class HttpNameNode(SeedCommands, BufferCommands):
             return write_group(self, path, data, ec_policy, exclude=frozenset(exclude), sync=sync)
         return blockio.write_block(self, path, data, replication=replication, exclude=exclude, sync=sync)
 
-    def sync_blocks(self, datanode_url: str, block_ids: list[str]) -> int:
-        """fsync stored blocks on one data node (``POST /sync``); answers how many it holds."""
-        answer = self.transport.call("POST", str(datanode_url).rstrip("/") + "/sync", "",
-                                     {"blocks": block_ids}, idempotent=True)
+    def sync_blocks(self, datanode_url: str, blocks: list[dict[str, Any]]) -> int:
+        """fsync stored blocks (locations: ``blockId`` and the signed ``access`` the name node
+        gave) on one data node (``POST /sync``); answers how many it holds."""
+        body: dict[str, Any] = {"blocks": [str(block["blockId"]) for block in blocks]}
+        if any(block.get("access") for block in blocks):
+            body["access"] = [str(block.get("access") or "") for block in blocks]
+        answer = self.transport.call("POST", str(datanode_url).rstrip("/") + "/sync", "", body, idempotent=True)
         return int(answer.get("synced", 0)) if isinstance(answer, dict) else 0
 
     def sync(self) -> None:

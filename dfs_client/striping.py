@@ -73,7 +73,8 @@ def write_group(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
             return {"blockId": group["blockId"], "length": len(data), "checksum": checksum(data),
                     "ecPolicy": policy.name,
                     "fragments": [{"index": f["index"], "blockId": f["blockId"], "length": len(pieces[f["index"]]),
-                                   "checksum": digests[f["index"]], "dataNodes": f["pipeline"][:1]}
+                                   "checksum": digests[f["index"]], "dataNodes": f["pipeline"][:1],
+                                   **({"access": f["readAccess"]} if f.get("readAccess") else {})}
                                   for f in fragments]}
         nn.abandon_blocks([group["blockId"]])
         for fragment, error in errors:
@@ -93,7 +94,8 @@ def _put_fragment(nn: HttpNameNode, fragment: dict[str, Any], piece: bytes, dige
     if sync:
         headers[SYNC_HEADER] = "1"
     with nn.liveness.watch([str(node["id"])]) as cut:
-        nn.transport.put_block(blockio.block_url(node, fragment["blockId"]), piece, headers, cut=cut)
+        nn.transport.put_block(blockio.block_url(node, fragment["blockId"], fragment.get("access")), piece,
+                               headers, cut=cut)
 
 
 def is_group(location: dict[str, Any]) -> bool:
@@ -117,7 +119,8 @@ def read_group(nn: HttpNameNode, location: dict[str, Any], path: str = "/") -> b
                               f"of {path} could be read ({'; '.join(reasons) or 'no live holders'})")
         futures: list[tuple[dict[str, Any], Future[bytes]]] = [
             (f, _executor().submit(blockio.read_block, nn, {"blockId": f["blockId"], "length": f["length"],
-                                                           "checksum": f["checksum"], "dataNodes": f["dataNodes"]},
+                                                           "checksum": f["checksum"], "dataNodes": f["dataNodes"],
+                                                           "access": f.get("access")},
                                    path)) for f in batch]
         for fragment, future in futures:
             try:

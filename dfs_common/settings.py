@@ -214,12 +214,14 @@ def _parse(variable: str, raw: str, kind: object) -> object:
 class ClientSettings:
     """What the ``dfs`` command line reads: ``DFS_NAMENODE_URL``, ``DFS_USER`` (the user to act
     as; default the login name), ``DFS_TOKEN`` (a secured cluster's bearer token) and ``DFS_CONFIG``
-    (a TOML file with ``namenode``, ``user`` and ``token`` keys; default ``$XDG_CONFIG_HOME/dfs/config.toml`` or ``~/.config/dfs/config.toml``)."""
+    (a TOML file with ``namenode``, ``user`` and ``token`` keys; default ``$XDG_CONFIG_HOME/dfs/config.toml`` or ``~/.config/dfs/config.toml``)
+    and ``DFS_TLS_CA`` (the CA bundle of an https cluster; default the system's)."""
 
     namenode_url: str | None = None
     user: str | None = None
     config_file: str = ""
     token: str | None = None  # DFS_TOKEN: the bearer token of a cluster with DFS_SECRET
+    tls_ca: str | None = None  # DFS_TLS_CA: the CA bundle an https cluster is verified with
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "ClientSettings":
@@ -229,4 +231,4 @@ class ClientSettings:
         config_home = environ.get("XDG_CONFIG_HOME") or (environ.get("HOME", "") + "/.config")
         return cls(url, environ.get("DFS_USER") or None,
                    environ.get("DFS_CONFIG") or f"{config_home}/dfs/config.toml",
-                   environ.get("DFS_TOKEN") or None)
+                   environ.get("DFS_TOKEN") or None, environ.get("DFS_TLS_CA") or None)

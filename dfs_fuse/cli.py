@@ -69,11 +69,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def client_token() -> str:
-    """``DFS_TOKEN`` from the environment, through the one configuration object."""
+def client_settings() -> Any:
+    """``DFS_TOKEN`` and ``DFS_TLS_CA`` from the environment, through the one configuration object."""
     from dfs_common.settings import ConfigError, Settings
     try:
-        return Settings.from_env({k: v for k, v in os.environ.items() if k in ("DFS_TOKEN",)}).token
+        return Settings.from_env({k: v for k, v in os.environ.items() if k in ("DFS_TOKEN", "DFS_TLS_CA")})
     except ConfigError as error:
         raise UsageError(str(error)) from None
 
@@ -231,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
     log_file = os.path.abspath(args.log) if args.log else None
     check_device()
     mount_point = check_mount_point(args.mount_point)
-    from dfs_client import HttpNameNode
+    from dfs_client import HttpNameNode, Transport
     options = parse_options(args.options)
     read_only = args.read_only or bool(options.get("ro"))
     attr_timeout = min(timeout_option(options, "attr_timeout"), timeout_option(options, "entry_timeout"))
@@ -239,8 +239,10 @@ def run(args: argparse.Namespace) -> int:
     key = content_key(args)
     # Insecure mode: the superuser, each entry's owner the caller (see filesystem). With DFS_SECRET the
     # token's user, whom the name node checks every operation for.
-    client = HttpNameNode(url, user="root", token=args.token or client_token(), key=key,
-                          encrypt_under=args.encrypt_under)
+    settings = client_settings()
+    client = HttpNameNode(url, user="root", token=args.token or settings.token, key=key,
+                          encrypt_under=args.encrypt_under,
+                          transport=Transport(ca_bundle=settings.tls_ca) if settings.tls_ca else None)
     if cache_size:
         from dfs_client.cache import BlockCache
         client.block_cache = BlockCache(cache_size)

@@ -23,7 +23,7 @@ from .identity import PRINCIPAL
 log = logging.getLogger("dfs.name_node.audit")
 
 # Not the namespace: the cluster's own traffic and probes, which would drown the lines that matter.
-NOT_AUDITED = ("/internal/", "/ping_alive", "/liveness", "/status", "/df", "/whoami")
+NOT_AUDITED = ("/internal/", "/ping_alive", "/liveness", "/status", "/df", "/whoami", "/metrics")
 
 
 class AuditLog:

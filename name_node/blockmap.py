@@ -20,10 +20,11 @@ PENDING_LIFETIME_NS = 3600 * 10**9  # an ADDBLOCK'd block never committed for an
 
 
 def allocate(txn: Txn, now_ns: int, scramble: Callable[[int], int] | None = None) -> int:
-    """A fresh, never reused block number, recorded as pending. ``scramble`` (a permutation:
-    distinct counts stay distinct) makes it unguessable; 0 means a hole, so it is skipped."""
+    """A fresh, never reused block number, recorded as pending. ``scramble`` (a keyed
+    permutation: distinct counts stay distinct) makes it unguessable; 0 is the hole of a sparse
+    file, and a number taken by a block numbered before the secret was set is skipped too."""
     number = 0
-    while number == 0:
+    while number == 0 or txn.block(number) is not None:
         count = txn.bump("next_block")
         number = scramble(count) if scramble is not None else count
     txn.put_block(number, BlockRecord(pending_since=now_ns))

@@ -93,10 +93,11 @@ def describe(name: str | None) -> dict[str, Any] | None:
             "numDataUnits": policy.k, "numParityUnits": policy.m, "codecName": "rs", "state": "ENABLED"}
 
 
-def allocate_group(txn: Txn, policy: Policy, now_ns: int) -> tuple[int, list[int]]:
-    """A pending group and its k + m pending fragments, all fresh numbers."""
-    number = blockmap.allocate(txn, now_ns)
-    fragments = [blockmap.allocate(txn, now_ns) for _ in range(policy.width)]
+def allocate_group(txn: Txn, policy: Policy, now_ns: int,
+                   scramble: Callable[[int], int] | None = None) -> tuple[int, list[int]]:
+    """A pending group and its k + m pending fragments, all fresh numbers (``blockmap.allocate``)."""
+    number = blockmap.allocate(txn, now_ns, scramble)
+    fragments = [blockmap.allocate(txn, now_ns, scramble) for _ in range(policy.width)]
     groups.put_group(txn, number, policy.name, fragments)
     return number, fragments
 
@@ -123,11 +124,12 @@ def annotate(txn: Txn, number: int, location: dict[str, Any], live: dict[str, An
     location["hosts"] = sorted(h.split("//", 1)[-1].rsplit(":", 1)[0] for h in hosts)
 
 
-def add_group(store: Any, placement: Any, policy: Policy, exclude: list[str], reserve: int) -> dict[str, Any]:
+def add_group(store: Any, placement: Any, policy: Policy, exclude: list[str], reserve: int,
+              scramble: Callable[[int], int] | None = None) -> dict[str, Any]:
     """ADDBLOCK for a coded file: a pending group whose k + m fragments go to k + m distinct live
     nodes, most free space first (the same placement as replicas; NoSpace with fewer nodes)."""
     with store.write() as txn:
-        number, fragments = allocate_group(txn, policy, time.time_ns())
+        number, fragments = allocate_group(txn, policy, time.time_ns(), scramble)
     try:
         nodes = placement.choose(policy.width, reserve, exclude)
         if len(nodes) < policy.width:

@@ -286,10 +286,20 @@ class Identity:
             block["readAccess"] = self.urls.query(f"block:{block['blockId']}", "read")  # read-after-write
         return block
 
+    def sign_group(self, group: dict[str, Any]) -> dict[str, Any]:
+        """``sign_write`` for each fragment of an erasure-coded group's ADDBLOCK answer (each
+        fragment goes to one node: its pipeline has no rest)."""
+        for fragment in group.get("fragments") or []:
+            self.sign_write(fragment)
+        return group
+
     def sign_read(self, location: dict[str, Any]) -> dict[str, Any]:
-        """Add ``access`` to a BlockLocation: the query a GET of it from any replica needs."""
-        if self.urls is not None and location.get("blockId"):
-            location["access"] = self.urls.query(f"block:{location['blockId']}", "read")
+        """Add ``access`` to a BlockLocation (and to each fragment of a coded group's): the query
+        a GET of it from any replica needs."""
+        if self.urls is not None:
+            for block in [location, *(location.get("fragments") or [])]:
+                if block.get("blockId"):
+                    block["access"] = self.urls.query(f"block:{block['blockId']}", "read")
         return location
 
     def sign_redirect(self, path: str, op: str, query: list[tuple[str, str]]) -> list[tuple[str, str]]:

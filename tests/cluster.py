@@ -221,10 +221,22 @@ class Node:
             pass
         if self._remote_id is None and "://" in self.env.get("DFS_FS_ROOT", "") and self.running:
             try:
-                self._remote_id = str(requests.get(self.url + "/status", timeout=5).json()["id"])
+                self._remote_id = str(self.status(timeout=5)["id"])
             except (requests.RequestException, ValueError, KeyError):
                 return None
         return self._remote_id
+
+    def status(self, timeout: float = 10.0) -> dict[str, Any]:
+        """``GET /status`` of this node, parsed: with the admin token on the name node, signed
+        as a node on a data node (which answers only other nodes there)."""
+        from dfs_common.auth import RequestSigner
+
+        url = self.url + "/status"
+        headers = ADMIN_AUTH if self.is_name_node or "DFS_SECRET" not in self.env \
+            else RequestSigner(self.env["DFS_SECRET"], "tests").headers("GET", url, body=b"")
+        response = requests.get(url, headers=headers, timeout=timeout, verify=self.verify)
+        response.raise_for_status()
+        return dict(response.json())
 
     def block_path(self, block_id: str) -> Path:
         """Where a local-root data node keeps the bytes of ``block_id``."""

@@ -35,8 +35,9 @@ class ContentOps:
     """The block list of files: allocation, commit, truncation, concatenation."""
 
     def __init__(self, store: Store, members: Members, placement: Placement, healer: Healer,
-                 settings: Settings, identity: Identity | None = None) -> None:
-        self.identity = identity  # signs the block URLs it hands out, numbers blocks unguessably
+                 settings: Settings, identity: Identity) -> None:
+        self.identity = identity  # signs the block URLs it hands out
+        self.block_ids = identity.block_ids  # numbers blocks unguessably (None: a counter)
         self.store = store
         self.members = members
         self.placement = placement
@@ -75,10 +76,11 @@ class ContentOps:
         reserve = block_size if length is None else min(length, self.settings.max_block_size)
         coding = call.params.text("ecpolicy")
         if coding:  # our extension: a whole erasure-coded group, ``length`` being one fragment's
-            group = erasure.add_group(self.store, self.placement, parse_policy(coding), exclude, reserve)
-            return json_response({"BlockGroup": group})
+            group = erasure.add_group(self.store, self.placement, parse_policy(coding), exclude, reserve,
+                                      self.block_ids)
+            return json_response({"BlockGroup": self.identity.sign_group(group)})
         with self.store.write() as txn:
-            number = blockmap.allocate(txn, time.time_ns(), self.identity.block_ids if self.identity else None)
+            number = blockmap.allocate(txn, time.time_ns(), self.block_ids)
         try:  # placed under its number: the reservation ends when the block is confirmed or abandoned
             pipeline = self.placement.choose(min(replication or self.settings.replication, 32),
                                                   reserve, exclude, block=number)
@@ -87,9 +89,7 @@ class ContentOps:
                 blockmap.abandon(txn, [number])
             raise
         block = {"blockId": format_block_id(number), "pipeline": [{"id": m.id, "url": m.client_url} for m in pipeline]}
-        if self.identity is not None:
-            self.identity.sign_write(block)
-        return json_response({"Block": block})
+        return json_response({"Block": self.identity.sign_write(block)})
 
     def op_commit(self, call: Call) -> Response:
         body = read_json_object(call.request, MAX_COMMIT_BODY, "COMMIT body")

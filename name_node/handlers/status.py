@@ -28,7 +28,7 @@ LIST_PAGE = 1000  # LISTSTATUS_BATCH page size (HDFS's dfs.ls.limit default)
 class StatusOps:
     """GETFILESTATUS, LISTSTATUS(_BATCH), GETCONTENTSUMMARY, GETQUOTAUSAGE, GETFILEBLOCKLOCATIONS."""
 
-    def __init__(self, store: Store, members: Members, identity: Identity | None = None) -> None:
+    def __init__(self, store: Store, members: Members, identity: Identity) -> None:
         self.identity = identity  # signs each block location for the data nodes
         self.store = store
         self.members = members
@@ -116,7 +116,7 @@ class StatusOps:
             for number, size in txn.extents(ino):
                 if position + size > offset and position < end or (size == 0 and offset <= position < end):
                     location = _location(txn, number, position, size, live, self.members.freshest_first)
-                    locations.append(self.identity.sign_read(location) if self.identity else location)
+                    locations.append(self.identity.sign_read(location))
                 position += size
             coding = erasure.policy_of(txn, ino)
         status = file_status("", ino, inode)

@@ -25,13 +25,13 @@ def test_fsync_on_the_mount_syncs_every_replica_and_name_node_and_kill_9_loses_n
     mnt = mount_of(cluster)
     data = payload(2 * BLOCK + 300, 5)  # 3 blocks
     before = synced_blocks(cluster)
-    name_before = durability(cluster.namenode_url)
+    name_before = durability(cluster.namenode)
     fd = os.open(mnt / "fsynced.bin", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
     try:
         os.write(fd, data)
         os.fsync(fd)
         after = synced_blocks(cluster)
-        name_after = durability(cluster.namenode_url)
+        name_after = durability(cluster.namenode)
     finally:
         os.close(fd)
     assert {name: after[name] - before[name] for name in after} == {name: 3 for name in after}

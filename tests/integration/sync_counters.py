@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tests.cluster import Cluster, web
+from tests.cluster import Cluster, Node
 
 KiB = 1024
 BLOCK = 256 * KiB
@@ -13,13 +13,13 @@ BLOCK = 256 * KiB
 QUIET = {"DFS_SYNC": "batch", "DFS_SYNC_INTERVAL": "3600", "DFS_BLOCK_SIZE": str(BLOCK)}
 
 
-def durability(url: str) -> dict[str, Any]:
-    body = web.get(url + "/status", timeout=10).json()
+def durability(node: Node) -> dict[str, Any]:
+    body = node.status()
     return dict(body["namenode"]["durability"] if "namenode" in body else body["durability"])
 
 
 def synced_blocks(cluster: Cluster) -> dict[str, int]:
-    return {node.name: int(durability(node.url)["synced_blocks"]) for node in cluster.running_datanodes()}
+    return {node.name: int(durability(node)["synced_blocks"]) for node in cluster.running_datanodes()}
 
 
 def payload(size: int, seed: int) -> bytes:

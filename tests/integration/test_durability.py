@@ -27,24 +27,24 @@ def test_batch_close_fsyncs_nothing_and_fsync_syncs_every_replica_and_the_name_n
     cluster = quiet_cluster
     nn = cluster.client()
     before = synced_blocks(cluster)
-    name_before = durability(cluster.namenode_url)
+    name_before = durability(cluster.namenode)
     data = payload(3 * BLOCK + 1000, 1)  # 4 blocks: 3 shipped while writing, the last at fsync
     with nn.open("/plain.bin", "wb") as file:
         file.write(data)
     assert nn.cat("/plain.bin") == data
     # batch: acknowledged at close without an fsync anywhere
     assert synced_blocks(cluster) == before
-    assert durability(cluster.namenode_url)["syncs"] == name_before["syncs"]
+    assert durability(cluster.namenode)["syncs"] == name_before["syncs"]
 
     file = nn.open("/synced.bin", "wb")
     file.write(data)
     file.flush()  # committed, not synced
     assert synced_blocks(cluster) == before
     file.write(b"tail")
-    commits = durability(cluster.namenode_url)["commits"]
+    commits = durability(cluster.namenode)["commits"]
     file.fsync()
     after = synced_blocks(cluster)
-    name_after = durability(cluster.namenode_url)
+    name_after = durability(cluster.namenode)
     # replication 3 of 3 nodes: every node fsynced all 4 blocks of /synced.bin before fsync returned
     # (the last through the pipeline's sync flag, the others through POST /sync)
     assert {name: after[name] - before[name] for name in after} == {name: 4 for name in after}
@@ -57,13 +57,13 @@ def test_batch_close_fsyncs_nothing_and_fsync_syncs_every_replica_and_the_name_n
     # is the change not yet on disk), and the blocks of a file written by a handle that never
     # fsynced (here, opened for reading)
     nn.mkdir("/pending")
-    pending = durability(cluster.namenode_url)
+    pending = durability(cluster.namenode)
     assert pending["synced"] < pending["commits"]
     with nn.open("/plain.bin", "rb") as reader:
         reader.fsync()
     again = synced_blocks(cluster)
     assert {name: again[name] - after[name] for name in again} == {name: 4 for name in again}
-    synced = durability(cluster.namenode_url)
+    synced = durability(cluster.namenode)
     assert synced["syncs"] == pending["syncs"] + 1 and synced["synced"] >= pending["commits"]
 
 
@@ -101,13 +101,13 @@ def test_always_mode_fsyncs_every_block_and_change(make_cluster: Callable[..., C
     cluster = make_cluster(env={"DFS_SYNC": "always", "DFS_BLOCK_SIZE": str(BLOCK)})
     nn = cluster.client()
     before = synced_blocks(cluster)
-    name_before = durability(cluster.namenode_url)
+    name_before = durability(cluster.namenode)
     assert name_before["mode"] == "always"
     data = payload(2 * BLOCK, 4)
     with nn.open("/always.bin", "wb") as file:
         file.write(data)
     after = synced_blocks(cluster)
     assert {name: after[name] - before[name] for name in after} == {name: 2 for name in after}
-    name_after = durability(cluster.namenode_url)
+    name_after = durability(cluster.namenode)
     assert name_after["synced"] >= name_before["commits"] + 1
     assert name_after["syncs"] > name_before["syncs"]

@@ -2,8 +2,12 @@
 audit log; TLS. Real processes, DFS_SECRET set, plain HTTP as an attacker would send it."""
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
+import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -93,6 +97,11 @@ def test_a_block_by_bare_id_or_with_another_blocks_signature_is_refused(cluster:
     for url in (bare, f"{bare}?{secret['access']}"):  # unsigned, or a read signature used to write
         assert_denied(requests.put(url, data=evil, headers={CHECKSUM_HEADER: checksum(evil)}, timeout=30))
     assert requests.get(f"{bare}?{secret['access']}", timeout=30).content == b"top secret bytes"
+    sync = f"{node}/sync"  # a writer's fsync of stored blocks: each named block needs its signature too
+    for body in ({"blocks": [secret["blockId"]]}, {"blocks": [secret["blockId"]], "access": [mine["access"]]}):
+        assert_denied(requests.post(sync, json=body, timeout=30))
+    assert requests.post(sync, json={"blocks": [secret["blockId"]], "access": [secret["access"]]},
+                         timeout=30).json() == {"synced": 1}
     assert nn.cat(unique_path + "/secret") == b"top secret bytes"
 
 
@@ -130,9 +139,12 @@ def test_block_ids_are_not_a_counter(cluster: Cluster, unique_path: str) -> None
 def test_a_data_node_answers_only_signed_requests_beyond_ping(cluster: Cluster) -> None:
     node = cluster.datanodes[0]
     assert requests.get(node.url + "/ping_alive", timeout=30).status_code == 200
-    response = requests.get(node.url + "/status", timeout=30)
+    metrics = requests.get(node.url + "/metrics", timeout=30)  # counters for a scraper, no ids or paths
+    assert metrics.status_code == 200 and str(node.root) not in metrics.text and node.node_id not in metrics.text
+    response = requests.get(node.url + "/status", headers=ADMIN_AUTH, timeout=30)  # a user's token: not a node
     assert response.status_code == 401, response.text
     assert "root" not in response.text
+    assert node.status()["id"] == node.node_id  # signed as a node: answered
 
 
 def test_the_audit_log_has_one_line_per_operation(make_cluster: Any, tmp_path: Path) -> None:
@@ -160,10 +172,27 @@ def test_the_audit_log_has_one_line_per_operation(make_cluster: Any, tmp_path: P
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> Path:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    """A self-signed certificate for 127.0.0.1 (``cert.pem``, also the CA clients trust) and its
+    key (``key.pem``), made here with ``cryptography``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
     return tmp_path
 
 
@@ -186,6 +215,16 @@ def test_tls_end_to_end(make_cluster: Any, certificate: Path) -> None:
             requests.get(plain + "/ping_alive", timeout=10)
     finally:
         nn.close()
+    # the command line verifies with DFS_TLS_CA, and without it refuses the unknown certificate
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DFS_")}
+    env.update(DFS_CONFIG="/nonexistent/dfs.toml", DFS_NAMENODE_URL=cluster.namenode_url, DFS_TOKEN=cluster.token)
+    dfs = [str(Path(sys.executable).parent / "dfs"), "cat", "/tls.bin"]
+    trusted = subprocess.run(dfs, env={**env, "DFS_TLS_CA": str(cert)}, capture_output=True, timeout=60)
+    assert trusted.returncode == 0 and trusted.stdout == b"over TLS" * 1000, trusted.stderr
+    untrusted = subprocess.run(dfs, env=env, capture_output=True, timeout=60)
+    assert untrusted.returncode != 0 and not untrusted.stdout
+    assert b"certificate" in untrusted.stderr.lower() and len(untrusted.stderr.strip().splitlines()) == 1, \
+        untrusted.stderr
 
 
 def locations_tls(cluster: Cluster, cert: Path) -> list[dict[str, Any]]:
