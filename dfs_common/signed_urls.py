@@ -24,7 +24,15 @@ URL_TTL = 3600.0
 
 
 def _message(resource: str, op: str, params: Iterable[tuple[str, str]], pipeline: str) -> bytes:
-    canonical = urlencode(sorted((k, v) for k, v in params if k != SIGNATURE))
+    # The first value of each name, as every handler reads it (``dfs_common.web.Params``): a
+    # client that appends its own copy of a parameter (HdfsCLI's TokenClient adds
+    # ``delegation=<its token>`` to every URL) changes nothing a handler sees. Any other added
+    # or changed name is in the message, so it breaks the signature.
+    first: dict[str, str] = {}
+    for name, value in params:
+        if name != SIGNATURE:
+            first.setdefault(name, value)
+    canonical = urlencode(sorted(first.items()))
     return "\n".join(["dfs-url-v1", resource, op, canonical, pipeline]).encode("utf-8", "surrogateescape")
 
 

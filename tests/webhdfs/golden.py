@@ -28,7 +28,7 @@ VOLATILE = "<volatile>"
 VOLATILE_KEYS = frozenset({"accessTime", "modificationTime", "fileId", "urlString", "long", "blockId",
                            "ctime", "created", "time", "frozen_at", "released_at", "generationStamp",
                            "capacity", "remaining", "used", "token"})
-VOLATILE_QUERY = frozenset({"delegation", "namenoderpcaddress", "expires", "signature", "nonce"})
+VOLATILE_QUERY = frozenset({"delegation", "namenoderpcaddress", "expires", "signature", "nonce", "dfs.exp", "dfs.sig"})
 _PORT = re.compile(r"(127\.0\.0\.1|localhost):\d+")
 ENV = {"DFS_BLOCK_SIZE": str(1 << 20)}
 
