@@ -15,6 +15,7 @@ Interface (kept stable: the integration, FUSE and benchmark code use it)::
         cluster.datanodes               # list[Node]; a data node also has .node_id and .block_path(block_id)
         cluster.client(user=None)       # dfs_client.HttpNameNode on the name node (closed with the cluster)
         cluster.status()                # GET /status of the name node, parsed
+        node.status()                   # GET /status of any node (a data node's signed as a node)
         cluster.alive_ids()             # ids of data nodes the name node calls alive
         cluster.wait_for(lambda: ..., timeout=30, message="...")  # poll until truthy, else TimeoutError
         cluster.wait_ready()            # every running node answers /ping_alive and is alive in /status
