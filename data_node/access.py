@@ -5,8 +5,8 @@ With ``DFS_SECRET``, bytes move only on URLs the name node signed (``dfs_common.
 block reads (``GET /blocks/<id>``, ``…/digests``) need a read signature of that block, block
 writes a write signature of that block *and* of the ``X-DFS-Pipeline`` the request carries, and
 WebHDFS (the second step of a 307) a signature of that path, operation and every parameter, and
-``POST /sync`` a read signature of every block it names (checked by ``check_sync`` once the body
-is read: a writer's fsync of blocks it may read). Any other route, including ones added later,
+``POST /sync`` a read signature of every block it names, expired or not (checked by ``check_sync``
+once the body is read: a writer's fsync of blocks it was given). Any other route, including ones added later,
 needs a node's request signature (``dfs_common.auth``); only ``/ping_alive`` and ``/metrics``
 (counters only: no ids, paths or URLs) are public. Without a secret everything is open
 (insecure development mode).
@@ -69,8 +69,10 @@ class Access:
         if not isinstance(access, list) or len(access) != len(block_ids) \
                 or not all(isinstance(query, str) for query in access):
             raise AccessDenied('POST /sync needs "access": the signed query of each block, in order')
+        # An expired signature will do: an fsync reads and changes no byte, and a file may stay
+        # open for writing far longer than a URL lives.
         for block_id, query in zip(block_ids, access):
-            self.urls.check(f"block:{block_id}", "read", parse_qsl(query, keep_blank_values=True))
+            self.urls.check(f"block:{block_id}", "read", parse_qsl(query, keep_blank_values=True), expired_too=True)
 
     def block_query(self, block_id: str, op: str, pipeline: str = "") -> str:
         """The signed query of a node-to-node block request (a forward, a copy, a fragment read

@@ -54,8 +54,10 @@ class UrlSigner:
         """``dfs.exp=…&dfs.sig=…`` for a block URL, which carries no other parameter."""
         return urlencode(self.sign(resource, op, pipeline=pipeline))
 
-    def check(self, resource: str, op: str, params: Iterable[tuple[str, str]], pipeline: str = "") -> None:
-        """``AccessDenied`` (403) unless ``params`` carry a valid, unexpired signature."""
+    def check(self, resource: str, op: str, params: Iterable[tuple[str, str]], pipeline: str = "",
+              expired_too: bool = False) -> None:
+        """``AccessDenied`` (403) unless ``params`` carry a valid, unexpired signature (or, with
+        ``expired_too``, one that was valid once)."""
         pairs = list(params)
         given = [v for k, v in pairs if k == SIGNATURE]
         expires = [v for k, v in pairs if k == EXPIRES]
@@ -70,5 +72,5 @@ class UrlSigner:
             alive = float(expires[0]) >= time.time()
         except ValueError:
             alive = False
-        if not alive:
+        if not alive and not expired_too:
             raise AccessDenied("Expired data node URL: ask the name node for a fresh one")

@@ -82,6 +82,9 @@ def test_an_expired_url_is_refused(make_cluster: Any) -> None:
     time.sleep(2.1)
     assert_denied(requests.get(location, timeout=30))
     assert_denied(requests.get(block_url, timeout=30))
+    sync = requests.post(f"{block['dataNodes'][0]['url']}/sync", timeout=30,  # a long-open writer's fsync
+                         json={"blocks": [block["blockId"]], "access": [block["access"]]})
+    assert sync.json() == {"synced": 1}, sync.text
     assert cluster.client().cat("/f") == b"expiring", "a client asks for fresh locations and reads on"
 
 
