@@ -12,14 +12,13 @@ import secrets
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import IN_CI, REPO
-from .test_multihost_netns import CLIENT_ADDR, DATA_ADDRS, NAME_ADDR, Cluster, ip, netns_available
+from .conftest import REPO
+from .test_multihost_netns import CLIENT_ADDR, DATA_ADDRS, NAME_ADDR, Cluster, bridged_hosts
 
 SECRET = secrets.token_hex(32)
 ADMIN = "discovery-admin-" + secrets.token_hex(16)
@@ -29,38 +28,19 @@ JOIN_TIMEOUT = 30.0  # "within seconds" on an idle machine; generous for a loade
 @pytest.fixture
 def lan(tmp_path: Path) -> Iterator[Cluster]:
     """A bridge with a name node (announcing) and an empty client host; data nodes are added by the test."""
-    reason = netns_available()
-    if reason:
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    cluster = Cluster(tag=uuid.uuid4().hex[:6], workdir=tmp_path)
-    (tmp_path / "logs").mkdir()
-    try:
-        bridge_ns = cluster.ns("br")
-        ip("netns", "add", bridge_ns)
-        cluster.namespaces.append(bridge_ns)
-        ip("-n", bridge_ns, "link", "add", "br0", "type", "bridge")
-        ip("-n", bridge_ns, "link", "set", "br0", "up")
+    with bridged_hosts(tmp_path) as cluster:
         cluster.add_host("nn", NAME_ADDR, 0)
         cluster.add_host("client", CLIENT_ADDR, 9)
-        cluster.start("nn", {"DFS_NODE_CLASS": "name_node.NameNode", "DFS_HOST": "0.0.0.0", "DFS_PORT": "8180",
-                             "DFS_DB_PATH": str(tmp_path / "name"), "DFS_ADVERTISE_HOST": NAME_ADDR,
-                             "DFS_DISCOVER": "1", "DFS_SECRET": SECRET, "DFS_ADMIN_TOKEN": ADMIN,
-                             "DFS_HEARTBEAT": "1", "DFS_REPLICATION": "1"})
+        cluster.start_name_node(DFS_DISCOVER="1", DFS_SECRET=SECRET, DFS_ADMIN_TOKEN=ADMIN, DFS_HEARTBEAT="1",
+                                DFS_REPLICATION="1")
         yield cluster
-    finally:
-        cluster.stop()
-        print(cluster.logs_tail(200))
 
 
 def start_discovering_data_node(cluster: Cluster, index: int, secret: str) -> None:
     address = DATA_ADDRS[index]
     cluster.add_host(f"dn{index}", address, index + 1)
-    cluster.start(f"dn{index}", {"DFS_NODE_CLASS": "data_node.DataNode", "DFS_HOST": "0.0.0.0",
-                                 "DFS_PORT": "8181", "DFS_FS_ROOT": str(cluster.workdir / f"blocks{index}"),
-                                 "DFS_ADVERTISE_HOST": address, "DFS_HEARTBEAT": "1",
-                                 "DFS_DISCOVER": "1", "DFS_SECRET": secret})  # no DFS_NAMENODE_URL
+    # no DFS_NAMENODE_URL: found on the LAN
+    cluster.start_data_node(index, address, DFS_HEARTBEAT="1", DFS_DISCOVER="1", DFS_SECRET=secret)
 
 
 def members(cluster: Cluster) -> list[dict]:
