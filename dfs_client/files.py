@@ -21,6 +21,7 @@ from dfs_common.errors import AlreadyExists, DFSError, IllegalArgument, NotFound
 from .blockio import read_range
 from .cache import Block, BlockCache
 from .layout import Layout, NeedBlocks, Segment
+from .positioned import PositionedFile
 from .renewal import BATCH
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ MAX_DIRTY = 16  # unfinished blocks (random writes) kept before shipping the old
 CACHE_BYTES = 64 * 1024 * 1024  # per open file, but always room for read-ahead plus two blocks
 
 
-class DFSFile(io.RawIOBase):
+class DFSFile(PositionedFile):
     """An open DFS file; modes ``rb``, ``wb``, ``ab``, ``r+b``, ``xb`` (``+`` adds the other side).
 
     ``wb``/``xb`` check at open everything their first COMMIT would refuse (missing parent,
@@ -139,9 +140,6 @@ class DFSFile(io.RawIOBase):
     def writable(self) -> bool:
         return self._writable
 
-    def seekable(self) -> bool:
-        return True
-
     @property
     def size(self) -> int:
         """The length as this handle sees it, unflushed writes included."""
@@ -156,27 +154,6 @@ class DFSFile(io.RawIOBase):
     def failed(self) -> bool:
         """A block write failed and the caller was told: this handle will never commit again."""
         return self._failure is not None
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._check_open()
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}.get(whence)
-        if base is None or base + offset < 0:
-            raise IllegalArgument(f"Invalid seek: offset {offset}, whence {whence}")
-        self._pos = base + offset
-        return self._pos
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        data = self.pread(size, self._pos)
-        self._pos += len(data)
-        return data
-
-    def readall(self) -> bytes:
-        return self.read(max(0, self.size - self._pos))
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
@@ -514,15 +491,6 @@ class DFSFile(io.RawIOBase):
             raise self._failure
 
     # -- checks ------------------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ValueError("I/O operation on closed file")
-
-    def _check_writable(self) -> None:
-        self._check_open()
-        if not self._writable:
-            raise io.UnsupportedOperation("File not open for writing")
 
     def __repr__(self) -> str:
         return f"<DFSFile {self.path!r} mode={self.mode!r}>"

@@ -44,6 +44,7 @@ node signature on ``/internal/`` calls and a signed URL for a data node's bare `
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
@@ -105,6 +106,29 @@ def signed_target(method: str, target: str, headers: Mapping[str, str] | None = 
     pipeline = next((v for k, v in (headers or {}).items() if k.lower() == PIPELINE_HEADER.lower()), "")
     signed = UrlSigner(SECRET).query(f"block:{block_id}", "write" if method.upper() == "PUT" else "read", pipeline)
     return f"{target}{'&' if query else '?'}{signed}"
+
+
+def send_raw(port: int, method: str, target: str, body: bytes | None = None,
+             headers: Mapping[str, str] | None = None, timeout: float = 30.0,
+             limit: int = 1 << 20) -> tuple[int, dict[str, str], bytes]:
+    """One request to ``127.0.0.1:port``, ``target`` byte for byte (requests and urllib3 would
+    normalise ``..`` and quoting away), authenticated as ``auth_headers`` does; the status, the
+    headers and at most ``limit`` bytes of the body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        all_headers = auth_headers(method, target, body, headers)
+        target = signed_target(method, target, all_headers)
+        connection.putrequest(method, target, skip_accept_encoding=True)
+        if body is not None:
+            all_headers.setdefault("Content-Length", str(len(body)))
+        for name, value in all_headers.items():
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        content = response.read(limit) if method != "HEAD" else b""
+        return response.status, dict(response.getheaders()), content
+    finally:
+        connection.close()
 
 
 class _AuthedRequests:
