@@ -112,8 +112,9 @@ def send_raw(port: int, method: str, target: str, body: bytes | None = None,
              headers: Mapping[str, str] | None = None, timeout: float = 30.0,
              limit: int = 1 << 20) -> tuple[int, dict[str, str], bytes]:
     """One request to ``127.0.0.1:port``, ``target`` byte for byte (requests and urllib3 would
-    normalise ``..`` and quoting away), authenticated as ``auth_headers`` does; the status, the
-    headers and at most ``limit`` bytes of the body."""
+    normalise ``..`` and quoting away), authenticated as ``auth_headers`` does and a data node's
+    bare block URL signed as ``signed_target`` does; the status, the headers and at most
+    ``limit`` bytes of the body."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         all_headers = auth_headers(method, target, body, headers)
