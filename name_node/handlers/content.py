@@ -68,17 +68,22 @@ class ContentOps:
             else:
                 namespace.check_create(call.caller, where)
         reserve = block_size if length is None else min(length, self.settings.max_block_size)
+        return json_response({"Block": self._new_block(replication, reserve, exclude)})
+
+    def _new_block(self, replication: int | None, reserve: int, exclude: list[str]) -> dict[str, object]:
+        """A fresh pending block and its pipeline (what ADDBLOCK answers, and a create's
+        ``addBlock``): the caller's right to write the file was checked already."""
         with self.store.write() as txn:
             number = blockmap.allocate(txn, time.time_ns())
         try:  # placed under its number: the reservation ends when the block is confirmed or abandoned
             pipeline = self.placement.choose(min(replication or self.settings.replication, 32),
-                                                  reserve, exclude, block=number)
+                                             reserve, exclude, block=number)
         except DFSError:
             with self.store.write() as txn:
                 blockmap.abandon(txn, [number])
             raise
-        return json_response({"Block": {"blockId": format_block_id(number),
-                                        "pipeline": [{"id": m.id, "url": m.client_url} for m in pipeline]}})
+        return {"blockId": format_block_id(number),
+                "pipeline": [{"id": m.id, "url": m.client_url} for m in pipeline]}
 
     def op_commit(self, call: Call) -> Response:
         body = read_json_object(call.request, MAX_COMMIT_BODY, "COMMIT body")
@@ -92,7 +97,10 @@ class ContentOps:
         check_block_size(settings, block_size)
         mtime = optional_int(body, "mtimeNs")
         if body.get("check", False) is True:
-            return self._check_commit(call, create, overwrite, file_id, replication, block_size)
+            answer = self._check_commit(call, create, overwrite, file_id, replication, block_size)
+            if body.get("addBlock", False) is True:  # the writer's first block, one request saved
+                answer["Block"] = self._new_block(answer["replication"], answer["blockSize"], [])
+            return json_response(answer)
         now = time.time_ns()
         with self.store.write() as txn:
             where = namespace.resolve(txn, call.path, call.caller, follow=True)
@@ -113,7 +121,7 @@ class ContentOps:
         return json_response({"FileStatus": status})
 
     def _check_commit(self, call: Call, create: bool, overwrite: bool, file_id: int | None,
-                      replication: int, block_size: int) -> Response:
+                      replication: int, block_size: int) -> dict[str, object]:
         """COMMIT with ``"check": true``: every check this COMMIT would make, nothing written. A
         writer opening ``wb``/``xb`` learns at open what would refuse its first commit, while the
         old file (or the absence of one) stays until that commit."""
@@ -121,11 +129,9 @@ class ContentOps:
             where = namespace.resolve(txn, call.path, call.caller, follow=True)
             if not _writes_existing(call, where, create, overwrite, file_id):
                 namespace.check_create(call.caller, where)
-                return json_response({"FileStatus": None, "blockSize": block_size,
-                                      "replication": replication})
+                return {"FileStatus": None, "blockSize": block_size, "replication": replication}
             status = file_status("", where.ino, where.inode)  # type: ignore[arg-type]
-        return json_response({"FileStatus": status, "blockSize": status["blockSize"],
-                              "replication": status["replication"]})
+        return {"FileStatus": status, "blockSize": status["blockSize"], "replication": status["replication"]}
 
     def op_renewblocks(self, call: Call) -> Response:
         """A writer's pending blocks (shipped, not yet committed) stay alive another lifetime."""
