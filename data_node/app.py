@@ -23,7 +23,7 @@ from .blocks import BlockService
 from .namenode import NameNodeLink
 from .pipeline import Forwarder
 from .reporter import Reporter
-from .roots import StorageRoot, open_root
+from .roots import StorageRoot, open_root, root_kind
 from .scrubber import Scrubber
 from .webhdfs import WebHdfs
 
@@ -51,7 +51,7 @@ class DataNode:
     def __init__(self, settings: Settings, root: StorageRoot | None = None) -> None:
         self.settings = settings
         # Never wipes anything: a restarted node keeps its blocks and its id.
-        self.root = root if root is not None else open_root(settings.fs_root)
+        self.root = root if root is not None else open_root(settings.fs_root, settings)
         self.node_id = self.root.node_id()
         connect, read = NameNodeLink.TIMEOUT
         self.transport = Transport(pool_size=max(settings.threads, 4), connect_timeout=connect, read_timeout=read)
@@ -125,6 +125,8 @@ class DataNode:
                               "public_url": self.settings.client_url, "root": self.root.url,
                               "capacity": usage.capacity, "used": usage.used,
                               "remaining": usage.remaining, "blocks": self.root.count(),
+                              "kind": root_kind(self.root), "healthy": self.reporter.healthy,
+                              "site": self.settings.site, "rack": self.settings.rack,
                               "durability": {"mode": self.settings.sync,
                                              "synced_blocks": self.blocks.synced_blocks}})
 

@@ -222,6 +222,8 @@ class BlockService:
             return response
         if start:
             file.seek(start)
+        if stop < length and hasattr(file, "window"):
+            file.window(stop)  # an object store's reader then GETs exactly the range asked for
         body = wrap_file(request.environ, _BoundedFile(file, stop - start))
         response = Response(body, status=status, headers=headers,
                             mimetype="application/octet-stream", direct_passthrough=True)

@@ -21,7 +21,7 @@ from dfs_common.settings import Settings
 
 from .blocks import BlockService
 from .namenode import NameNodeLink
-from .roots import StorageRoot
+from .roots import StorageRoot, root_kind
 from .scrubber import Scrubber
 
 log = logging.getLogger("dfs.data_node.reporter")
@@ -51,6 +51,7 @@ class Reporter(BackgroundLoop):
         self._report_due = True
         self._last_report = 0.0
         self._down = False
+        self.healthy = True  # the root's health at the last heartbeat
 
     def stop(self) -> None:
         super().stop()
@@ -77,11 +78,13 @@ class Reporter(BackgroundLoop):
         return True
 
     def heartbeat_once(self) -> list[dict[str, Any]]:
+        healthy = self.healthy = self.root.check_health()  # unhealthy: no new blocks, no readers
         usage = self.root.usage()
         answer = self.namenode.call("heartbeat", {
             "id": self.node_id, "url": self.settings.node_url, "public_url": self.settings.client_url,
             "capacity": usage.capacity, "used": usage.used, "remaining": usage.remaining,
-            "blocks": self.root.count(),
+            "blocks": self.root.count(), "healthy": healthy, "root": root_kind(self.root),
+            "site": self.settings.site, "rack": self.settings.rack,
         })
         if answer.get("block_report"):
             self._report_due = True

@@ -217,17 +217,19 @@ def read_range(nn: HttpNameNode, location: dict[str, Any], offset: int, length: 
     if block_id is None or length == 0:
         return bytes(length)
     if cache is not None:
-        whole = cache.get(block_id)
+        whole = cache.get(location)
         if whole is not None:
             return bytes(whole[offset:offset + length])
     stored_length = int(location.get("blockLength", used))
     start, stop = chunk_span(offset, length, stored_length)
-    span = cache.get_span(block_id, start, stop) if cache is not None else None
+    span = cache.get_span(location, start, stop) if cache is not None else None
     if span is None:
         span = _read_span(nn, location, start, stop, path)
         if cache is not None:
-            cache.put_span(block_id, start, span)
-    return bytes(span[offset - start:offset - start + length])
+            cache.put_span(location, start, span)
+    if offset == start and len(span) == length:
+        return span
+    return span[offset - start:offset - start + length]
 
 
 def _read_span(nn: HttpNameNode, location: dict[str, Any], start: int, stop: int, path: str) -> bytes:

@@ -120,7 +120,10 @@ class DFSFile(io.RawIOBase):
             self._adopt(status, [], block_size)
         else:
             self._locate(block_size)
-        self._cache = BlockCache(max(CACHE_BYTES, (READ_AHEAD + 2) * self._layout.block_size))
+        shared = getattr(nn, "block_cache", None)
+        self._own_cache = shared is None  # else the mount's, shared by its files (``cache``)
+        self._cache = BlockCache(max(CACHE_BYTES, (READ_AHEAD + 2) * self._layout.block_size)) \
+            if shared is None else shared
 
     def _locate(self, block_size: int | None) -> None:
         answer = self.nn.block_locations(self.path)
@@ -270,7 +273,7 @@ class DFSFile(io.RawIOBase):
             self._layout.dirty.clear()
         self._let_go_of_all()
         super().close()
-        self._cache.clear()
+        self._drop_cache()
 
     def close(self) -> None:
         if self.closed or not hasattr(self, "_cache"):  # closed, or __init__ failed (from __del__)
@@ -281,6 +284,10 @@ class DFSFile(io.RawIOBase):
         finally:
             self._let_go_of_all()  # superseded, or a failed write's; and no flush after this one
             super().close()
+            self._drop_cache()
+
+    def _drop_cache(self) -> None:
+        if self._own_cache:
             self._cache.clear()
 
     # -- positional I/O (thread-safe) --------------------------------------------------------
@@ -327,10 +334,12 @@ class DFSFile(io.RawIOBase):
             assert segment.location is not None
             self._prefetch(segment.location)
         for index, location, inner, count in fetches:
-            if not sequential and self._cache.pending(location["blockId"]) is None:
+            if not sequential and self._cache.pending(location) is None:
                 # a random read: only the 64 KiB chunks that cover it, verified against their digests
                 pieces[index] = self._fetch(location, lambda where: read_range(
                     self.nn, where, inner, count, path=self.path, cache=self._cache))
+                if self._cache.get(location) is None and self._layout.size <= self._cache.capacity // 2:
+                    self._prefetch(location)  # a file that fits: pull its blocks in whole, once
                 continue
             block = self._block(location)
             whole = inner == 0 and count == len(block) and isinstance(block, bytes)
@@ -338,24 +347,24 @@ class DFSFile(io.RawIOBase):
         return pieces
 
     def _prefetch(self, location: dict[str, Any]) -> None:
-        self._cache.prefetch(self.nn.executor, location["blockId"],
+        self._cache.prefetch(self.nn.executor, location,
                              lambda: self.nn.read_block(location, path=self.path))
 
     def _block(self, location: dict[str, Any]) -> Block:
         """A verified block: from the cache, a fetch under way, or the data nodes (refreshing the
         replica locations from the name node once if every known replica failed)."""
-        block_id = location["blockId"]
-        cached = self._cache.get(block_id)
+        cached = self._cache.get(location)
         if cached is not None:
-            return cached
-        pending = self._cache.pending(block_id)
+            used = int(location.get("length", len(cached)))
+            return cached if used >= len(cached) else bytes(cached[:used])  # a truncated file's prefix
+        pending = self._cache.pending(location)
         if pending is not None:
             try:
                 return pending.result()
             except DFSError:
                 pass  # retried below, with fresh locations if need be
         data: Block = self._fetch(location, lambda where: self.nn.read_block(where, path=self.path))
-        self._cache.put(block_id, data)
+        self._cache.put(location, data)
         return data
 
     def _fetch(self, location: dict[str, Any], read: Callable[[dict[str, Any]], Any]) -> Any:
@@ -453,7 +462,7 @@ class DFSFile(io.RawIOBase):
             if sync:
                 with self._lock:
                     self._synced.add(location["blockId"])
-            self._cache.put(location["blockId"], buffer)
+            self._cache.put(location, buffer)
             self._hold(location["blockId"])
             future.set_result(location)
         finally:

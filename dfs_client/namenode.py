@@ -25,6 +25,7 @@ from .seed import SeedCommands
 from .transport import Transport, encode_query
 
 if TYPE_CHECKING:
+    from .cache import BlockCache
     from .files import DFSFile
 
 _WEBHDFS = "/webhdfs/v1"
@@ -107,6 +108,9 @@ class HttpNameNode(SeedCommands):
         self.renewer = BlockRenewer(self.renew_blocks)  # keeps open files' uncommitted blocks alive
         # cuts block writes to data nodes the name node declares dead (polled while writes run)
         self.liveness = Liveness(lambda: self.transport.call("GET", self.url + "/liveness"))
+        # Verified blocks shared by every file this client opens (the FUSE mount sets one, see
+        # ``cache``); None: each open file keeps a small cache of its own.
+        self.block_cache: BlockCache | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
 

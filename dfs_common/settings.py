@@ -58,6 +58,16 @@ class Settings:
     # back; every replica is re-verified within max(interval, used / rate). 0 turns scrubbing off.
     scrub_interval: float = 60.0
     block_report_interval: float = 600.0
+    # storage roots (data_node/roots): an S3 root reports this many bytes of capacity (0: unbounded);
+    # a Lustre root sets this stripe count / stripe size (bytes) on its blocks directory (0: leave
+    # the filesystem's default), with ``lfs setstripe`` when that tool is installed.
+    s3_quota: int = 1 << 40
+    lustre_stripe_count: int = 0
+    lustre_stripe_size: int = 0
+    # where a data node stands (heartbeats carry it; placement spreads replicas over sites, then
+    # racks): free-form names, "" for the default site / rack
+    site: str = ""
+    rack: str = ""
     # both: the durability contract (README "Durability"). batch: an acknowledged change survives
     # kill -9 of any node (it is in the page cache) and a power loss loses at most the last
     # ``sync_interval`` of namespace changes (never LMDB's consistency); data nodes fsync a block
@@ -97,6 +107,16 @@ class Settings:
             raise ConfigError(f"DFS_SCRUB_RATE must be bytes per second (0: no scrubbing), not {self.scrub_rate}")
         if not 0 < self.max_file_size <= MAX_FILE_SIZE_LIMIT:
             raise ConfigError(f"DFS_MAX_FILE_SIZE must be between 1 and 2**63-1 bytes, not {self.max_file_size}")
+        if self.s3_quota < 0:
+            raise ConfigError(f"DFS_S3_QUOTA must be bytes (0: unbounded), not {self.s3_quota}")
+        if self.lustre_stripe_count < -1 or self.lustre_stripe_size < 0:
+            raise ConfigError("DFS_LUSTRE_STRIPE_COUNT must be -1 (all OSTs), 0 (default) or a count and "
+                              "DFS_LUSTRE_STRIPE_SIZE bytes (0: default), not "
+                              f"{self.lustre_stripe_count} / {self.lustre_stripe_size}")
+        for variable, name in (("DFS_SITE", self.site), ("DFS_RACK", self.rack)):
+            if len(name) > 64 or not name.isprintable() or "/" in name:
+                raise ConfigError(f"{variable} must be a name of at most 64 printable characters "
+                                  f"without '/', not {name!r}")
         if self.sync not in ("batch", "always"):
             raise ConfigError(f"DFS_SYNC must be batch or always, not {self.sync!r}")
         if not 0 < self.sync_interval <= 3600:

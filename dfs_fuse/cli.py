@@ -10,6 +10,9 @@ bound the mount's own attribute cache. Always added: ``default_permissions`` (th
 bits, sticky directories and chown rules), ``use_ino`` (inode numbers are the name node's fileIds),
 ``max_read`` = 1 MiB, ``fsname``/``subtype``. Not ``auto_cache``: libfuse would decide from
 attributes up to ``attr_timeout`` old; each open decides itself instead (``coherence.py``).
+``cache_size=SIZE`` (bytes, or with a K/M/G suffix; default ``default_cache_size()``) is ours alone:
+the verified blocks the mount keeps for all its files (``dfs_client.cache``); ``0`` keeps none
+beyond each open file's own.
 """
 from __future__ import annotations
 
@@ -26,6 +29,14 @@ from typing import Any
 DEFAULT_PORT = 8180
 DEFAULT_TIMEOUT = 1.0
 MAX_REQUEST = 1024 * 1024
+MiB = 1024 * 1024
+# 1 GiB, or an eighth of the machine's memory if that is less: room for a working set of big files
+# (random reads of a file that fits cost no fetch) while the mount's memory stays bounded by it.
+MAX_DEFAULT_CACHE = 1024 * MiB
+# The least the shared cache holds: read-ahead of a sequential reader (4 blocks of 4 MiB) plus the
+# blocks being read must fit, or read-ahead would evict what it fetched before it is read.
+MIN_CACHE = 64 * MiB
+_UNITS = {"": 1, "K": 1024, "M": MiB, "G": 1024 * MiB}
 
 
 class UsageError(Exception):
@@ -79,6 +90,30 @@ def timeout_option(options: dict[str, Any], key: str) -> float:
     if seconds < 0:
         raise UsageError(f"-o {key} must not be negative")
     return seconds
+
+
+def default_cache_size() -> int:
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return MAX_DEFAULT_CACHE
+    return max(MIN_CACHE, min(MAX_DEFAULT_CACHE, memory // 8))
+
+
+def cache_size_option(options: dict[str, Any]) -> int:
+    """``-o cache_size=SIZE`` in bytes (taken out of ``options``: libfuse does not know it)."""
+    value = options.pop("cache_size", None)
+    if value is None:
+        return default_cache_size()
+    text = str(value).strip().upper().removesuffix("IB").removesuffix("B")
+    unit = text[-1:] if text[-1:] in _UNITS and text[-1:] else ""
+    try:
+        size = int(float(text[:len(text) - len(unit)]) * _UNITS[unit])
+    except ValueError:
+        raise UsageError(f"-o cache_size must be bytes (or with K, M, G), not {value!r}") from None
+    if size < 0:
+        raise UsageError("-o cache_size must not be negative")
+    return 0 if size == 0 else max(size, MIN_CACHE)
 
 
 def check_device() -> None:
@@ -159,7 +194,11 @@ def run(args: argparse.Namespace) -> int:
     options = parse_options(args.options)
     read_only = args.read_only or bool(options.get("ro"))
     attr_timeout = min(timeout_option(options, "attr_timeout"), timeout_option(options, "entry_timeout"))
+    cache_size = cache_size_option(options)
     client = HttpNameNode(url, user="root")  # superuser; each entry's owner is the caller (see filesystem)
+    if cache_size:
+        from dfs_client.cache import BlockCache
+        client.block_cache = BlockCache(cache_size)
     if not client.ping_alive():
         raise UsageError(f"cannot reach the name node at {url}")
     if args.mkfs:

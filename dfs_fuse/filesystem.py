@@ -61,6 +61,8 @@ RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
 ENTRIES_PER_LOOKUP = 64
 # Directories larger than this are never listed for lookups (a listing costs ~14 µs per entry).
 MAX_LISTED = 50_000
+# Seconds a directory's entry count is trusted for deciding to list it (it answers nothing).
+CHILDREN_TTL = 60.0
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,9 @@ class FileSystem:
         self._xattrs: TTLCache[str, dict[str, bytes]] = TTLCache(attr_timeout)
         self._statfs: TTLCache[str, dict[str, int]] = TTLCache(attr_timeout)
         self._listings = Listings(attr_timeout)
-        self._children: TTLCache[str, int] = TTLCache(attr_timeout)  # childrenNum of directories
+        # childrenNum of directories: only the cost estimate of ``_worth_listing`` (never an answer),
+        # so it may be older than the attribute timeout; our own changes keep it current.
+        self._children: TTLCache[str, int] = TTLCache(max(attr_timeout, CHILDREN_TTL))
         self._demand: TTLCache[str, int] = TTLCache(2 * attr_timeout)  # uncached lookups per directory
         self._files = HandleTable()
         self._dirs = HandleTable()
@@ -109,7 +113,9 @@ class FileSystem:
         parent, name = os.path.split(path)
         if name:
             present = self._listings.contains(parent, name)
-            if present is None and self._worth_listing(parent):
+            # Also when the names are fresh but this entry's attributes expired (a long ``ls -l``
+            # outlives the timeout it started with): one listing beats a request per entry.
+            if present is not False and self._worth_listing(parent):
                 self._list(parent)
                 attrs = self._attrs.get(path)
                 if attrs is not None:
@@ -296,8 +302,13 @@ class FileSystem:
         self._writable()
         split_path(path)
         owner, group = self._creator(path, caller)
+        generation = self._listings.generation
         self.client.mkdirs(path, permission=mode & 0o7777, parents=False, owner=owner, group=group)
         self._forget(path)
+        # A directory we just made is empty: lookups in it (``cp -r``, ``tar x`` ask for every name
+        # before creating it) need no request. Not kept if this mount changed anything meanwhile.
+        self._listings.put(path, set(), generation)
+        self._children.put(path, 0)
         self._entry_changed(path, added=True, nlink=1, when_ns=self._ctime_of_new(path))
 
     def rmdir(self, path: str) -> None:

@@ -20,6 +20,8 @@ from .filesystem import Caller, FileSystem
 log = logging.getLogger("dfs_fuse")
 
 MAX_REQUEST = 1024 * 1024
+FUSE_CAP_READDIRPLUS = 1 << 13  # fuse_common.h (libfuse 3)
+FUSE_CAP_READDIRPLUS_AUTO = 1 << 14
 
 # Callbacks whose failure is routine (lookups of missing names, absent xattrs): not worth a log line.
 _QUIET = {errno.ENOENT, errno.ENODATA, errno.EEXIST, errno.ENOTEMPTY}
@@ -71,6 +73,10 @@ class DFSOperations(Operations):  # type: ignore[misc, valid-type]
             conn_info.max_write = MAX_REQUEST
             conn_info.max_read = MAX_REQUEST  # must equal the max_read mount option (cli.fuse_options)
             conn_info.max_readahead = MAX_REQUEST
+            if conn_info.capable & FUSE_CAP_READDIRPLUS:
+                # Every listing page carries attributes, not only the first (libfuse's "auto"): the
+                # name node sends them anyway, and ``ls -l`` then costs no lookup per entry.
+                conn_info.want = (conn_info.want | FUSE_CAP_READDIRPLUS) & ~FUSE_CAP_READDIRPLUS_AUTO
         if self._on_ready is not None:
             self._on_ready()
 

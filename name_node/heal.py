@@ -255,7 +255,8 @@ class Healer(BackgroundLoop):
             except DFSError:
                 targets = []
         if targets:
-            source = random.choice(holders)
+            healthy = [h for h in holders if (m := self.members.get(h)) is not None and m.healthy]
+            source = random.choice(healthy or holders)
             self.members.queue(source, {"op": "replicate", "blockId": format_block_id(number),
                                         "targets": [m.url for m in targets]})
         with self._lock:

@@ -44,6 +44,12 @@ class Member:
     reserved: int = 0
     landed: int = 0
     commands: list[dict[str, Any]] = field(default_factory=list)
+    # what its heartbeat says of its storage root and place (see ``placement``): an unhealthy
+    # root (an S3 bucket that does not answer) gets no new blocks and its replicas are read last
+    healthy: bool = True
+    root: str = "local"
+    site: str = ""
+    rack: str = ""
 
     @property
     def client_url(self) -> str:
@@ -52,7 +58,8 @@ class Member:
     def record(self) -> dict[str, Any]:
         return {"id": self.id, "url": self.url, "public_url": self.public_url, "capacity": self.capacity,
                 "used": self.used, "remaining": self.remaining, "blocks": self.blocks,
-                "last_seen": self.last_seen}
+                "last_seen": self.last_seen, "healthy": self.healthy, "root": self.root,
+                "site": self.site, "rack": self.rack}
 
 
 class Members:
@@ -75,7 +82,8 @@ class Members:
                     id=data["id"], url=data["url"], public_url=data.get("public_url", ""),
                     capacity=data.get("capacity", 0), used=data.get("used", 0),
                     remaining=data.get("remaining", 0), blocks=data.get("blocks", 0),
-                    last_seen=data.get("last_seen", 0.0), seen_at=now)
+                    last_seen=data.get("last_seen", 0.0), seen_at=now, healthy=data.get("healthy", True),
+                    root=data.get("root", "local"), site=data.get("site", ""), rack=data.get("rack", ""))
 
     def is_alive(self, member: Member, now: float | None = None) -> bool:
         return (now if now is not None else time.monotonic()) - member.seen_at <= self.dead_after
@@ -85,10 +93,11 @@ class Members:
         return (now if now is not None else time.monotonic()) - member.seen_at <= self.fresh_within
 
     def freshest_first(self, members: list[Member]) -> list[Member]:
-        """``members`` (order kept) with those silent for over a heartbeat moved to the end: a
-        hung node is not yet dead, but a reader sent to it waits until its timeout."""
+        """``members`` (order kept) with those silent for over a heartbeat, then those whose root
+        is unhealthy, moved to the end: a hung node is not yet dead, but a reader sent to it waits
+        until its timeout; an unhealthy one answers, with errors."""
         now = time.monotonic()
-        return sorted(members, key=lambda member: not self.is_fresh(member, now))
+        return sorted(members, key=lambda member: (not self.is_fresh(member, now), not member.healthy))
 
     def dead_names(self) -> list[str]:
         """Id, URL and public URL of every member declared dead: what heartbeat answers and
@@ -129,6 +138,8 @@ class Members:
             member.capacity, member.used = info["capacity"], info["used"]
             member.remaining, member.blocks = info["remaining"], info["blocks"]
             member.last_seen, member.seen_at, member.landed = time.time(), now, 0
+            member.healthy, member.root = info["healthy"], info["root"]
+            member.site, member.rack = info["site"], info["rack"]
             wants_report = not member.reported and now - member.report_asked > _REPORT_RETRY * self.settings.heartbeat
             if wants_report:
                 member.report_asked = now
@@ -196,4 +207,13 @@ def parse_heartbeat(body: Any) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_INT64:
             raise IllegalArgument(f"Heartbeat field {name!r} must be a number between 0 and 2**63-1")
         info[name] = int(value)
+    healthy = body.get("healthy", True)
+    if not isinstance(healthy, bool):
+        raise IllegalArgument("Heartbeat field 'healthy' must be true or false")
+    info["healthy"] = healthy
+    for name, default in (("root", "local"), ("site", ""), ("rack", "")):
+        value = body.get(name, default)
+        if not isinstance(value, str) or len(value) > 64 or not value.isprintable() or "/" in value:
+            raise IllegalArgument(f"Heartbeat field {name!r} must be a name of at most 64 characters")
+        info[name] = value
     return info

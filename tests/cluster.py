@@ -101,6 +101,7 @@ class Node:
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_mark = 0
         self._spawn_offset = 0
+        self._remote_id: str | None = None
 
     # -- identity --------------------------------------------------------------------------
 
@@ -118,11 +119,18 @@ class Node:
 
     @property
     def node_id(self) -> str | None:
-        """A data node's id, from ``<root>/node-id`` (None before its first start)."""
+        """A data node's id, from ``<root>/node-id`` (None before its first start); a node whose
+        root is not a local folder (``DFS_FS_ROOT=s3://...``) is asked, once, over HTTP."""
         try:
             return (self.root / "node-id").read_text().strip() or None
         except FileNotFoundError:
-            return None
+            pass
+        if self._remote_id is None and "://" in self.env.get("DFS_FS_ROOT", "") and self.running:
+            try:
+                self._remote_id = str(requests.get(self.url + "/status", timeout=5).json()["id"])
+            except (requests.RequestException, ValueError, KeyError):
+                return None
+        return self._remote_id
 
     def block_path(self, block_id: str) -> Path:
         """Where a local-root data node keeps the bytes of ``block_id``."""
@@ -308,7 +316,8 @@ class Cluster:
     """A name node and ``datanodes`` data nodes under ``base_dir`` (see the module docstring)."""
 
     def __init__(self, base_dir: str | os.PathLike[str], datanodes: int = 3, env: Mapping[str, str] | None = None,
-                 heartbeat: float = 0.5, namenode_port: int | None = None) -> None:
+                 heartbeat: float = 0.5, namenode_port: int | None = None,
+                 datanode_env: Iterable[Mapping[str, str]] = ()) -> None:
         self.base_dir = Path(base_dir)
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.env: dict[str, str] = {"DFS_HEARTBEAT": str(heartbeat), "DFS_LOG_LEVEL": "info"}
@@ -317,6 +326,8 @@ class Cluster:
                              self.env, port=namenode_port)
         self.datanodes: list[Node] = []
         self._initial_datanodes = datanodes
+        # per data node (by index) variables over ``env``: a node on S3, on another site...
+        self.datanode_env = [dict(extra) for extra in datanode_env]
         self._clients: list[Any] = []
         self._started = False
 
@@ -351,12 +362,16 @@ class Cluster:
     def _new_datanode(self) -> Node:
         index = len(self.datanodes)
         env = dict(self.env, DFS_NAMENODE_URL=self.namenode_url)
+        if index < len(self.datanode_env):
+            env.update(self.datanode_env[index])
         node = Node(DATA_NODE_CLASS, f"datanode{index}", self.base_dir / f"data{index}",
                     self.base_dir / "logs" / f"datanode{index}.log", env)
         self.datanodes.append(node)
         return node
 
-    def add_datanode(self, timeout: float = 60.0) -> Node:
+    def add_datanode(self, timeout: float = 60.0, env: Mapping[str, str] | None = None) -> Node:
+        if env is not None:
+            self.datanode_env += [{}] * (len(self.datanodes) - len(self.datanode_env)) + [dict(env)]
         node = self._new_datanode()
         node.start(timeout)
         self.wait_for(lambda: node.node_id in self.alive_ids(), timeout, message=f"{node.name} alive in /status")

@@ -47,6 +47,7 @@ class StorageRoot(abc.ABC):
     """Where one data node keeps its blocks. Every method is safe to call from many threads."""
 
     url: str
+    kind: str = "local"  # what heartbeats and /status call it: local, lustre, s3
 
     @abc.abstractmethod
     def node_id(self) -> str:
@@ -115,6 +116,12 @@ class StorageRoot(abc.ABC):
 
     @abc.abstractmethod
     def usage(self) -> Usage: ...
+
+    def check_health(self) -> bool:
+        """Whether the root can take and serve blocks right now (asked before every heartbeat,
+        so it must answer within a second or two). An unhealthy node keeps heartbeating but the
+        name node places no block on it and sends readers elsewhere, until it is healthy again."""
+        return True
 
     def exists(self, block_id: str) -> bool:
         return self.info(block_id) is not None

@@ -241,6 +241,10 @@ class LocalRoot(StorageRoot):
         with self._lock:
             return len(self._index)
 
+    def check_health(self) -> bool:
+        """The blocks directory is still there (a disk unmounted under us is not)."""
+        return os.path.isdir(self._blocks_dir)
+
     def usage(self) -> Usage:
         stats = os.statvfs(self.path)
         with self._lock:
