@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from dfs_common.errors import AlreadyExists, DFSError, IsADirectory, NotFound
+from dfs_common.errors import AlreadyExists, DFSError, IsADirectory, NotADirectory, NotFound
 from dfs_common.paths import join, normalize, split_path
 
 if TYPE_CHECKING:
@@ -52,7 +52,9 @@ class SeedCommands:
 
     def rmdir(self, path: str, force: bool = False) -> None:
         """Remove a directory; ``force`` removes its contents too (``rm -r``)."""
-        if not self.delete(path, recursive=force, kind="directory"):  # one request: the kind is checked there
+        if self.get_status(path)["type"] != "DIRECTORY":
+            raise NotADirectory(f"Not a directory: {path}")
+        if not self.delete(path, recursive=force):
             raise NotFound(f"File does not exist: {path}")
 
     def touch(self, path: str) -> None:
@@ -78,7 +80,9 @@ class SeedCommands:
 
     def rm(self, path: str) -> None:
         """Remove a file or symlink (directories need ``rmdir``)."""
-        if not self.delete(path, kind="file"):  # one request: a directory is refused there (IsADirectory)
+        if self.get_status(path)["type"] == "DIRECTORY":
+            raise IsADirectory(f"Is a directory: {path}")
+        if not self.delete(path):
             raise NotFound(f"File does not exist: {path}")
 
     def stat(self, path: str) -> dict[str, Any]:
