@@ -188,6 +188,9 @@ def read_block(nn: HttpNameNode, location: dict[str, Any], path: str = "/") -> b
     length = int(location.get("length", 0))
     if block_id is None:
         return bytes(length)
+    if location.get("fragments"):  # an erasure-coded group: any k of its fragments
+        from .striping import read_group
+        return read_group(nn, location, path)
     # A file may use only a prefix of a block (the name node's TRUNCATE keeps one): the checksum
     # covers the whole stored block, ``blockLength`` long, of which the file reads ``length``.
     stored_length = int(location.get("blockLength", length))
@@ -220,6 +223,11 @@ def read_range(nn: HttpNameNode, location: dict[str, Any], offset: int, length: 
         whole = cache.get(location)
         if whole is not None:
             return bytes(whole[offset:offset + length])
+    if location.get("fragments"):  # a coded group is decoded whole (and cached whole)
+        whole = read_block(nn, location, path)
+        if cache is not None:
+            cache.put(block_id, whole)
+        return bytes(whole[offset:offset + length])
     stored_length = int(location.get("blockLength", used))
     start, stop = chunk_span(offset, length, stored_length)
     span = cache.get_span(location, start, stop) if cache is not None else None

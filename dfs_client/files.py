@@ -22,6 +22,7 @@ from dfs_common.errors import AlreadyExists, DFSError, IllegalArgument, NotFound
 from .blockio import read_range
 from .cache import Block, BlockCache
 from .layout import Layout, NeedBlocks, Segment
+from .positioned import PositionedFile
 from .renewal import BATCH
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ MAX_DIRTY = 16  # unfinished blocks (random writes) kept before shipping the old
 CACHE_BYTES = 64 * 1024 * 1024  # per open file, but always room for read-ahead plus two blocks
 
 
-class DFSFile(io.RawIOBase):
+class DFSFile(PositionedFile):
     """An open DFS file; modes ``rb``, ``wb``, ``ab``, ``r+b``, ``xb`` (``+`` adds the other side).
 
     ``wb``/``xb`` check at open everything their first COMMIT would refuse (missing parent,
@@ -102,7 +103,7 @@ class DFSFile(io.RawIOBase):
             self._first_block = checked.get("Block")
             self._first_block_at = time.monotonic()
             existing = checked.get("FileStatus") or {k: checked[k] for k in ("blockSize", "replication")}
-            self._adopt({**existing, "length": 0}, [], block_size)  # this handle's view: truncated
+            self._adopt({**existing, "length": 0, "ecPolicy": checked.get("ecPolicy")}, [], block_size)
             self._first_commit = dict(options, create=True, overwrite=replace, fileId=self.file_id)
             self._version = 1  # the (re)creation itself waits for the first commit
         elif kind == "a":
@@ -135,6 +136,9 @@ class DFSFile(io.RawIOBase):
         length = int(status.get("fileLength", status.get("length", 0)) or 0)
         self._layout = Layout(size, locations, length)
         self.status = status
+        # erasure coding: the policy the file was created with (COMMIT check, block locations or a
+        # FileStatus that carries it); its new blocks are then coded groups
+        self.ec_policy: str | None = status.get("ecPolicy") or None
 
     # -- io.RawIOBase ------------------------------------------------------------------------
 
@@ -143,9 +147,6 @@ class DFSFile(io.RawIOBase):
 
     def writable(self) -> bool:
         return self._writable
-
-    def seekable(self) -> bool:
-        return True
 
     @property
     def size(self) -> int:
@@ -161,27 +162,6 @@ class DFSFile(io.RawIOBase):
     def failed(self) -> bool:
         """A block write failed and the caller was told: this handle will never commit again."""
         return self._failure is not None
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._check_open()
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}.get(whence)
-        if base is None or base + offset < 0:
-            raise IllegalArgument(f"Invalid seek: offset {offset}, whence {whence}")
-        self._pos = base + offset
-        return self._pos
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        data = self.pread(size, self._pos)
-        self._pos += len(data)
-        return data
-
-    def readall(self) -> bytes:
-        return self.read(max(0, self.size - self._pos))
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
@@ -226,6 +206,9 @@ class DFSFile(io.RawIOBase):
         for location in locations:
             for node in location.get("dataNodes") or []:
                 by_node.setdefault(str(node["url"]), []).append(location["blockId"])
+            for fragment in location.get("fragments") or []:  # a coded group: each fragment's node
+                for node in fragment.get("dataNodes") or []:
+                    by_node.setdefault(str(node["url"]), []).append(fragment["blockId"])
         futures = [self.nn.executor.submit(self.nn.sync_blocks, url, ids) for url, ids in by_node.items()]
         for future in futures:
             future.result()  # a replica that could not sync fails the fsync (EIO through FUSE)
@@ -292,9 +275,11 @@ class DFSFile(io.RawIOBase):
 
     # -- positional I/O (thread-safe) --------------------------------------------------------
 
-    def pread(self, size: int, offset: int) -> bytes:
-        """Up to ``size`` bytes at ``offset`` (fewer at EOF); does not move the position."""
-        pieces = self._read_pieces(size, offset)
+    def pread(self, size: int, offset: int, *, random_access: bool = False) -> bytes:
+        """Up to ``size`` bytes at ``offset`` (fewer at EOF); does not move the position.
+        ``random_access``: a read known to be a lone one (an encrypted file's header), fetched
+        without whole blocks or read-ahead even at offset 0."""
+        pieces = self._read_pieces(size, offset, random_access)
         if len(pieces) == 1 and isinstance(pieces[0], bytes):
             return pieces[0]
         return b"".join(pieces)
@@ -305,7 +290,7 @@ class DFSFile(io.RawIOBase):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _read_pieces(self, size: int, offset: int) -> list[Any]:
+    def _read_pieces(self, size: int, offset: int, random_access: bool = False) -> list[Any]:
         self._check_open()
         if not self._readable:
             raise io.UnsupportedOperation("File not open for reading")
@@ -324,7 +309,7 @@ class DFSFile(io.RawIOBase):
                     fetches.append((len(pieces), segment.location, inner, count))
                     pieces.append(b"")
             end = offset + sum(len(piece) for piece in pieces) + sum(f[3] for f in fetches)
-            sequential = abs(offset - self._last_end) <= SEQUENTIAL_WINDOW or offset == 0
+            sequential = not random_access and (abs(offset - self._last_end) <= SEQUENTIAL_WINDOW or offset == 0)
             ahead = self._layout.stored_after(end, READ_AHEAD) if sequential else []
             self._last_end = end
         if sequential:
@@ -455,7 +440,7 @@ class DFSFile(io.RawIOBase):
             first = None  # a pending block lives an hour: an old one may be gone by now
         try:
             location = self.nn.write_block(self.path, buffer, replication=self._replication, sync=sync,
-                                           first=first)
+                                           first=first, ec_policy=self.ec_policy)
         except BaseException as error:  # kept for the writer: raised by its next write or flush
             future.set_exception(error)
         else:
@@ -518,15 +503,6 @@ class DFSFile(io.RawIOBase):
             raise self._failure
 
     # -- checks ------------------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ValueError("I/O operation on closed file")
-
-    def _check_writable(self) -> None:
-        self._check_open()
-        if not self._writable:
-            raise io.UnsupportedOperation("File not open for writing")
 
     def __repr__(self) -> str:
         return f"<DFSFile {self.path!r} mode={self.mode!r}>"

@@ -47,8 +47,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="dfs.py", description="Mount a DFS cluster as a POSIX directory (unmount: fusermount -u MOUNT_POINT).")
     parser.add_argument("mount_point")
-    parser.add_argument("host", help="name node host (or http://host:port)")
+    parser.add_argument("host", nargs="?", help="name node host (or http://host:port); omit with --discover")
     parser.add_argument("port", nargs="?", type=int, default=None, help=f"name node port (default {DEFAULT_PORT})")
+    parser.add_argument("--discover", action="store_true",
+                        help="find the name node on the LAN by mDNS (with DFS_SECRET set: only one that proves it)")
     parser.add_argument("-f", "--foreground", action="store_true", help="stay in the foreground")
     parser.add_argument("-o", dest="options", action="append", default=[], metavar="OPT[,OPT…]",
                         help="mount options passed to FUSE (allow_other, ro, attr_timeout=S, entry_timeout=S, …)")
@@ -57,7 +59,62 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--yes", action="store_true", help="do not ask before --mkfs")
     parser.add_argument("--log", metavar="FILE", help="where the daemon logs (default: nowhere once mounted)")
     parser.add_argument("--debug", action="store_true", help="log every FUSE request (implies --foreground)")
+    parser.add_argument("--token", help="bearer token of a cluster with DFS_SECRET (default: $DFS_TOKEN; "
+                                        "the environment keeps it out of `ps`)")
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument("--key-file", metavar="FILE",
+                        help="encrypt on this machine with the key in FILE (python -m dfs_client.encryption new-key FILE)")
+    secret.add_argument("--passphrase-file", metavar="FILE", help="encrypt with a key derived from FILE's first line")
+    secret.add_argument("--passphrase", action="store_true", help="encrypt with a key derived from a passphrase asked for")
+    parser.add_argument("--encrypt-under", metavar="PATH", default="/",
+                        help="with a key: encrypt the files under PATH only (default: every file)")
     return parser.parse_args(argv)
+
+
+def client_settings() -> Any:
+    """``DFS_TOKEN`` and ``DFS_SECRET`` from the environment, through the one configuration object."""
+    from dfs_common.settings import ConfigError, Settings
+    try:
+        return Settings.from_env({k: v for k, v in os.environ.items() if k in ("DFS_TOKEN", "DFS_SECRET")})
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+
+
+def discovered_url(token: str | None) -> str:
+    """The name node announced on the LAN. A token is only sent to one that proved the cluster
+    secret: anyone can announce ``_dfs._tcp``."""
+    from dfs_common import discovery
+    secret = client_settings().secret
+    if token and not secret:
+        raise UsageError("--discover with a token needs DFS_SECRET, to check the name node before sending it "
+                         "the token; or name the name node")
+    try:
+        return discovery.discover(secret, give_up=30.0)
+    except LookupError as error:
+        raise UsageError(str(error)) from None
+
+
+def content_key(args: argparse.Namespace) -> Any:
+    """The key of ``--key-file``/``--passphrase-file``/``--passphrase`` (None without one); it
+    stays in this process: the cluster only ever sees ciphertext."""
+    from dfs_client.encryption import ContentKey
+    from dfs_common.errors import IllegalArgument
+    try:
+        if args.key_file:
+            return ContentKey.from_file(args.key_file)
+        if args.passphrase_file:
+            try:
+                with open(args.passphrase_file, encoding="utf-8") as handle:
+                    line = handle.readline().rstrip("\r\n")
+            except OSError as error:
+                raise UsageError(f"cannot read {args.passphrase_file}: {error.strerror}") from None
+            return ContentKey.from_passphrase(line)
+        if args.passphrase:
+            import getpass
+            return ContentKey.from_passphrase(getpass.getpass("DFS passphrase: "))
+    except IllegalArgument as error:
+        raise UsageError(error.message) from None
+    return None
 
 
 def name_node_url(host: str, port: int | None) -> str:
@@ -185,7 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = name_node_url(args.host, args.port)
+    token = args.token or client_settings().token
+    if args.discover == bool(args.host):
+        raise UsageError("name the name node (HOST [PORT]) or give --discover, not both or neither")
+    url = discovered_url(token) if args.discover else name_node_url(args.host, args.port)
     # The caller's directory: the daemon's libfuse moves to / before the log is opened for stdio.
     log_file = os.path.abspath(args.log) if args.log else None
     check_device()
@@ -195,12 +255,21 @@ def run(args: argparse.Namespace) -> int:
     read_only = args.read_only or bool(options.get("ro"))
     attr_timeout = min(timeout_option(options, "attr_timeout"), timeout_option(options, "entry_timeout"))
     cache_size = cache_size_option(options)
-    client = HttpNameNode(url, user="root")  # superuser; each entry's owner is the caller (see filesystem)
+    key = content_key(args)
+    # Insecure mode: the superuser, each entry's owner the caller (see filesystem). With DFS_SECRET the
+    # token's user, whom the name node checks every operation for.
+    client = HttpNameNode(url, user="root", token=token, key=key,
+                          encrypt_under=args.encrypt_under)
     if cache_size:
         from dfs_client.cache import BlockCache
         client.block_cache = BlockCache(cache_size)
     if not client.ping_alive():
         raise UsageError(f"cannot reach the name node at {url}")
+    if client.token:
+        try:
+            client.whoami()
+        except PermissionError as error:
+            raise UsageError(f"the name node at {url} refused the token: {error}") from None
     if args.mkfs:
         if not confirm_mkfs(url, args.yes):
             raise UsageError("not erased; nothing mounted")

@@ -52,7 +52,7 @@ _SPECIAL = {"FIFO": stat_mod.S_IFIFO, "CHAR": stat_mod.S_IFCHR, "BLOCK": stat_mo
 _SPECIAL_NAMES = {mode: name for name, mode in _SPECIAL.items()}
 # Names in these namespaces are not stored on DFS: ACLs are not supported and security labels belong
 # to the local machine. Answering them here keeps `ls -l` (which asks for both per entry) local.
-_LOCAL_XATTR_PREFIXES = ("system.posix_acl_", "security.")
+LOCAL_XATTR_PREFIXES = ("system.posix_acl_", "security.")
 XATTR_CREATE, XATTR_REPLACE = 1, 2
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
 # A lookup costs about as much as listing 64 entries (GETFILESTATUS 0.9 ms, a LISTSTATUS_BATCH page
@@ -87,7 +87,7 @@ class FileSystem:
         self._listings = Listings(attr_timeout)
         # childrenNum of directories: only the cost estimate of ``_worth_listing`` (never an answer),
         # so it may be older than the attribute timeout; our own changes keep it current.
-        self._children: TTLCache[str, int] = TTLCache(max(attr_timeout, CHILDREN_TTL))
+        self._children: TTLCache[str, int] = TTLCache(max(attr_timeout, CHILDREN_TTL), max_entries=10_000)
         self._demand: TTLCache[str, int] = TTLCache(2 * attr_timeout)  # uncached lookups per directory
         self._files = HandleTable()
         self._dirs = HandleTable()
@@ -162,8 +162,7 @@ class FileSystem:
         return attrs
 
     def _with_open_size(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        with self._open_lock:
-            open_file = self._open.get(attrs["st_ino"])
+        open_file = self._open.get(attrs["st_ino"])  # one dict read: atomic, no lock on every getattr
         if open_file is None or not open_file.dirty or getattr(open_file.file, "failed", False):
             return attrs  # (a failed writer's bytes will never be committed: the file is as it was)
         attrs = dict(attrs, st_size=open_file.size, st_blocks=(open_file.size + 511) // 512)
@@ -180,7 +179,7 @@ class FileSystem:
             size = 4096
         mtime = _ns(status, "modificationTimeNs", "modificationTime")
         return {
-            "st_mode": kind | int(str(status.get("permission", "755")), 8),
+            "st_mode": kind | _permission(status.get("permission", "755")),
             "st_ino": int(status.get("fileId", 0)),
             "st_nlink": int(status.get("nlink") or (2 if kind == stat_mod.S_IFDIR else 1)),
             "st_uid": self.identity.uid(status.get("owner")),
@@ -314,11 +313,23 @@ class FileSystem:
     def rmdir(self, path: str) -> None:
         self._writable()
         # The name node decides "is it a directory" in the same transaction as the removal.
-        when = self.client.delete_entry(path, kind="directory")
-        if when is None:
-            raise errors.NotFound(path)
+        when = self._delete_entry(path, "directory")
         self._forget_tree(path)
         self._entry_changed(path, added=False, nlink=-1, when_ns=when)
+
+    def _delete_entry(self, path: str, kind: str) -> int:
+        """Remove ``path`` if it still is a ``kind``; when another client replaced or removed it,
+        what this mount and the kernel cached of the name is stale: dropped before the error goes
+        up, so the caller's next look (``rm -r`` listing the directory again) sees what is there."""
+        try:
+            when = self.client.delete_entry(path, kind=kind)
+            if when is None:
+                raise errors.NotFound(path)
+            return when
+        except (errors.NotFound, errors.IsADirectory, errors.NotADirectory):
+            self._forget_tree(path)
+            self.coherence.invalidate(path)
+            raise
 
     # ---------------------------------------------------------------- names
 
@@ -328,9 +339,7 @@ class FileSystem:
         # only update cached link counts); the name node refuses a directory in the same
         # transaction as the removal, so a name replaced by a directory meanwhile stays.
         attrs = self.getattr(path)
-        when = self.client.delete_entry(path, kind="file")
-        if when is None:
-            raise errors.NotFound(path)
+        when = self._delete_entry(path, "file")
         self._forget(path)
         self._entry_changed(path, added=False, when_ns=when)
         self.coherence.removed(attrs["st_ino"], path)
@@ -497,7 +506,7 @@ class FileSystem:
     # ---------------------------------------------------------------- extended attributes
 
     def getxattr(self, path: str, name: str) -> bytes:
-        if name.startswith(_LOCAL_XATTR_PREFIXES):
+        if name.startswith(LOCAL_XATTR_PREFIXES):
             raise OSError(errno.ENODATA, "no such attribute")
         value = self._xattr_map(path).get(name)
         if value is None:
@@ -509,7 +518,7 @@ class FileSystem:
 
     def setxattr(self, path: str, name: str, value: bytes, options: int) -> None:
         self._writable()
-        if name.startswith(_LOCAL_XATTR_PREFIXES):
+        if name.startswith(LOCAL_XATTR_PREFIXES):
             raise OSError(errno.EOPNOTSUPP, "ACLs and security labels are not stored on DFS")
         flag = "CREATE" if options & XATTR_CREATE else "REPLACE" if options & XATTR_REPLACE else None
         if flag == "REPLACE" and name not in self._xattr_map(path, fresh=True):
@@ -521,7 +530,7 @@ class FileSystem:
 
     def removexattr(self, path: str, name: str) -> None:
         self._writable()
-        if name.startswith(_LOCAL_XATTR_PREFIXES) or name not in self._xattr_map(path, fresh=True):
+        if name.startswith(LOCAL_XATTR_PREFIXES) or name not in self._xattr_map(path, fresh=True):
             raise OSError(errno.ENODATA, "no such attribute")
         self.client.remove_xattr(path, name)
         self._xattrs.pop(path)
@@ -565,6 +574,9 @@ class FileSystem:
         accmode = flags & os.O_ACCMODE
         if accmode != os.O_RDONLY or flags & os.O_TRUNC:
             self._writable()
+            # open(2) for writing fails at once where no COMMIT could succeed (EROFS in a frozen
+            # buffer, EACCES after a chmod elsewhere), not at close after the writes were taken
+            self.client.check_commit(path, create=False, overwrite=True, fileId=int(status.get("fileId", 0)))
         self._remember(path, status)
         fh = self._add_handle(path, status, flags, None)
         if flags & os.O_TRUNC:
@@ -710,10 +722,22 @@ def default_file_opener(client: Any) -> Callable[[Any, str, str, dict[str, Any]]
     """How the mount opens a file whose FileStatus it has just been answered: a ``DFSFile`` (an
     empty one then costs no request) for a real cluster, the client's own ``open`` otherwise."""
     from dfs_client import HttpNameNode
-    if isinstance(client, HttpNameNode):
-        from dfs_client.files import DFSFile
-        return lambda nn, path, mode, status: DFSFile(nn, path, mode, status=status)
+    if isinstance(client, HttpNameNode):  # (an encrypting client answers an EncryptedFile)
+        return lambda nn, path, mode, status: nn.open(path, mode, status=status)
     return lambda nn, path, mode, status: nn.open(path, mode)
+
+
+_PERMISSIONS: dict[Any, int] = {}
+
+
+def _permission(text: Any) -> int:
+    """The octal ``permission`` of a FileStatus (a few distinct strings, parsed once each)."""
+    bits = _PERMISSIONS.get(text)
+    if bits is None:
+        bits = int(str(text), 8)
+        if len(_PERMISSIONS) < 4096:
+            _PERMISSIONS[text] = bits
+    return bits
 
 
 def _ns(status: dict[str, Any], ns_key: str, ms_key: str) -> int:

@@ -138,8 +138,7 @@ class HandleTable:
             return fh
 
     def get(self, fh: int) -> Any:
-        with self._lock:
-            return self._items.get(fh)
+        return self._items.get(fh)  # one dict read is atomic: no lock on every read and write
 
     def pop(self, fh: int) -> Any:
         with self._lock:

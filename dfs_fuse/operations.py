@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .binding import FuseOSError, Operations, fuse_get_context, overrides
-from .filesystem import Caller, FileSystem
+from .filesystem import LOCAL_XATTR_PREFIXES, Caller, FileSystem
 
 log = logging.getLogger("dfs_fuse")
 
@@ -203,6 +203,8 @@ class DFSOperations(Operations):  # type: ignore[misc, valid-type]
     @overrides(Operations)
     @_errno_boundary
     def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
+        if name.startswith(LOCAL_XATTR_PREFIXES):  # ``ls -l`` asks twice per entry: one exception, not two
+            raise FuseOSError(errno.ENODATA)
         return self.fs.getxattr(path, name)
 
     @overrides(Operations)

@@ -32,7 +32,8 @@ SPECIAL_KINDS = (FIFO, CHAR, BLOCK, SOCKET)
 
 _U64 = struct.Struct(">Q")
 _DB_NAMES = ("inodes", "dirents", "extents", "xattrs", "blocks", "replicas", "pending",
-             "deletions", "members", "meta")
+             "deletions", "members", "meta", "users", "tokens", "buffers", "frozen", "bufferlog",
+             "ecpolicy", "groups", "fragments")
 
 
 def pack_u64(number: int) -> bytes:
@@ -140,6 +141,9 @@ class Txn:
         self.txn.delete(key, db=self.db["extents"])
         for name in list(self.xattrs(ino)):
             self.txn.delete(key + name.encode(), db=self.db["xattrs"])
+        self.txn.delete(key, db=self.db["buffers"])  # a buffer directory's row (name_node.buffers)
+        self.txn.delete(key, db=self.db["frozen"])
+        self.txn.delete(key, db=self.db["ecpolicy"])  # an erasure coding policy (name_node.erasure)
 
     # directory entries ---------------------------------------------------------------------
     def child(self, parent: int, name: str) -> int | None:
@@ -215,6 +219,9 @@ class Txn:
                 if not key.startswith(prefix):
                     return
                 yield key, value
+
+    def get(self, name: str, key: bytes) -> bytes | None:
+        return self.txn.get(key, db=self.db[name])
 
     def put(self, name: str, key: bytes, value: bytes = b"") -> None:
         self.txn.put(key, value, db=self.db[name])

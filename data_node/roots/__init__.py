@@ -18,9 +18,9 @@ from urllib.parse import unquote, urlparse
 from dfs_common.errors import Unsupported
 from dfs_common.settings import Settings
 
-from .base import CHUNK, BlockInfo, StorageRoot, Usage
+from .base import CHUNK, BlockInfo, StorageRoot, Usage, capped
 
-__all__ = ["CHUNK", "BlockInfo", "StorageRoot", "Usage", "open_root", "register", "root_kind"]
+__all__ = ["CHUNK", "BlockInfo", "StorageRoot", "Usage", "capped", "open_root", "register", "root_kind"]
 
 Factory = Callable[[str, Settings], StorageRoot]
 
