@@ -11,7 +11,7 @@ import time
 from werkzeug.wrappers import Response
 
 from dfs_common.blocks import format_block_id
-from dfs_common.errors import AlreadyExists, Conflict, DFSError, IllegalArgument, NotFound
+from dfs_common.errors import AlreadyExists, Conflict, DFSError, IllegalArgument, NoSpace, NotFound
 from dfs_common.settings import Settings
 from dfs_common.web import json_response, read_json_object
 
@@ -107,7 +107,10 @@ class ContentOps:
             answer = self._check_commit(call, create, overwrite, file_id, replication, block_size)
             # the writer's first block, one request saved (an erasure-coded file's is a group: none)
             if body.get("addBlock", False) is True and not answer["ecPolicy"]:
-                answer["Block"] = self._new_block(answer["replication"], answer["blockSize"], [])
+                try:  # it reserves a whole block size: where that does not fit, the writer's own
+                    answer["Block"] = self._new_block(answer["replication"], answer["blockSize"], [])
+                except NoSpace:  # ADDBLOCK reserves the length it really ships
+                    pass
             return json_response(answer)
         now = time.time_ns()
         with self.store.write() as txn:
