@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,8 @@ READ_AHEAD = 4  # blocks fetched ahead of a sequential reader
 # kernel's 1 MiB FUSE requests arriving out of order from several threads, narrow enough that random
 # reads rarely trigger whole-block fetches and read-ahead.
 SEQUENTIAL_WINDOW = 1024 * 1024
+# A block handed out at open is used only this soon after (a pending block expires after an hour).
+FIRST_BLOCK_SECONDS = 600.0
 MAX_DIRTY = 16  # unfinished blocks (random writes) kept before shipping the oldest
 CACHE_BYTES = 64 * 1024 * 1024  # per open file, but always room for read-ahead plus two blocks
 
@@ -85,6 +88,7 @@ class DFSFile(PositionedFile):
         self._version = self._committed = 0
         self._held: set[str] = set()  # shipped blocks not yet committed: kept alive by nn.renewer
         self._held_lock = threading.Lock()
+        self._first_block: dict[str, Any] | None = None  # handed out at open, for the first ship
         self._synced: set[str] = set()  # block ids every replica fsynced (shipped by ``fsync``, or synced)
         self._done = False  # closed or aborted: a block shipped from now on is given up at once
         self._pos = 0
@@ -93,7 +97,11 @@ class DFSFile(PositionedFile):
                        owner=owner, group=group)
         if kind in ("w", "x"):
             replace = overwrite and kind == "w"
-            checked = nn.check_commit(path, create=True, overwrite=replace, **options)
+            # addBlock: the answer also hands out the first block and its pipeline (no ADDBLOCK for
+            # a file of one block); a name node that predates it leaves it out.
+            checked = nn.check_commit(path, create=True, overwrite=replace, addBlock=True, **options)
+            self._first_block = checked.get("Block")
+            self._first_block_at = time.monotonic()
             existing = checked.get("FileStatus") or {k: checked[k] for k in ("blockSize", "replication")}
             self._adopt({**existing, "length": 0, "ecPolicy": checked.get("ecPolicy")}, [], block_size)
             self._first_commit = dict(options, create=True, overwrite=replace, fileId=self.file_id)
@@ -426,9 +434,13 @@ class DFSFile(PositionedFile):
             future.set_exception(error)
 
     def _ship(self, future: Future[dict[str, Any]], buffer: bytearray, sync: bool = False) -> None:
+        with self._lock:
+            first, self._first_block = self._first_block, None
+        if first is not None and time.monotonic() - self._first_block_at > FIRST_BLOCK_SECONDS:
+            first = None  # a pending block lives an hour: an old one may be gone by now
         try:
             location = self.nn.write_block(self.path, buffer, replication=self._replication, sync=sync,
-                                           ec_policy=self.ec_policy)
+                                           first=first, ec_policy=self.ec_policy)
         except BaseException as error:  # kept for the writer: raised by its next write or flush
             future.set_exception(error)
         else:

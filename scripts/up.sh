@@ -35,7 +35,7 @@ start() {  # start NAME ENV... : one node in the background, its pid in data/NAM
   echo $! >"$data/$name.pid"
 }
 wait_http() {  # wait_http URL : until the node answers, or fail with its log
-  for _ in $(seq 100); do curl -fsS "$1/ping_alive" >/dev/null 2>&1 && return; sleep 0.1; done
+  for _ in $(seq 300); do curl -fsS "$1/ping_alive" >/dev/null 2>&1 && return; sleep 0.1; done
   echo "error: $1 did not start; see $data/logs/" >&2; exit 1
 }
 

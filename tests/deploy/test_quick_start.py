@@ -1,7 +1,8 @@
 """The README's first quick-start command, as a user runs it: ``bash scripts/up.sh`` installs what is
 missing and starts a secured cluster (name node, three data nodes, the mount); the mount and curl
 with the admin token see the same files; a second run after the mount's daemon was killed mounts
-afresh with nothing lost; ``scripts/down.sh`` stops it all and keeps the data."""
+afresh, a third after the name node was killed under the live mount starts it again, nothing lost;
+``scripts/down.sh`` stops it all and keeps the data."""
 from __future__ import annotations
 
 import os
@@ -78,6 +79,20 @@ def test_up_mounts_a_secured_cluster_recovers_a_dead_mount_and_down_stops_it(tmp
         assert again.returncode == 0, again.stdout + again.stderr
         assert "name already running" in again.stdout
         assert (mnt / "hello.txt").read_bytes() == b"two commands\n"
+
+        # the name node stopped under a live mount (its stat answers EIO): up.sh starts it again
+        name_pid = int((data / "name.pid").read_text())
+        os.kill(name_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and Path(f"/proc/{name_pid}").exists():
+            time.sleep(0.1)
+        third = run("up.sh", env)
+        assert third.returncode == 0, third.stdout + third.stderr
+        assert "name already running" not in third.stdout and "data1 already running" in third.stdout
+        assert (mnt / "hello.txt").read_bytes() == b"two commands\n"
+        (mnt / "after.txt").write_bytes(b"restarted")
+        got = requests.get(f"{nn}/after.txt", params={"op": "OPEN"}, headers=auth, timeout=30)
+        assert got.content == b"restarted"
     finally:
         down = run("down.sh", env)
     assert down.returncode == 0 and f"data kept in {data}" in down.stdout, down.stdout + down.stderr
