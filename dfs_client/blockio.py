@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from dfs_common.blocks import (CHECKSUM_HEADER, DIGEST_SIZE, DIGESTS_HEADER, PIPELINE_HEADER, SYNC_HEADER, checksum,
                                chunk_count, chunk_span, digests_checksum, parse_digests, verify_span)
-from dfs_common.errors import (ChecksumMismatch, DFSError, IllegalArgument, NoSpace, NotFound,
+from dfs_common.errors import (AccessDenied, ChecksumMismatch, DFSError, IllegalArgument, NoSpace, NotFound,
                                PipelineFailed, Unavailable)
 from dfs_common.hosts import is_local, url_host
 
@@ -162,6 +162,8 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
             last_error = error
         except (Unavailable, NoSpace) as error:
             last_error, culprit = error, pipeline[0]
+        except AccessDenied as error:  # its signed URL expired (a block handed out long ago): a fresh one
+            last_error, culprit = error, None
         except (IllegalArgument, NotFound):
             raise  # a block too large, a bad request: trying again cannot help
         except DFSError as error:

@@ -75,6 +75,7 @@ def test_a_redirect_url_unsigned_altered_or_for_another_path_is_refused(cluster:
 def test_an_expired_url_is_refused(make_cluster: Any) -> None:
     cluster: Cluster = make_cluster(datanodes=1, env={"DFS_URL_TTL": "1", "DFS_REPLICATION": "1"})
     cluster.client().tee("/f", b"expiring")
+    late = cluster.client().open("/late", "wb")  # its first block, handed out at open, expires unused
     location = redirect(cluster, "/f")
     block = locations(cluster, "/f")[0]
     block_url = f"{block['dataNodes'][0]['url']}/blocks/{block['blockId']}?{block['access']}"
@@ -86,6 +87,9 @@ def test_an_expired_url_is_refused(make_cluster: Any) -> None:
                          json={"blocks": [block["blockId"]], "access": [block["access"]]})
     assert sync.json() == {"synced": 1}, sync.text
     assert cluster.client().cat("/f") == b"expiring", "a client asks for fresh locations and reads on"
+    late.write(b"written late")
+    late.close()  # the refused PUT is retried with a fresh ADDBLOCK
+    assert cluster.client().cat("/late") == b"written late"
 
 
 def test_a_block_by_bare_id_or_with_another_blocks_signature_is_refused(cluster: Cluster, unique_path: str) -> None:
