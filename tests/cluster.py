@@ -108,6 +108,21 @@ def signed_target(method: str, target: str, headers: Mapping[str, str] | None = 
     return f"{target}{'&' if query else '?'}{signed}"
 
 
+def signed_webhdfs(url: str, method: str = "GET") -> str:
+    """A data node's WebHDFS ``url`` with the signature a name node's 307 would carry for its
+    path, op and parameters, for tests that build step two by hand."""
+    from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+
+    from dfs_common.paths import normalize
+    from dfs_common.signed_urls import UrlSigner
+
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    op = next((v for k, v in query if k.lower() == "op"), "").upper()
+    path = normalize("/" + unquote(parts.path).removeprefix("/webhdfs/v1").lstrip("/"))
+    return f"{url}&{urlencode(UrlSigner(SECRET).sign(f'path:{path}', op, query))}"
+
+
 def send_raw(port: int, method: str, target: str, body: bytes | None = None,
              headers: Mapping[str, str] | None = None, timeout: float = 30.0,
              limit: int = 1 << 20) -> tuple[int, dict[str, str], bytes]:

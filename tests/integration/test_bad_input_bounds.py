@@ -13,7 +13,7 @@ from dfs_common.blocks import checksum as block_checksum
 from dfs_common.errors import IllegalArgument
 from dfs_common.settings import ConfigError, Settings
 from dfs_common.web import Params
-from tests.cluster import Cluster, remote_exception, web
+from tests.cluster import Cluster, remote_exception, signed_webhdfs, web
 from tests.integration.test_bad_input import assert_remote_error, assert_serving, nn_call, raw_request
 
 MAX_FILE_SIZE = 2**50  # the documented default of DFS_MAX_FILE_SIZE
@@ -52,9 +52,10 @@ def test_user_name_with_a_nul_is_refused_by_a_data_node(cluster: Cluster, unique
     node = cluster.datanodes[0]
     address = cluster.namenode_url.removeprefix("http://")
     for method, op in (("GET", "OPEN"), ("PUT", "CREATE"), ("POST", "APPEND"), ("GET", "GETFILECHECKSUM")):
-        response = web.request(method, f"{node.url}/webhdfs/v1{unique_path}/f",
-                                    params={"op": op, "user.name": "a\0b", "namenoderpcaddress": address},
-                                    data=b"bytes" if method != "GET" else None, timeout=30)
+        url = requests.Request(method, f"{node.url}/webhdfs/v1{unique_path}/f",
+                               params={"op": op, "user.name": "a\0b", "namenoderpcaddress": address}).prepare().url
+        response = web.request(method, signed_webhdfs(str(url)),  # signed: the handler's check is what is tested
+                               data=b"bytes" if method != "GET" else None, timeout=30)
         assert_illegal(response)
     assert nn_call(cluster, "GET", unique_path, op="GETFILESTATUS").status_code == 404
     assert_serving(node)

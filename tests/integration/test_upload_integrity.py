@@ -149,13 +149,14 @@ def test_append_cut_off_leaves_the_file_as_it_was(cluster: Cluster, unique_path:
 @pytest.mark.timeout(300)
 def test_create_without_overwrite_at_the_data_node_is_refused_before_the_body(cluster: Cluster,
                                                                               unique_path: str) -> None:
-    """Step 2 checks at open (FileExistsError → 403) what the commit would refuse anyway."""
+    """Step 2 checks at open (FileExistsError → 403) what the commit would refuse anyway: here
+    the file was made between the two steps (a redirect is signed for its path: it cannot be
+    pointed at an existing file instead)."""
     cluster.client("root").mkdirs(unique_path)
     path = unique_path + "/taken.bin"
+    location = step_one(cluster, path, "CREATE")
     old = write_old(cluster, path, size=1000)
-    location = step_one(cluster, unique_path + "/other.bin", "CREATE")
-    taken = location.replace("/other.bin", "/taken.bin")
-    answer = web.put(taken, data=b"x" * 5000, timeout=60)
+    answer = web.put(location, data=b"x" * 5000, timeout=60)
     assert answer.status_code == 403 and "FileAlreadyExists" in answer.text
     assert cluster.client("root").cat(path) == old
 
