@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlparse
 
 from werkzeug.exceptions import HTTPException
@@ -23,6 +23,9 @@ from dfs_common.web import Params, json_response
 from .reading import FileBlocks
 from .roots import CHUNK, StorageRoot
 from .scrubber import Scrubber
+
+if TYPE_CHECKING:
+    from dfs_client import HttpNameNode
 
 log = logging.getLogger("dfs.data_node.webhdfs")
 
@@ -40,7 +43,7 @@ class WebHdfs:
         self.settings = settings
         self.root = root
         self.scrubber = scrubber
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[str, HttpNameNode] = {}
         self._lock = threading.Lock()
 
     def handle(self, request: Request, raw_path: str) -> Response:
@@ -54,7 +57,7 @@ class WebHdfs:
         client = self.client(params.user("user.name") or DEFAULT_USER)
         return getattr(self, f"on_{op.lower()}")(request, params, client, path)
 
-    def client(self, user: str) -> Any:
+    def client(self, user: str) -> HttpNameNode:
         """A ``dfs_client.HttpNameNode`` acting as ``user`` (kept for reuse: its sessions pool
         connections to the name node and the peers)."""
         from dfs_client import HttpNameNode  # imported late: the client package is a peer's
@@ -69,7 +72,7 @@ class WebHdfs:
 
     # -- operations -------------------------------------------------------------------------
 
-    def on_create(self, request: Request, params: Params, client: Any, path: str) -> Response:
+    def on_create(self, request: Request, params: Params, client: HttpNameNode, path: str) -> Response:
         options: dict[str, Any] = {
             "permission": params.permission("permission", 0o644),
             "replication": params.integer("replication", None, minimum=1),
@@ -86,11 +89,11 @@ class WebHdfs:
         location = f"webhdfs://{self._namenode_address(params)}{quote(path)}"
         return Response(b"", status=201, headers={"Location": location, "Content-Length": "0"})
 
-    def on_append(self, request: Request, params: Params, client: Any, path: str) -> Response:
+    def on_append(self, request: Request, params: Params, client: HttpNameNode, path: str) -> Response:
         self._copy_body(request, client.open(path, "ab"))
         return Response(b"", status=200, headers={"Content-Length": "0"})
 
-    def on_open(self, request: Request, params: Params, client: Any, path: str) -> Response:
+    def on_open(self, request: Request, params: Params, client: HttpNameNode, path: str) -> Response:
         offset = params.integer("offset", 0, minimum=0) or 0
         length = params.integer("length", None, minimum=0)
         blocks = FileBlocks(client, path, self.root, self.scrubber)
@@ -104,7 +107,7 @@ class WebHdfs:
         return Response(_logged(blocks.stream(start, stop), path), status=200, headers=headers,
                         mimetype="application/octet-stream", direct_passthrough=True)
 
-    def on_getfilechecksum(self, request: Request, params: Params, client: Any, path: str) -> Response:
+    def on_getfilechecksum(self, request: Request, params: Params, client: HttpNameNode, path: str) -> Response:
         return json_response(FileBlocks(client, path, self.root, self.scrubber).checksum())
 
     # -- helpers ----------------------------------------------------------------------------

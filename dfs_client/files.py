@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +65,7 @@ class DFSFile(io.RawIOBase):
     def __init__(self, nn: HttpNameNode, path: str, mode: str = "rb", *, permission: int = 0o644,
                  replication: int | None = None, block_size: int | None = None,
                  owner: str | None = None, group: str | None = None, overwrite: bool = True,
-                 status: dict[str, Any] | None = None) -> None:
+                 status: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         self._aborted = False
         self.nn, self.path, self.mode = nn, path, mode
@@ -117,12 +117,12 @@ class DFSFile(io.RawIOBase):
         answer = self.nn.block_locations(self.path)
         self._adopt(answer, answer.get("BlockLocation") or [], block_size)
 
-    def _adopt(self, status: dict[str, Any], locations: list[dict[str, Any]], wanted: int | None) -> None:
+    def _adopt(self, status: Mapping[str, Any], locations: list[dict[str, Any]], wanted: int | None) -> None:
         self.file_id = status.get("fileId")
         size = int(status.get("blockSize") or wanted or DEFAULT_BLOCK_SIZE)
         length = int(status.get("fileLength", status.get("length", 0)) or 0)
         self._layout = Layout(size, locations, length)
-        self.status = status
+        self.status: Mapping[str, Any] = status
 
     # -- io.RawIOBase ------------------------------------------------------------------------
 

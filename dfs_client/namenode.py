@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from dfs_common.errors import IllegalArgument
+from dfs_common.filestatus import FileStatus
 from dfs_common.paths import normalize
 
 from . import blockio
@@ -133,11 +134,11 @@ class HttpNameNode(SeedCommands):
 
     # -- namespace ---------------------------------------------------------------------------
 
-    def get_status(self, path: str) -> dict[str, Any]:
+    def get_status(self, path: str) -> FileStatus:
         """The FileStatus of ``path`` (symlinks are not followed)."""
         return self._get_file_status(path)
 
-    def list_status(self, path: str) -> Iterator[dict[str, Any]]:
+    def list_status(self, path: str) -> Iterator[FileStatus]:
         """The FileStatus of every entry of a directory, fetched page by page (LISTSTATUS_BATCH)
         so a directory of a million entries never sits in memory at once."""
         start_after: str | None = None
@@ -188,7 +189,7 @@ class HttpNameNode(SeedCommands):
         self._create_symlink(linkpath, destination=target, owner=owner, group=group)
 
     def mknod(self, path: str, kind: str, rdev: int = 0, permission: int = 0o644,
-              owner: str | None = None, group: str | None = None) -> dict[str, Any]:
+              owner: str | None = None, group: str | None = None) -> FileStatus:
         """A special file (``kind`` FIFO, CHAR, BLOCK or SOCKET; ``rdev`` a device's number), as
         ``mknod(2)``: no data on DFS, its I/O is the opening kernel's. Answers its FileStatus."""
         return self._mknod(path, type=kind.upper(), rdev=int(rdev), permission=f"{permission & 0o7777:o}",
@@ -282,7 +283,7 @@ class HttpNameNode(SeedCommands):
         chunks that cover them, failing over between replicas."""
         return blockio.read_range(self, location, offset, length, path=path)
 
-    def commit(self, path: str, blocks: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
+    def commit(self, path: str, blocks: list[dict[str, Any]], **options: Any) -> FileStatus:
         """Make ``blocks`` the whole block list of ``path`` in one name-node transaction.
 
         ``options``: ``create``, ``overwrite``, ``fileId``/``file_id``, ``permission`` (int or octal

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -207,7 +207,7 @@ class Transport:
     def _urlopen(self, method: str, url: str, query: str, body: bytes | None, headers: Mapping[str, str],
                  idempotent: bool | None, retry: bool, preload: bool,
                  timeout: urllib3.Timeout | None = None) -> urllib3.BaseHTTPResponse:
-        pool = self.session.get_adapter(url).poolmanager.connection_from_url(url)
+        pool = cast(HTTPAdapter, self.session.get_adapter(url)).poolmanager.connection_from_url(url)
         target = "/" + url.partition("://")[2].partition("/")[2]
         if query:
             target += "?" + query

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from typing import Any
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -68,7 +69,7 @@ class Settings:
         node_class = environ.get("DFS_NODE_CLASS", NAME_NODE_CLASS)
         if node_class not in DEFAULT_PORTS:
             raise ConfigError(f"DFS_NODE_CLASS must be {NAME_NODE_CLASS} or {DATA_NODE_CLASS}, not {node_class!r}")
-        values: dict[str, object] = {"node_class": node_class, "port": DEFAULT_PORTS[node_class]}
+        values: dict[str, Any] = {"node_class": node_class, "port": DEFAULT_PORTS[node_class]}
         for field in dataclasses.fields(cls):
             variable = "DFS_" + field.name.upper()
             if variable not in environ or field.name == "node_class":

@@ -243,7 +243,7 @@ def take_deletions(txn: Txn, node: str, limit: int = 1000) -> list[str]:
 def expire_pending(txn: Txn, now_ns: int, limit: int = 10000) -> int:
     """Drop pending blocks older than an hour (writers that died before COMMIT)."""
     cutoff = now_ns - PENDING_LIFETIME_NS
-    numbers = []
+    numbers: list[int] = []
     for key, _ in txn.scan("pending"):
         if unpack_u64(key[:8]) > cutoff or len(numbers) >= limit:
             break

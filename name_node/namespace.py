@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from dfs_common.errors import (AlreadyExists, IllegalArgument, InvalidMove, IsADirectory, NotEmpty,
                                NotFound, NotADirectory, NotPermitted, Unsupported)
+from dfs_common.filestatus import SpecialKind
 from dfs_common.paths import split_path
 
 from . import blockmap
@@ -18,7 +19,7 @@ from .permissions import EXECUTE, WRITE, Caller, allowed, check, check_sticky
 from .store import BLOCK, CHAR, DIR, FIFO, FILE, LINK, ROOT_INO, SOCKET, SPECIAL_KINDS, Inode, Txn
 
 MAX_SYMLINK_HOPS = 40
-SPECIAL_NAMES = {FIFO: "FIFO", CHAR: "CHAR", BLOCK: "BLOCK", SOCKET: "SOCKET"}
+SPECIAL_NAMES: dict[str, SpecialKind] = {FIFO: "FIFO", CHAR: "CHAR", BLOCK: "BLOCK", SOCKET: "SOCKET"}
 
 
 @dataclass(slots=True)
@@ -46,8 +47,9 @@ def resolve(txn: Txn, path: str, caller: Caller, follow: bool = False) -> Resolv
     """
     segments = list(split_path(path))
     ino = ROOT_INO
-    node = txn.inode(ROOT_INO)
-    assert node is not None, "the root inode always exists"
+    root = txn.inode(ROOT_INO)
+    assert root is not None, "the root inode always exists"
+    node: Inode = root
     parent_ino, parent, name = ino, node, ""
     hops, i = 0, 0
     while i < len(segments):
@@ -81,7 +83,7 @@ def resolve(txn: Txn, path: str, caller: Caller, follow: bool = False) -> Resolv
             target = child_node.target
             rest = segments[i + 1:]
             if target.startswith("/"):
-                ino, node = ROOT_INO, txn.inode(ROOT_INO)  # type: ignore[assignment]
+                ino, node = ROOT_INO, root
             segments = target.split("/") + rest
             i = 0
             if not [s for s in segments if s not in ("", ".")]:
@@ -373,7 +375,7 @@ def rename(txn: Txn, source: str, destination: str, caller: Caller, now: int,
             return True
         if not posix:
             return False
-        if options.upper() != "OVERWRITE":
+        if (options or "").upper() != "OVERWRITE":
             raise AlreadyExists(f"rename destination {destination} already exists")
         if dst.inode.is_dir and not src.inode.is_dir:
             raise IsADirectory(f"rename destination {destination} is a directory")

@@ -163,7 +163,7 @@ class Txn:
     # file extents: [(block number or 0 for a hole, length), ...] --------------------------
     def extents(self, ino: int) -> list[tuple[int, int]]:
         data = self.txn.get(_U64.pack(ino), db=self.db["extents"])
-        return [] if data is None else [tuple(e) for e in marshal.loads(data)]  # type: ignore[misc]
+        return [] if data is None else [tuple(e) for e in marshal.loads(data)]
 
     def put_extents(self, ino: int, extents: list[tuple[int, int]]) -> None:
         self.txn.put(_U64.pack(ino), marshal.dumps(extents), db=self.db["extents"])

@@ -101,13 +101,13 @@ class ContentOps:
                     txn, where, call.caller, 0o644 if mode is None else mode, replication,
                     block_size, now, optional_str(body, "owner"), optional_str(body, "group"))
             else:
-                ino, inode = where.ino, where.inode  # type: ignore[assignment]
-            _, inode.size, adopted = blockmap.swap_extents(txn, ino, entries)  # type: ignore[arg-type]
+                ino, inode = where.existing()
+            _, inode.size, adopted = blockmap.swap_extents(txn, ino, entries)
             inode.mtime = mtime if mtime is not None else now
             inode.ctime = now
-            txn.put_inode(ino, inode)  # type: ignore[arg-type]
+            txn.put_inode(ino, inode)
             short = [n for n in adopted if len(txn.block(n).replicas) < inode.replication]  # type: ignore[union-attr]
-            status = file_status("", ino, inode)  # type: ignore[arg-type]
+            status = file_status("", ino, inode)
         if short:
             self.healer.suspect(short)
         return json_response({"FileStatus": status})
