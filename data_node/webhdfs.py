@@ -15,7 +15,7 @@ from urllib.parse import quote, urlparse
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from dfs_common.errors import DFSError, IllegalArgument
+from dfs_common.errors import DFSError, IllegalArgument, PastEndOfFile
 from dfs_common.paths import normalize
 from dfs_common.settings import Settings
 from dfs_common.web import Params, json_response
@@ -97,7 +97,9 @@ class WebHdfs:
         offset = params.integer("offset", 0, minimum=0) or 0
         length = params.integer("length", None, minimum=0)
         blocks = FileBlocks(client, path, self.root, self.scrubber)
-        start = min(offset, blocks.length)
+        if offset > blocks.length:  # the file shrank since the name node checked
+            raise PastEndOfFile(f"Cannot seek after EOF: offset {offset} of a {blocks.length}-byte file")
+        start = offset
         stop = blocks.length if length is None else min(blocks.length, start + length)
         headers = {"Content-Length": str(stop - start)}
         if request.method == "HEAD" or stop == start:

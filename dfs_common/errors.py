@@ -36,6 +36,19 @@ class NotFound(DFSError, FileNotFoundError):
     status, errno_code, exception = 404, errno_codes.ENOENT, "FileNotFoundException"
 
 
+class NotAFile(NotFound, IsADirectoryError):
+    """Bytes asked of a directory (OPEN, checksums, block lists): HDFS's 404 "Path is not a
+    file", EISDIR for the mount and Python (also an ``IsADirectoryError``)."""
+
+    errno_code = errno_codes.EISDIR
+
+
+class PastEndOfFile(DFSError):
+    """A read that starts beyond the end of a file: HDFS's 403 "Cannot seek after EOF"."""
+
+    status, errno_code, exception = 403, errno_codes.EINVAL, "EOFException"
+
+
 class NoAttribute(DFSError):
     """The named extended attribute does not exist (ENODATA, what getxattr(2) answers)."""
 
@@ -153,7 +166,7 @@ class PipelineFailed(Unavailable):
 _BY_EXCEPTION: dict[str, type[DFSError]] = {}
 for _cls in (NotFound, AlreadyExists, AccessDenied, IllegalArgument, ChecksumMismatch,
              Unsupported, NotEmpty, NotADirectory, IsADirectory, ReadOnly, NoSpace, Conflict,
-             Unavailable):
+             Unavailable, PastEndOfFile):
     _BY_EXCEPTION[_cls.exception] = _cls
 _BY_EXCEPTION["SecurityException"] = AccessDenied
 _BY_EXCEPTION["ParentNotDirectoryException"] = NotADirectory
@@ -167,6 +180,7 @@ _BY_ERRNO: dict[int, type[DFSError]] = {
     errno_codes.EFBIG: TooLarge,
     errno_codes.EINVAL: IllegalArgument,
     errno_codes.ENODATA: NoAttribute,
+    errno_codes.EISDIR: NotAFile,
 }
 
 

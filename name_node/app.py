@@ -113,7 +113,11 @@ class NameNode:
         if method is None:
             raise IllegalArgument(f'Invalid value for webhdfs parameter "op": No enum constant {op[:40]}')
         if request.method != method and not (method == "GET" and request.method == "HEAD"):
-            raise MethodNotAllowed(f"Operation {op} needs HTTP {method}, not {request.method}")
+            # HDFS's words: the op is parsed as an enum of the request's method
+            kind = request.method[:10].capitalize()
+            raise IllegalArgument(f'Invalid value for webhdfs parameter "op": No enum constant '
+                                  f"org.apache.hadoop.hdfs.web.resources.{kind}OpParam.Op.{op} "
+                                  f"({op} is a {method} operation)")
         return self._handlers[op](Call(request, params, path, self.caller_of(request)))
 
 

@@ -10,7 +10,7 @@ import stat
 from dataclasses import dataclass
 
 from dfs_common.errors import (AlreadyExists, IllegalArgument, InvalidMove, IsADirectory, NotEmpty,
-                               NotFound, NotADirectory, NotPermitted, Unsupported)
+                               NotAFile, NotFound, NotADirectory, NotPermitted, Unsupported)
 from dfs_common.filestatus import SpecialKind
 from dfs_common.paths import split_path
 
@@ -150,9 +150,12 @@ def release(txn: Txn, ino: int, inode: Inode, now: int) -> None:
     txn.bump("files", -1)
 
 
-def require_file(inode: Inode, path: str) -> None:
-    """A regular file: the only kind with bytes (OPEN, APPEND, TRUNCATE, COMMIT, block lists)."""
+def require_file(inode: Inode, path: str, read: bool = False) -> None:
+    """A regular file: the only kind with bytes (OPEN, APPEND, TRUNCATE, COMMIT, block lists).
+    A directory is EISDIR either way; for the reads (``read``) it is HDFS's 404 "Path is not a file"."""
     if inode.kind == DIR:
+        if read:
+            raise NotAFile(f"Path is not a file: {path}")
         raise IsADirectory(f"{path} is a directory")
     if inode.kind in SPECIAL_NAMES:
         raise Unsupported(f"{path} is a {SPECIAL_NAMES[inode.kind]} special file: it has no data on DFS "
@@ -254,8 +257,14 @@ def delete(txn: Txn, path: str, caller: Caller, recursive: bool, now: int,
            kind: str | None = None) -> bool:
     """Unlink a path (a whole tree with ``recursive``); False when nothing is there. ``kind``
     "file" refuses a directory (``unlink(2)``), "directory" anything else (``rmdir(2)``), decided
-    in this transaction so a name replaced meanwhile by another client is never removed by mistake."""
-    where = resolve(txn, path, caller)
+    in this transaction so a name replaced meanwhile by another client is never removed by mistake.
+    A missing parent is False as in HDFS for a plain WebHDFS DELETE, ENOENT with ``kind`` (the mount)."""
+    try:
+        where = resolve(txn, path, caller)
+    except NotFound:
+        if kind is not None:
+            raise
+        return False
     if where.ino is None or where.inode is None:
         return False
     if where.ino == ROOT_INO:
@@ -351,7 +360,12 @@ def rename(txn: Txn, source: str, destination: str, caller: Caller, now: int,
     """HDFS rename (``options`` None: into a directory, False on most failures) or POSIX rename(2)
     (``options`` NONE/OVERWRITE: exact errors, an existing target replaced atomically)."""
     posix = options is not None
-    src = resolve(txn, source, caller)
+    try:
+        src = resolve(txn, source, caller)
+    except (NotFound, NotADirectory):  # a missing parent: HDFS answers false, POSIX ENOENT/ENOTDIR
+        if posix:
+            raise
+        return False
     if src.ino is None or src.inode is None:
         if posix:
             raise NotFound(f"File does not exist: {source}")

@@ -106,7 +106,7 @@ class StatusOps:
         live = {m.id: m for m in self.members.alive()}
         with self.store.read() as txn:
             ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
-            namespace.require_file(inode, call.path)
+            namespace.require_file(inode, call.path, read=True)
             check(call.caller, inode, READ, call.path)
             end = inode.size if length is None else offset + length
             locations: list[dict[str, Any]] = []

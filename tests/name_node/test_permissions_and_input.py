@@ -61,8 +61,8 @@ def test_superuser_sets_owner_at_create(nn: NN) -> None:
 @pytest.mark.parametrize("method,path,params,status", [
     ("GET", "/", {"op": "NOSUCHOP"}, 400),
     ("GET", "/", {}, 400),
-    ("PUT", "/a", {"op": "GETFILESTATUS"}, 405),
-    ("GET", "/a", {"op": "MKDIRS"}, 405),
+    ("PUT", "/a", {"op": "GETFILESTATUS"}, 400),
+    ("GET", "/a", {"op": "MKDIRS"}, 400),
     ("PUT", "/a", {"op": "MKDIRS", "permission": "99x"}, 400),
     ("PUT", "/a", {"op": "MKDIRS", "permission": "77777"}, 400),
     ("PUT", "/a", {"op": "RENAME"}, 400),
