@@ -74,7 +74,7 @@ def main() -> int:
     with Cluster(args.dir / "cluster", datanodes=3, env={"DFS_LOG_LEVEL": "warning"}) as cluster:
         mount = subprocess.Popen([sys.executable, str(REPO / "dfs.py"), str(point), "127.0.0.1",
                                   str(cluster.namenode_port), "--foreground"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cluster.mount_env())
         try:
             cluster.wait_for(lambda: os.path.ismount(point), timeout=60, message="the mount")
             dfs_s, _ = exercise(point / "map.bin", args.ops, args.sync_every, args.seed)

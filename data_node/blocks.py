@@ -16,8 +16,8 @@ from typing import Any, BinaryIO, cast
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from dfs_common.blocks import (CHECKSUM_HEADER, CONFIRM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER, chunk_count,
-                               parse_block_id, parse_checksum)
+from dfs_common.blocks import (CHECKSUM_HEADER, CONFIRM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER, SYNC_HEADER,
+                               chunk_count, parse_block_id, parse_checksum)
 from dfs_common.errors import AlreadyExists, IllegalArgument, RangeNotSatisfiable, TooLarge
 from dfs_common.settings import Settings
 from dfs_common.web import error_response
@@ -53,6 +53,9 @@ class BlockService:
         self._receiving: set[str] = set()  # block ids whose PUT is in progress here
         self._receiving_lock = threading.Lock()
         self._tombstones: dict[str, float] = {}  # block id -> until (monotonic), insertion order
+        self.always_sync = settings.sync == "always"
+        self.synced_blocks = 0  # blocks this process fsynced (at store or by ``sync``): /status
+        self._synced_lock = threading.Lock()
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -78,6 +81,7 @@ class BlockService:
     def _receive(self, request: Request, block_id: str, checksum: str,
                  pipeline: list[str]) -> dict[str, Any]:
         head = request.headers.get(CONFIRM_HEADER, "").strip().lower() != "upstream"
+        sync = self.always_sync or request.headers.get(SYNC_HEADER, "").strip() == "1"
         limit = self.settings.max_block_size
         if request.content_length is not None and request.content_length > limit:
             raise TooLarge(f"Block body of {request.content_length} bytes is over the limit of {limit}")
@@ -88,16 +92,18 @@ class BlockService:
             raise AlreadyExists(f"Block {block_id} is stored here with other contents")
         if not pipeline:
             relay = None
-            info = self.root.store(block_id, request.stream, limit, checksum)
+            info = self.root.store(block_id, request.stream, limit, checksum, sync=sync)
         else:
             # Cut-through: downstream receives while we do, so the pipeline's stores and fsyncs
             # overlap; each node still verifies its own bytes before keeping them.
-            relay = self.forwarder.relay(block_id, checksum, pipeline, request.content_length)
+            relay = self.forwarder.relay(block_id, checksum, pipeline, request.content_length, sync)
             try:
-                info = self.root.store(block_id, relay.tee(request.stream), limit, checksum)
+                info = self.root.store(block_id, relay.tee(request.stream), limit, checksum, sync=sync)
             except BaseException:
                 relay.abort()
                 raise
+        if sync:
+            self._count_synced(1)
         try:
             stored = [self.node_id, *(relay.finish() if relay is not None else [])]
             if self._buried(block_id):  # its writer gave it up while it was on its way here
@@ -109,6 +115,18 @@ class BlockService:
                 self.root.delete(block_id)  # a failed pipeline leaves nothing half-replicated here
             raise
         return {**info.as_json(), "stored": stored}
+
+    def sync(self, block_ids: list[str]) -> int:
+        """``POST /sync``: fsync blocks stored earlier without it (a writer's fsync or hsync of
+        blocks it shipped before); answers how many are stored here."""
+        ids = [parse_block_id(block_id) for block_id in block_ids]
+        count = self.root.sync(ids)
+        self._count_synced(count)
+        return count
+
+    def _count_synced(self, count: int) -> None:
+        with self._synced_lock:
+            self.synced_blocks += count
 
     def replicate(self, block_id: str, targets: list[str]) -> list[str]:
         """A name-node ``replicate`` command: push a local block down a fresh pipeline."""
@@ -204,6 +222,8 @@ class BlockService:
             return response
         if start:
             file.seek(start)
+        if stop < length and hasattr(file, "window"):
+            file.window(stop)  # an object store's reader then GETs exactly the range asked for
         body = wrap_file(request.environ, cast(BinaryIO, _BoundedFile(file, stop - start)))
         response = Response(body, status=status, headers=headers,
                             mimetype="application/octet-stream", direct_passthrough=True)

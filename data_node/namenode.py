@@ -10,6 +10,7 @@ from typing import Any
 
 from dfs_client.liveness import Liveness
 from dfs_client.transport import Transport
+from dfs_common.auth import RequestSigner
 from dfs_common.errors import Unavailable
 
 
@@ -19,16 +20,19 @@ class NameNodeLink:
     # (connect, read) seconds: a name node that does not answer within these is treated as down.
     TIMEOUT = (5.0, 30.0)
 
-    def __init__(self, namenode_url: str, transport: Transport, liveness: Liveness | None = None) -> None:
+    def __init__(self, namenode_url: str, transport: Transport, liveness: Liveness | None = None,
+                 signer: RequestSigner | None = None) -> None:
         self.base_url = namenode_url.rstrip("/")
         self.transport = transport
         self.liveness = liveness if liveness is not None else Liveness()
+        # with DFS_SECRET every call proves this node knows it (dfs_common.auth)
+        self.sign = signer.headers if signer is not None else None
 
     def call(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         # Every internal call may be repeated harmlessly (a confirmation or report sent twice
         # records the same thing), so a connection broken mid-way is retried too.
         url = f"{self.base_url}/internal/{name}"
-        answer = self.transport.call("POST", url, json_body=body, idempotent=True)
+        answer = self.transport.call("POST", url, json_body=body, idempotent=True, sign=self.sign)
         if answer is None:
             return {}
         if not isinstance(answer, dict):

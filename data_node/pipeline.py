@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from dfs_client.liveness import Liveness
 from dfs_client.transport import CONNECT_TIMEOUT, READ_TIMEOUT, Transport
-from dfs_common.blocks import CHECKSUM_HEADER, CONFIRM_HEADER, PIPELINE_HEADER
+from dfs_common.blocks import CHECKSUM_HEADER, CONFIRM_HEADER, PIPELINE_HEADER, SYNC_HEADER
 from dfs_common.errors import DFSError, IllegalArgument, PipelineFailed
 from dfs_common.settings import Settings
 
@@ -153,8 +153,9 @@ class Forwarder:
         if info is None:
             raise IllegalArgument(f"Block {block_id} is not stored here")
         target = pipeline[0]
+        # A copy made to restore redundancy is fsynced on every target: nobody else will ask.
         headers = {CHECKSUM_HEADER: info.checksum, PIPELINE_HEADER: ",".join(pipeline[1:]),
-                   "Content-Type": "application/octet-stream"}
+                   SYNC_HEADER: "1", "Content-Type": "application/octet-stream"}
         file, length = root.open(block_id)
         try:
             return self.put(target, block_id, _Body(file, length), headers, length)
@@ -162,9 +163,10 @@ class Forwarder:
             file.close()
 
     def relay(self, block_id: str, checksum: str, pipeline: list[str],
-              length: int | None) -> Relay:
-        """Start forwarding a block still being received: feed it through ``Relay.tee``."""
-        return Relay(self, block_id, checksum, pipeline, length)
+              length: int | None, sync: bool = False) -> Relay:
+        """Start forwarding a block still being received: feed it through ``Relay.tee``;
+        ``sync`` asks every node downstream to fsync it too."""
+        return Relay(self, block_id, checksum, pipeline, length, sync)
 
 
 class _Aborted(OSError):
@@ -180,11 +182,13 @@ class Relay:
     thread, chunk by chunk, through a bounded queue. ``finish`` answers what ``forward`` does."""
 
     def __init__(self, forwarder: Forwarder, block_id: str, checksum: str, pipeline: list[str],
-                 length: int | None) -> None:
+                 length: int | None, sync: bool = False) -> None:
         self.target = pipeline[0]
         self._block_id = block_id
         self._headers = {CHECKSUM_HEADER: checksum, PIPELINE_HEADER: ",".join(pipeline[1:]),
                          CONFIRM_HEADER: "upstream", "Content-Type": "application/octet-stream"}
+        if sync:
+            self._headers[SYNC_HEADER] = "1"
         self._length = length
         self._forwarder = forwarder
         self._queue: queue.Queue[object] = queue.Queue(maxsize=RELAY_DEPTH)

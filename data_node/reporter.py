@@ -21,10 +21,12 @@ from dfs_common.settings import Settings
 
 from .blocks import BlockService
 from .namenode import NameNodeLink
-from .roots import StorageRoot
+from .reconstruct import reconstruct
+from .roots import StorageRoot, capped, root_kind
 from .scrubber import Scrubber
 
 log = logging.getLogger("dfs.data_node.reporter")
+
 
 # Concurrent replicate/verify commands: enough to heal a dead peer's blocks quickly, few enough
 # that client traffic keeps most of the disk and network.
@@ -51,6 +53,7 @@ class Reporter(BackgroundLoop):
         self._report_due = True
         self._last_report = 0.0
         self._down = False
+        self.healthy = True  # the root's health at the last heartbeat
 
     def stop(self) -> None:
         super().stop()
@@ -77,11 +80,13 @@ class Reporter(BackgroundLoop):
         return True
 
     def heartbeat_once(self) -> list[dict[str, Any]]:
-        usage = self.root.usage()
+        healthy = self.healthy = self.root.check_health()  # unhealthy: no new blocks, no readers
+        usage = capped(self.root.usage(), self.settings.capacity)
         answer = self.namenode.call("heartbeat", {
             "id": self.node_id, "url": self.settings.node_url, "public_url": self.settings.client_url,
             "capacity": usage.capacity, "used": usage.used, "remaining": usage.remaining,
-            "blocks": self.root.count(),
+            "blocks": self.root.count(), "healthy": healthy, "root": root_kind(self.root),
+            "site": self.settings.site, "rack": self.settings.rack,
         })
         if answer.get("block_report"):
             self._report_due = True
@@ -112,6 +117,8 @@ class Reporter(BackgroundLoop):
                 self._submit(str(command.get("blockId")), self._replicate, targets)
             elif op == "verify":
                 self._submit(str(command.get("blockId")), self._verify)
+            elif op == "reconstruct":
+                self._submit(str(command.get("blockId")), self._reconstruct, command)
             else:
                 log.warning("ignoring unknown name node command %r", op)
 
@@ -148,6 +155,10 @@ class Reporter(BackgroundLoop):
             self.scrubber.verify(block_id)  # the name node counts a copy we do not have: tell it
             raise
         log.info("replicated block %s to %s", block_id, ", ".join(stored))
+
+    def _reconstruct(self, block_id: str, command: dict[str, Any]) -> None:
+        """Rebuild a lost fragment of a coded group here, from k others (see ``reconstruct``)."""
+        reconstruct(command, self.blocks.forwarder, self.settings.node_url)
 
     def _verify(self, block_id: str) -> None:
         """A bad or missing replica is reported (by the scrubber); a good one is confirmed, which

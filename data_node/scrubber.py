@@ -71,12 +71,16 @@ class Scrubber(BackgroundLoop):
         self.namenode = namenode
         super().__init__()
         self.pace = Pace(settings.scrub_rate if rate is None else rate, self._stop)
+        # for /metrics: verifications so far, and the bytes of the pass in progress
+        self.verified_blocks = self.verified_bytes = self.bad_blocks = self.passes = 0
+        self.pass_bytes = self.pass_total = 0
 
     def scrub_once(self, throttle: bool = True) -> list[str]:
         """Check every stored block now, least recently verified first; returns the ids found
         bad or missing (already quarantined or forgotten, and reported)."""
         bad = []
         started, checked, size = time.monotonic(), 0, 0
+        self.pass_bytes, self.pass_total = 0, self.root.usage().used
         for info in self.root.list():
             if self._stop.is_set():
                 break
@@ -85,6 +89,8 @@ class Scrubber(BackgroundLoop):
             if not self.verify(info.block_id, throttle=throttle):
                 bad.append(info.block_id)
             checked, size = checked + 1, size + info.length
+            self.pass_bytes = size
+        self.passes += 1
         if bad:
             log.warning("scrub found %d bad block(s): %s", len(bad), ", ".join(bad))
         log.debug("scrub pass: %d blocks, %d bytes in %.1fs", checked, size, time.monotonic() - started)
@@ -111,10 +117,13 @@ class Scrubber(BackgroundLoop):
             length, digest = -1, f"unreadable ({error})"
         if length == info.length and digest == info.checksum:
             self.root.mark_verified(block_id)
+            self.verified_blocks += 1
+            self.verified_bytes += length
             return True
         reason = (f"checksum mismatch: stored {info.length} bytes {info.checksum}, "
                   f"read {length} bytes {digest}")
         self.root.quarantine(block_id, reason)
+        self.bad_blocks += 1
         self.report(block_id, reason)
         return False
 

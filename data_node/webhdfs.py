@@ -1,4 +1,4 @@
-"""Step 2 of WebHDFS CREATE / APPEND / OPEN / GETFILECHECKSUM, the data node's side.
+"""Step 2 of WebHDFS CREATE / APPEND / OPEN / GETFILECHECKSUM (and POSTRECORD), the data node's side.
 
 The name node redirects these here; this node then acts as an ordinary client (``dfs_client``) on
 the caller's behalf, so the bytes take the same verified, pipelined path as any client's and the
@@ -33,7 +33,7 @@ DEFAULT_USER = "dr.who"
 # Clients kept per user: enough for a busy gateway, small enough to never matter in memory.
 MAX_CLIENTS = 64
 
-_METHODS = {"CREATE": "PUT", "APPEND": "POST", "OPEN": "GET", "GETFILECHECKSUM": "GET"}
+_METHODS = {"CREATE": "PUT", "APPEND": "POST", "OPEN": "GET", "GETFILECHECKSUM": "GET", "POSTRECORD": "POST"}
 
 
 class WebHdfs:
@@ -43,7 +43,7 @@ class WebHdfs:
         self.settings = settings
         self.root = root
         self.scrubber = scrubber
-        self._clients: dict[str, HttpNameNode] = {}
+        self._clients: dict[tuple[str, str | None], HttpNameNode] = {}
         self._lock = threading.Lock()
 
     def handle(self, request: Request, raw_path: str) -> Response:
@@ -54,20 +54,22 @@ class WebHdfs:
         if request.method != _METHODS[op] and not (op == "OPEN" and request.method == "HEAD"):
             raise IllegalArgument(f"Operation {op} needs HTTP {_METHODS[op]}, not {request.method}")
         path = normalize("/" + raw_path)
-        client = self.client(params.user("user.name") or DEFAULT_USER)
+        client = self.client(params.user("user.name") or DEFAULT_USER, params.text("delegation") or None)
         return getattr(self, f"on_{op.lower()}")(request, params, client, path)
 
-    def client(self, user: str) -> HttpNameNode:
-        """A ``dfs_client.HttpNameNode`` acting as ``user`` (kept for reuse: its sessions pool
-        connections to the name node and the peers)."""
+    def client(self, user: str, token: str | None = None) -> HttpNameNode:
+        """A ``dfs_client.HttpNameNode`` acting as ``user`` (with ``DFS_SECRET``: as whoever the
+        ``delegation`` grant the name node put in its redirect names). Kept for reuse: its
+        sessions pool connections to the name node and the peers."""
         from dfs_client import HttpNameNode  # imported late: the client package is a peer's
 
+        key = (user, token)
         with self._lock:
-            client = self._clients.get(user)
+            client = self._clients.get(key)
             if client is None:
                 if len(self._clients) >= MAX_CLIENTS:
                     self._clients.pop(next(iter(self._clients)))
-                client = self._clients[user] = HttpNameNode(self.settings.namenode_url, user=user)
+                client = self._clients[key] = HttpNameNode(self.settings.namenode_url, user=user, token=token)
             return client
 
     # -- operations -------------------------------------------------------------------------
@@ -92,6 +94,14 @@ class WebHdfs:
     def on_append(self, request: Request, params: Params, client: HttpNameNode, path: str) -> Response:
         self._copy_body(request, client.open(path, "ab"))
         return Response(b"", status=200, headers={"Content-Length": "0"})
+
+    def on_postrecord(self, request: Request, params: Params, client: HttpNameNode, path: str) -> Response:
+        """Step 2 of POSTRECORD: the body becomes one record of the buffer ``path`` (its blocks
+        first, then the COMMITRECORD that names and counts it); answers the Record."""
+        writer = client.record_writer(path, params.text("suffix") or "", params.permission("permission", 0o644),
+                                      params.integer("replication", None, minimum=1))
+        self._copy_body(request, writer)
+        return json_response({"Record": writer.record}, status=201)
 
     def on_open(self, request: Request, params: Params, client: HttpNameNode, path: str) -> Response:
         offset = params.integer("offset", 0, minimum=0) or 0

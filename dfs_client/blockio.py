@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from dfs_common.blocks import (CHECKSUM_HEADER, DIGEST_SIZE, DIGESTS_HEADER, PIPELINE_HEADER, checksum,
+from dfs_common.blocks import (CHECKSUM_HEADER, DIGEST_SIZE, DIGESTS_HEADER, PIPELINE_HEADER, SYNC_HEADER, checksum,
                                chunk_count, chunk_span, digests_checksum, parse_digests, verify_span)
 from dfs_common.errors import (ChecksumMismatch, DFSError, IllegalArgument, NoSpace, NotFound,
                                PipelineFailed, Unavailable)
@@ -107,7 +107,8 @@ def block_url(node: dict[str, Any], block_id: str) -> str:
 
 
 def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryview,
-                replication: int | None = None, exclude: Iterable[str] = ()) -> dict[str, Any]:
+                replication: int | None = None, exclude: Iterable[str] = (),
+                sync: bool = False) -> dict[str, Any]:
     """Store ``data`` as one new block of ``path``'s pending write and answer its location.
 
     Each attempt asks the name node for a FRESH id and pipeline (ids are never reused, so a
@@ -134,6 +135,8 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
         headers = {CHECKSUM_HEADER: digest,
                    PIPELINE_HEADER: ",".join(str(node["url"]).rstrip("/") for node in pipeline[1:]),
                    "Content-Type": "application/octet-stream"}
+        if sync:
+            headers[SYNC_HEADER] = "1"
         try:
             # Every node of the pipeline is watched: one the name node declares dead cuts the
             # transfer at once (a hung node would otherwise hold it for the read timeout).
@@ -180,6 +183,9 @@ def read_block(nn: HttpNameNode, location: dict[str, Any], path: str = "/") -> b
     length = int(location.get("length", 0))
     if block_id is None:
         return bytes(length)
+    if location.get("fragments"):  # an erasure-coded group: any k of its fragments
+        from .striping import read_group
+        return read_group(nn, location, path)
     # A file may use only a prefix of a block (the name node's TRUNCATE keeps one): the checksum
     # covers the whole stored block, ``blockLength`` long, of which the file reads ``length``.
     stored_length = int(location.get("blockLength", length))
@@ -209,17 +215,24 @@ def read_range(nn: HttpNameNode, location: dict[str, Any], offset: int, length: 
     if block_id is None or length == 0:
         return bytes(length)
     if cache is not None:
-        whole = cache.get(block_id)
+        whole = cache.get(location)
         if whole is not None:
             return bytes(whole[offset:offset + length])
+    if location.get("fragments"):  # a coded group is decoded whole (and cached whole)
+        whole = read_block(nn, location, path)
+        if cache is not None:
+            cache.put(block_id, whole)
+        return bytes(whole[offset:offset + length])
     stored_length = int(location.get("blockLength", used))
     start, stop = chunk_span(offset, length, stored_length)
-    span = cache.get_span(block_id, start, stop) if cache is not None else None
+    span = cache.get_span(location, start, stop) if cache is not None else None
     if span is None:
         span = _read_span(nn, location, start, stop, path)
         if cache is not None:
-            cache.put_span(block_id, start, span)
-    return bytes(span[offset - start:offset - start + length])
+            cache.put_span(location, start, span)
+    if offset == start and len(span) == length:
+        return span
+    return span[offset - start:offset - start + length]
 
 
 def _read_span(nn: HttpNameNode, location: dict[str, Any], start: int, stop: int, path: str) -> bytes:

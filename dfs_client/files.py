@@ -84,16 +84,17 @@ class DFSFile(io.RawIOBase):
         self._version = self._committed = 0
         self._held: set[str] = set()  # shipped blocks not yet committed: kept alive by nn.renewer
         self._held_lock = threading.Lock()
+        self._synced: set[str] = set()  # block ids every replica fsynced (shipped by ``fsync``, or synced)
         self._done = False  # closed or aborted: a block shipped from now on is given up at once
         self._pos = 0
         self._last_end = -1
-        options = dict(permission=permission, replication=replication, blockSize=block_size,
-                       owner=owner, group=group)
+        options: dict[str, Any] = dict(permission=permission, replication=replication, blockSize=block_size,
+                                       owner=owner, group=group)
         if kind in ("w", "x"):
             replace = overwrite and kind == "w"
             checked = nn.check_commit(path, create=True, overwrite=replace, **options)
             existing = checked.get("FileStatus") or {k: checked[k] for k in ("blockSize", "replication")}
-            self._adopt({**existing, "length": 0}, [], block_size)  # this handle's view: truncated
+            self._adopt({**existing, "length": 0, "ecPolicy": checked.get("ecPolicy")}, [], block_size)
             self._first_commit = dict(options, create=True, overwrite=replace, fileId=self.file_id)
             self._version = 1  # the (re)creation itself waits for the first commit
         elif kind == "a":
@@ -111,7 +112,10 @@ class DFSFile(io.RawIOBase):
             self._adopt(status, [], block_size)
         else:
             self._locate(block_size)
-        self._cache = BlockCache(max(CACHE_BYTES, (READ_AHEAD + 2) * self._layout.block_size))
+        shared = getattr(nn, "block_cache", None)
+        self._own_cache = shared is None  # else the mount's, shared by its files (``cache``)
+        self._cache = BlockCache(max(CACHE_BYTES, (READ_AHEAD + 2) * self._layout.block_size)) \
+            if shared is None else shared
 
     def _locate(self, block_size: int | None) -> None:
         answer = self.nn.block_locations(self.path)
@@ -123,6 +127,9 @@ class DFSFile(io.RawIOBase):
         length = int(status.get("fileLength", status.get("length", 0)) or 0)
         self._layout = Layout(size, locations, length)
         self.status: Mapping[str, Any] = status
+        # erasure coding: the policy the file was created with (COMMIT check, block locations or a
+        # FileStatus that carries it); its new blocks are then coded groups
+        self.ec_policy: str | None = status.get("ecPolicy") or None
 
     # -- io.RawIOBase ------------------------------------------------------------------------
 
@@ -196,9 +203,41 @@ class DFSFile(io.RawIOBase):
 
     def flush(self) -> None:
         """Ship every dirty block, wait for all, and COMMIT the block list if it changed."""
+        self._flush(sync=False)
+
+    def fsync(self) -> None:
+        """``fsync(2)``/HDFS ``hsync``: flush, then return only once every byte of the file is on
+        the disk of every replica and its namespace entry on the name node's disk. Blocks still
+        dirty travel with the pipeline's sync flag; blocks stored before are synced on each of
+        their data nodes (``POST /sync``, one request per node); the COMMIT (or, with nothing to
+        commit, a SYNC) waits for the name node's LMDB sync."""
+        self._check_open()
+        committed = self._flush(sync=True)
+        with self._lock:
+            self._reap()
+            locations = [segment.location for segment in self._layout.segments
+                         if segment.location is not None and segment.location["blockId"] not in self._synced]
+        by_node: dict[str, list[str]] = {}
+        for location in locations:
+            for node in location.get("dataNodes") or []:
+                by_node.setdefault(str(node["url"]), []).append(location["blockId"])
+            for fragment in location.get("fragments") or []:  # a coded group: each fragment's node
+                for node in fragment.get("dataNodes") or []:
+                    by_node.setdefault(str(node["url"]), []).append(fragment["blockId"])
+        futures = [self.nn.executor.submit(self.nn.sync_blocks, url, ids) for url, ids in by_node.items()]
+        for future in futures:
+            future.result()  # a replica that could not sync fails the fsync (EIO through FUSE)
+        with self._lock:
+            self._synced.update(location["blockId"] for location in locations)
+        if not committed:
+            self.nn.sync()
+
+    def _flush(self, sync: bool) -> bool:
+        """``flush``; ``sync``: ship with the pipeline's sync flag and COMMIT with ``sync``.
+        True if it committed."""
         if self.closed or self._aborted or getattr(self, "_done", True) \
                 or not getattr(self, "_writable", False):
-            return  # (no ``_done`` yet: __init__ failed)
+            return False  # (no ``_done`` yet: __init__ failed)
         with self._flush_lock:
             while True:
                 with self._lock:
@@ -208,20 +247,21 @@ class DFSFile(io.RawIOBase):
                     waiting = list(self._inflight)
                     if not shipping and not waiting:
                         if self._version == self._committed:
-                            return
+                            return False
                         version, blocks = self._version, self._layout.commit_blocks()
                         break
                 for item in shipping:
-                    self._submit(*item)
+                    self._submit(*item, sync=sync)
                 wait(waiting + [future for future, _ in shipping])
             options = self._first_commit or dict(create=False, overwrite=True, fileId=self.file_id)
-            status = self.nn.commit(self.path, blocks, **options)
+            status = self.nn.commit(self.path, blocks, sync=sync, **options)
             self._let_go(block["blockId"] for block in blocks if block.get("blockId"))
             with self._lock:
                 self._committed = version
                 self._first_commit = None
                 self.file_id = status.get("fileId", self.file_id)
                 self.status = status
+        return True
 
     def abort(self) -> None:
         """Close WITHOUT committing: what was written since the last ``flush`` is dropped (its
@@ -231,7 +271,7 @@ class DFSFile(io.RawIOBase):
             self._layout.dirty.clear()
         self._let_go_of_all()
         super().close()
-        self._cache.clear()
+        self._drop_cache()
 
     def close(self) -> None:
         if self.closed or not hasattr(self, "_cache"):  # closed, or __init__ failed (from __del__)
@@ -242,13 +282,19 @@ class DFSFile(io.RawIOBase):
         finally:
             self._let_go_of_all()  # superseded, or a failed write's; and no flush after this one
             super().close()
+            self._drop_cache()
+
+    def _drop_cache(self) -> None:
+        if self._own_cache:
             self._cache.clear()
 
     # -- positional I/O (thread-safe) --------------------------------------------------------
 
-    def pread(self, size: int, offset: int) -> bytes:
-        """Up to ``size`` bytes at ``offset`` (fewer at EOF); does not move the position."""
-        pieces = self._read_pieces(size, offset)
+    def pread(self, size: int, offset: int, *, random_access: bool = False) -> bytes:
+        """Up to ``size`` bytes at ``offset`` (fewer at EOF); does not move the position.
+        ``random_access``: a read known to be a lone one (an encrypted file's header), fetched
+        without whole blocks or read-ahead even at offset 0."""
+        pieces = self._read_pieces(size, offset, random_access)
         if len(pieces) == 1 and isinstance(pieces[0], bytes):
             return pieces[0]
         return b"".join(pieces)
@@ -259,7 +305,7 @@ class DFSFile(io.RawIOBase):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _read_pieces(self, size: int, offset: int) -> list[Any]:
+    def _read_pieces(self, size: int, offset: int, random_access: bool = False) -> list[Any]:
         self._check_open()
         if not self._readable:
             raise io.UnsupportedOperation("File not open for reading")
@@ -278,7 +324,7 @@ class DFSFile(io.RawIOBase):
                     fetches.append((len(pieces), segment.location, inner, count))
                     pieces.append(b"")
             end = offset + sum(len(piece) for piece in pieces) + sum(f[3] for f in fetches)
-            sequential = abs(offset - self._last_end) <= SEQUENTIAL_WINDOW or offset == 0
+            sequential = not random_access and (abs(offset - self._last_end) <= SEQUENTIAL_WINDOW or offset == 0)
             ahead = self._layout.stored_after(end, READ_AHEAD) if sequential else []
             self._last_end = end
         if sequential:
@@ -288,10 +334,12 @@ class DFSFile(io.RawIOBase):
             assert segment.location is not None
             self._prefetch(segment.location)
         for index, location, inner, count in fetches:
-            if not sequential and self._cache.pending(location["blockId"]) is None:
+            if not sequential and self._cache.pending(location) is None:
                 # a random read: only the 64 KiB chunks that cover it, verified against their digests
                 pieces[index] = self._fetch(location, lambda where: read_range(
                     self.nn, where, inner, count, path=self.path, cache=self._cache))
+                if self._cache.get(location) is None and self._layout.size <= self._cache.capacity // 2:
+                    self._prefetch(location)  # a file that fits: pull its blocks in whole, once
                 continue
             block = self._block(location)
             whole = inner == 0 and count == len(block) and isinstance(block, bytes)
@@ -299,24 +347,24 @@ class DFSFile(io.RawIOBase):
         return pieces
 
     def _prefetch(self, location: dict[str, Any]) -> None:
-        self._cache.prefetch(self.nn.executor, location["blockId"],
+        self._cache.prefetch(self.nn.executor, location,
                              lambda: self.nn.read_block(location, path=self.path))
 
     def _block(self, location: dict[str, Any]) -> Block:
         """A verified block: from the cache, a fetch under way, or the data nodes (refreshing the
         replica locations from the name node once if every known replica failed)."""
-        block_id = location["blockId"]
-        cached = self._cache.get(block_id)
+        cached = self._cache.get(location)
         if cached is not None:
-            return cached
-        pending = self._cache.pending(block_id)
+            used = int(location.get("length", len(cached)))
+            return cached if used >= len(cached) else bytes(cached[:used])  # a truncated file's prefix
+        pending = self._cache.pending(location)
         if pending is not None:
             try:
                 return pending.result()
             except DFSError:
                 pass  # retried below, with fresh locations if need be
         data: Block = self._fetch(location, lambda where: self.nn.read_block(where, path=self.path))
-        self._cache.put(block_id, data)
+        self._cache.put(location, data)
         return data
 
     def _fetch(self, location: dict[str, Any], read: Callable[[dict[str, Any]], Any]) -> Any:
@@ -391,22 +439,26 @@ class DFSFile(io.RawIOBase):
         self._inflight[future] = segment
         return future, buffer
 
-    def _submit(self, future: Future[dict[str, Any]], buffer: bytearray) -> None:
+    def _submit(self, future: Future[dict[str, Any]], buffer: bytearray, sync: bool = False) -> None:
         """Hand a block to the pool once a slot is free: this wait is the write backpressure."""
         self._slots.acquire()
         try:
-            self.nn.executor.submit(self._ship, future, buffer)
+            self.nn.executor.submit(self._ship, future, buffer, sync)
         except BaseException as error:
             self._slots.release()
             future.set_exception(error)
 
-    def _ship(self, future: Future[dict[str, Any]], buffer: bytearray) -> None:
+    def _ship(self, future: Future[dict[str, Any]], buffer: bytearray, sync: bool = False) -> None:
         try:
-            location = self.nn.write_block(self.path, buffer, replication=self._replication)
+            location = self.nn.write_block(self.path, buffer, replication=self._replication, sync=sync,
+                                           ec_policy=self.ec_policy)
         except BaseException as error:  # kept for the writer: raised by its next write or flush
             future.set_exception(error)
         else:
-            self._cache.put(location["blockId"], buffer)
+            if sync:
+                with self._lock:
+                    self._synced.add(location["blockId"])
+            self._cache.put(location, buffer)
             self._hold(location["blockId"])
             future.set_result(location)
         finally:

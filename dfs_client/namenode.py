@@ -10,25 +10,34 @@ import base64
 import os
 import pwd
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from dfs_common.errors import IllegalArgument
+from dfs_common.errors import IllegalArgument, SafeMode
 from dfs_common.filestatus import FileStatus
 from dfs_common.paths import normalize
 
 from . import blockio
 from .liveness import Liveness
+from .records import BufferCommands
 from .renewal import BlockRenewer
 from .seed import SeedCommands
 from .transport import Transport, encode_query
 
 if TYPE_CHECKING:
+    from .encryption import ContentKey
+    from .cache import BlockCache
     from .files import DFSFile
+    from .sealed import EncryptedFile, Encryption
 
 _WEBHDFS = "/webhdfs/v1"
+# How long a change waits out a restarted name node's safe mode (it ends once the data nodes have
+# reported, a heartbeat or two), and the pause between tries.
+SAFEMODE_WAIT = 60.0
+SAFEMODE_PAUSE = 0.25
 # Threads shared by every open file of a client for block writes and read-ahead; each file bounds
 # its own share (blocks in flight, blocks ahead), so this only caps the whole process.
 IO_THREADS = 32
@@ -64,7 +73,7 @@ def default_user() -> str:
         return "dr.who"
 
 
-class HttpNameNode(SeedCommands):
+class HttpNameNode(SeedCommands, BufferCommands):
     """A client of one DFS name node (and, through it, of the data nodes)."""
 
     _get_file_status = Operation("GET", "GETFILESTATUS", "FileStatus")
@@ -90,25 +99,55 @@ class HttpNameNode(SeedCommands):
     _rename_timed = Operation("PUT", "RENAME", idempotent=False)
     _truncate = Operation("POST", "TRUNCATE", "boolean")
     _add_block = Operation("POST", "ADDBLOCK", "Block")
+    _add_block_group = Operation("POST", "ADDBLOCK", "BlockGroup")
+    _set_ec_policy = Operation("PUT", "SETERASURECODINGPOLICY")
+    _get_ec_policy = Operation("GET", "GETERASURECODINGPOLICY", "ErasureCodingPolicy")
+    _unset_ec_policy = Operation("POST", "UNSETERASURECODINGPOLICY", idempotent=True)
     _commit = Operation("POST", "COMMIT", "FileStatus")
     _check_commit = Operation("POST", "COMMIT", idempotent=True)  # ``"check": true`` writes nothing
     _report_bad_block = Operation("POST", "REPORTBADBLOCK", idempotent=True)
     _renew_blocks = Operation("POST", "RENEWBLOCKS", idempotent=True)
     _abandon_blocks = Operation("POST", "ABANDONBLOCKS", idempotent=True)
+    _sync = Operation("POST", "SYNC", "boolean", idempotent=True)
+    # ingest buffers (``records.BufferCommands``); a change is never replayed: a lost answer to a
+    # COMMITRECORD that committed must not become a second record
+    _create_buffer = Operation("PUT", "CREATEBUFFER", "BufferStatus", idempotent=False)
+    _get_buffer_status = Operation("GET", "GETBUFFERSTATUS", "BufferStatus")
+    _get_buffer_log = Operation("GET", "GETBUFFERLOG")
+    _freeze_buffer = Operation("PUT", "FREEZEBUFFER", "BufferStatus", idempotent=False)
+    _release_buffer = Operation("PUT", "RELEASEBUFFER", "BufferStatus", idempotent=False)
+    _commit_record = Operation("POST", "COMMITRECORD", "Record", idempotent=False)
 
-    def __init__(self, url: str, user: str | None = None, *, transport: Transport | None = None) -> None:
+    def __init__(self, url: str, user: str | None = None, *, token: str | None = None,
+                 transport: Transport | None = None, key: ContentKey | None = None, encrypt_under: str = "/",
+                 safemode_wait: float = SAFEMODE_WAIT) -> None:
+        """``token``: the bearer token of a cluster with ``DFS_SECRET`` (then the name node decides
+        who the client is; ``user``, sent as ``user.name``, matters only in insecure mode)."""
         if "://" not in url:
             url = "http://" + url
         self.url = url.rstrip("/")
         self.user = user or default_user()
+        self.safemode_wait = safemode_wait
+        self.token = token or None
+        # sent to the name node only, never to a data node (their URLs carry their own signatures)
+        self._auth = {"Authorization": f"Bearer {token}"} if token else None
         self.transport = transport or Transport()
         self.suspects = blockio.Suspects()  # data nodes recent block writes failed on
         self.reads = blockio.ReadLoad()  # block reads in flight per data node
         self.renewer = BlockRenewer(self.renew_blocks)  # keeps open files' uncommitted blocks alive
         # cuts block writes to data nodes the name node declares dead (polled while writes run)
-        self.liveness = Liveness(lambda: self.transport.call("GET", self.url + "/liveness"))
+        self.liveness = Liveness(lambda: self.transport.call("GET", self.url + "/liveness", headers=self._auth))
+        # Verified blocks shared by every file this client opens (the FUSE mount sets one, see
+        # ``cache``); None: each open file keeps a small cache of its own.
+        self.block_cache: BlockCache | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+        # Client-side encryption (``sealed.py``): files under ``encrypt_under`` are stored
+        # encrypted with ``key``, which never leaves this process.
+        self.encryption: Encryption | None = None
+        if key is not None:
+            from .sealed import Encryption
+            self.encryption = Encryption(key, encrypt_under)
 
     def __repr__(self) -> str:
         return f"HttpNameNode({self.url!r}, user={self.user!r})"
@@ -122,21 +161,72 @@ class HttpNameNode(SeedCommands):
             extra = encode_query(params)
             if extra:
                 query += "&" + extra
-        answer = self.transport.call(operation.method, url, query, json_body, idempotent=operation.idempotent)
+        deadline = time.monotonic() + self.safemode_wait
+        while True:
+            try:
+                answer = self.transport.call(operation.method, url, query, json_body, idempotent=operation.idempotent,
+                                             headers=self._auth)
+                break
+            except SafeMode as error:
+                # a restarted name node waiting for block reports: refused before anything changed,
+                # so any request may be sent again; an operator's safe mode is answered at once
+                if error.extra.get("automatic") is not True or time.monotonic() >= deadline:
+                    raise
+                time.sleep(SAFEMODE_PAUSE)
         if operation.key is None or answer is None:
             return answer
         return answer.get(operation.key) if isinstance(answer, dict) else answer
 
-    def _plain(self, method: str, route: str, *, idempotent: bool | None = None) -> Any:
-        """The name node's non-WebHDFS endpoints (``/status``, ``/df``, ``/mkfs``…)."""
-        return self.transport.json(method, self.url + route, params={"user.name": self.user},
-                                   idempotent=idempotent)
+    def _plain(self, method: str, route: str, *, idempotent: bool | None = None, **params: Any) -> Any:
+        """The name node's non-WebHDFS endpoints (``/status``, ``/df``, ``/mkfs``, ``/admin/…``)."""
+        query = {"user.name": self.user, **{k: v for k, v in params.items() if v is not None}}
+        return self.transport.json(method, self.url + route, params=query, idempotent=idempotent,
+                                   headers=self._auth)
+
+    # -- operators ---------------------------------------------------------------------------
+
+    def fsck(self, path: str = "/") -> dict[str, Any]:
+        """Files under ``path`` with missing, under-replicated, mis-placed or corrupt blocks:
+        ``{"status": "HEALTHY"|"CORRUPT", "files", "blocks", "missing", …, "problems": [...]}``."""
+        return self._plain("GET", "/fsck", path=normalize(path))["fsck"]
+
+    def decommission(self, node_id: str) -> dict[str, Any]:
+        """Drain a data node (an id ``status()`` shows); it ends ``decommissioned`` in ``status()``."""
+        return self._plain("POST", "/admin/decommission", node=node_id, idempotent=True)
+
+    def recommission(self, node_id: str) -> dict[str, Any]:
+        """Put a draining, drained or resting data node back in service."""
+        return self._plain("POST", "/admin/recommission", node=node_id, idempotent=True)
+
+    def maintenance(self, node_id: str, minutes: float | None = None) -> dict[str, Any]:
+        """A planned outage of a data node: not healed around for ``minutes``."""
+        return self._plain("POST", "/admin/maintenance", node=node_id, minutes=minutes, idempotent=True)
+
+    def safemode(self, action: str = "get") -> dict[str, Any]:
+        """``"get"``, ``"enter"`` or ``"leave"``; answers the safe mode state."""
+        if action == "get":
+            return self._plain("GET", "/admin/safemode")["safemode"]
+        return self._plain("POST", "/admin/safemode", action=action, idempotent=True)["safemode"]
+
+    def balancer(self, action: str = "get", threshold: float | None = None,
+                 rate: int | None = None) -> dict[str, Any]:
+        """``"get"``, ``"start"`` (optional threshold in percentage points, rate in bytes/s) or
+        ``"stop"``; answers the balancer's progress."""
+        if action == "get":
+            return self._plain("GET", "/admin/balancer")["balancer"]
+        return self._plain("POST", "/admin/balancer", action=action, threshold=threshold, rate=rate,
+                           idempotent=True)["balancer"]
+    def whoami(self) -> dict[str, Any]:
+        """Who the name node takes this client for (``GET /whoami``): a bad token is
+        ``Unauthenticated`` here rather than at the first file operation."""
+        return dict(self._plain("GET", "/whoami", idempotent=True))
 
     # -- namespace ---------------------------------------------------------------------------
 
     def get_status(self, path: str) -> FileStatus:
         """The FileStatus of ``path`` (symlinks are not followed)."""
-        return self._get_file_status(path)
+        status = self._get_file_status(path)
+        return self.encryption.shown(path, status) if self.encryption else status
 
     def list_status(self, path: str) -> Iterator[FileStatus]:
         """The FileStatus of every entry of a directory, fetched page by page (LISTSTATUS_BATCH)
@@ -145,7 +235,11 @@ class HttpNameNode(SeedCommands):
         while True:
             listing = self._list_status_batch(path, startAfter=start_after)
             statuses = listing["partialListing"]["FileStatuses"]["FileStatus"]
-            yield from statuses
+            if self.encryption:
+                yield from (self.encryption.shown(path.rstrip("/") + "/" + s.get("pathSuffix", ""), s)
+                            for s in statuses)
+            else:
+                yield from statuses
             if not statuses or not listing.get("remainingEntries"):
                 return
             start_after = statuses[-1]["pathSuffix"]
@@ -208,6 +302,10 @@ class HttpNameNode(SeedCommands):
 
     def truncate(self, path: str, length: int) -> bool:
         """Cut or grow (with a hole) a file on the name node, without an open handle."""
+        if self.encryption and self.encryption.covers(path) and length:
+            with self.open(path, "r+b") as handle:  # the last chunk is sealed anew
+                handle.truncate(int(length))
+            return True
         return bool(self._truncate(path, newlength=int(length)))
 
     def set_replication(self, path: str, n: int) -> bool:
@@ -250,6 +348,8 @@ class HttpNameNode(SeedCommands):
         flat = {key: value for key, value in answer.items() if key != "BlockLocations"}
         flat.update(answer.get("BlockLocations") or {})
         flat.setdefault("BlockLocation", [])
+        if self.encryption and isinstance(flat.get("FileStatus"), dict):
+            flat["FileStatus"] = self.encryption.shown(path, flat["FileStatus"])  # blocks stay stored
         return flat
 
     def add_block(self, path: str, replication: int | None = None,
@@ -259,11 +359,47 @@ class HttpNameNode(SeedCommands):
         excluded = ",".join(sorted(set(exclude))) or None
         return self._add_block(path, replication=replication, exclude=excluded, length=length)
 
+    def add_block_group(self, path: str, policy: str, exclude: Iterable[str] = (),
+                        length: int | None = None) -> dict[str, Any]:
+        """ADDBLOCK for an erasure-coded file: ``{"blockId", "ecPolicy", "fragments": [{"index",
+        "blockId", "pipeline": [one node]}]}``, k + m fresh fragments on distinct nodes."""
+        excluded = ",".join(sorted(set(exclude))) or None
+        return self._add_block_group(path, ecpolicy=policy, exclude=excluded, length=length)
+
     def write_block(self, path: str, data: bytes | bytearray | memoryview,
-                    replication: int | None = None, exclude: Iterable[str] = ()) -> dict[str, Any]:
+                    replication: int | None = None, exclude: Iterable[str] = (),
+                    sync: bool = False, ec_policy: str | None = None) -> dict[str, Any]:
         """Store one block through a pipeline, retrying with fresh ids around failed nodes.
-        Answers ``{"blockId", "length", "checksum", "dataNodes"}``, ready for ``commit``."""
-        return blockio.write_block(self, path, data, replication=replication, exclude=exclude)
+        Answers ``{"blockId", "length", "checksum", "dataNodes"}``, ready for ``commit``.
+        ``sync``: every replica fsyncs it before the pipeline answers (whatever DFS_SYNC says).
+        With ``ec_policy`` (``RS-3-2``…) the block is one erasure-coded group instead (``striping``)."""
+        if ec_policy:
+            from .striping import write_group
+            return write_group(self, path, data, ec_policy, exclude=frozenset(exclude), sync=sync)
+        return blockio.write_block(self, path, data, replication=replication, exclude=exclude, sync=sync)
+
+    def sync_blocks(self, datanode_url: str, block_ids: list[str]) -> int:
+        """fsync stored blocks on one data node (``POST /sync``); answers how many it holds."""
+        answer = self.transport.call("POST", str(datanode_url).rstrip("/") + "/sync", "",
+                                     {"blocks": block_ids}, idempotent=True)
+        return int(answer.get("synced", 0)) if isinstance(answer, dict) else 0
+
+    def sync(self) -> None:
+        """Return once every namespace change the name node acknowledged is on its disk."""
+        self._sync("/")
+
+    def set_ec_policy(self, path: str, policy: str) -> None:
+        """Files created below directory ``path`` from now on are erasure coded with ``policy``
+        (``RS-3-2``, ``RS-6-3``…; ``REPLICATION`` stops an inherited one)."""
+        self._set_ec_policy(path, ecpolicy=policy)
+
+    def get_ec_policy(self, path: str) -> str | None:
+        """A directory's effective policy (inherited included) or the one a file was created with."""
+        answer = self._get_ec_policy(path)
+        return answer.get("name") if isinstance(answer, dict) else None
+
+    def unset_ec_policy(self, path: str) -> None:
+        self._unset_ec_policy(path)
 
     def renew_blocks(self, block_ids: list[str]) -> None:
         """Restart the name node's one-hour lifetime of these pending (uncommitted) blocks."""
@@ -283,14 +419,17 @@ class HttpNameNode(SeedCommands):
         chunks that cover them, failing over between replicas."""
         return blockio.read_range(self, location, offset, length, path=path)
 
-    def commit(self, path: str, blocks: list[dict[str, Any]], **options: Any) -> FileStatus:
+    def commit(self, path: str, blocks: list[dict[str, Any]], *, sync: bool = False,
+               **options: Any) -> FileStatus:
         """Make ``blocks`` the whole block list of ``path`` in one name-node transaction.
 
         ``options``: ``create``, ``overwrite``, ``fileId``/``file_id``, ``permission`` (int or octal
         text), ``replication``, ``blockSize``/``block_size``, ``owner``, ``group``,
-        ``mtimeNs``/``mtime_ns``. Answers the new FileStatus.
+        ``mtimeNs``/``mtime_ns``. ``sync``: answered only once the change is on the name node's
+        disk (see the README's durability contract). Answers the new FileStatus.
         """
-        return self._commit(path, json_body=_commit_body(blocks, options))
+        status = self._commit(path, json_body=_commit_body(blocks, options), sync=True if sync else None)
+        return self.encryption.shown(path, status) if self.encryption else status
 
     def check_commit(self, path: str, **options: Any) -> dict[str, Any]:
         """What ``commit(path, [], **options)`` would refuse, raised now, without writing anything:
@@ -307,11 +446,20 @@ class HttpNameNode(SeedCommands):
 
     def open(self, path: str, mode: str = "rb", *, permission: int = 0o644,
              replication: int | None = None, block_size: int | None = None,
-             owner: str | None = None, group: str | None = None, overwrite: bool = True) -> DFSFile:
-        """A streaming file: ``"rb"``, ``"wb"``, ``"ab"``, ``"r+b"`` or ``"xb"`` (see ``DFSFile``)."""
+             owner: str | None = None, group: str | None = None, overwrite: bool = True,
+             status: dict[str, Any] | None = None) -> DFSFile | EncryptedFile:
+        """A streaming file: ``"rb"``, ``"wb"``, ``"ab"``, ``"r+b"`` or ``"xb"`` (see ``DFSFile``;
+        ``status``: its FileStatus just answered, as ``DFSFile`` takes it). Under encryption, an
+        ``EncryptedFile`` with the same interface over the stored ciphertext."""
         from .files import DFSFile
-        return DFSFile(self, path, mode, permission=permission, replication=replication,
-                       block_size=block_size, owner=owner, group=group, overwrite=overwrite)
+
+        def stored(mode: str, status: dict[str, Any] | None) -> DFSFile:
+            return DFSFile(self, path, mode, permission=permission, replication=replication,
+                           block_size=block_size, owner=owner, group=group, overwrite=overwrite,
+                           status=status)
+        if self.encryption and self.encryption.covers(path):
+            return self.encryption.open(stored, path, mode, status)
+        return stored(mode, status)
 
     @property
     def executor(self) -> ThreadPoolExecutor:

@@ -108,19 +108,28 @@ class Transport:
         return response
 
     def call(self, method: str, url: str, query: str = "", json_body: Any = None, *,
-             idempotent: bool | None = None) -> Any:
+             idempotent: bool | None = None, headers: Mapping[str, str] | None = None,
+             sign: Callable[[str, str, str, bytes | None], Mapping[str, str]] | None = None) -> Any:
         """A small metadata request (no stream, no redirect, 2xx expected): its decoded JSON answer,
         ``None`` for an empty body. ``query`` is ready-encoded (see ``encode_query``).
 
         The same pool, timeouts, retry rules and error translation as ``request``, without
         requests' per-call machinery: the bytes go through the urllib3 connection pool that the
         session's adapter owns, so keep-alive connections are shared with ``request``.
+        ``headers`` are added (a bearer token); ``sign(method, url, query, body)`` answers headers
+        that authenticate this exact request, made afresh for each retry (a node's signature).
         """
         if json_body is None:
-            body, headers = None, _HEADERS
+            body, base = None, _HEADERS
         else:
-            body, headers = json.dumps(json_body, separators=(",", ":"), allow_nan=False).encode(), _JSON_HEADERS
-        response = self._urlopen(method, url, query, body, headers, idempotent, True, preload=True)
+            body, base = json.dumps(json_body, separators=(",", ":"), allow_nan=False).encode(), _JSON_HEADERS
+        if headers:
+            base = {**base, **headers}
+        if sign is None:
+            response = self._urlopen(method, url, query, body, base, idempotent, True, preload=True)
+        else:
+            response = self._urlopen(method, url, query, body, lambda: {**base, **sign(method, url, query, body)},
+                                     idempotent, True, preload=True)
         content = response.data
         if not 200 <= response.status < 300:
             raise _remote_error(response.status, content)
@@ -133,7 +142,7 @@ class Transport:
 
     @contextmanager
     def get(self, url: str, headers: Mapping[str, str] | None = None,
-            expect: Iterable[int] = (200,)) -> Iterator[urllib3.BaseHTTPResponse]:
+            expect: Iterable[int] = (200,)) -> Iterator[urllib3.HTTPResponse]:
         """``with transport.get(url) as response``: a GET whose body the caller reads, through the
         same lean path as ``call`` (a small block read pays no more client CPU than it must).
         Never retried (block reads fail over to another replica instead), and a node silent for
@@ -204,15 +213,17 @@ class Transport:
         except ValueError:
             raise Unavailable(f"PUT {_short(url)}: answer is not JSON") from None
 
-    def _urlopen(self, method: str, url: str, query: str, body: bytes | None, headers: Mapping[str, str],
+    def _urlopen(self, method: str, url: str, query: str, body: bytes | None,
+                 headers: Mapping[str, str] | Callable[[], Mapping[str, str]],
                  idempotent: bool | None, retry: bool, preload: bool,
-                 timeout: urllib3.Timeout | None = None) -> urllib3.BaseHTTPResponse:
+                 timeout: urllib3.Timeout | None = None) -> urllib3.HTTPResponse:
         pool = cast(HTTPAdapter, self.session.get_adapter(url)).poolmanager.connection_from_url(url)
         target = "/" + url.partition("://")[2].partition("/")[2]
         if query:
             target += "?" + query
         return self._send(method, url, idempotent, retry, _URLLIB3_ERRORS, lambda: pool.urlopen(
-            method, target, body=body, headers=headers, retries=self._retries, redirect=False,
+            method, target, body=body, headers=headers() if callable(headers) else headers,
+            retries=self._retries, redirect=False,
             assert_same_host=False, timeout=timeout or self._pool_timeout, preload_content=preload,
             decode_content=False))
 

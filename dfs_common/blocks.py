@@ -28,6 +28,9 @@ PIPELINE_HEADER = "X-DFS-Pipeline"
 CONFIRM_HEADER = "X-DFS-Confirm"
 # On a ranged block GET: the hex of every chunk digest of the block, in order.
 DIGESTS_HEADER = "X-DFS-Digests"
+# On a block PUT, "1": every node of the pipeline fsyncs the block before it answers, whatever its
+# DFS_SYNC (how a writer's fsync/hsync makes its last block durable without another round trip).
+SYNC_HEADER = "X-DFS-Sync"
 
 # 64 KiB: a 4 KiB random read moves and hashes 64 KiB instead of a 4 MiB block, while a 4 MiB
 # block's digest list (64 × 8 bytes, 1 KiB in hex) still fits in one HTTP header.

@@ -73,6 +73,20 @@ class NotPermitted(AccessDenied):
     errno_code = errno_codes.EPERM
 
 
+class Unauthenticated(AccessDenied):
+    """No valid credential: no token, an unknown, revoked or expired one, or a bad node signature.
+    401, as WebHDFS answers a request that failed authentication."""
+
+    status, exception = 401, "SecurityException"
+    java_package = "java.lang"
+
+
+class TooManyAttempts(Unauthenticated):
+    """Too many failed authentications from one address: refused for a while without checking."""
+
+    status = 429
+
+
 class IllegalArgument(DFSError):
     status, errno_code, exception = 400, errno_codes.EINVAL, "IllegalArgumentException"
     java_package = "java.lang"
@@ -150,11 +164,28 @@ class Conflict(DFSError):
     java_package = "java.util"
 
 
+class WrongState(DFSError):
+    """What the target's state does not allow now (a buffer frozen below its threshold, or
+    released before it was frozen); retry once the state has changed."""
+
+    status, errno_code, exception = 409, errno_codes.EAGAIN, "IllegalStateException"
+    java_package = "java.lang"
+
+
 class Unavailable(DFSError):
     """A node could not be reached or answered garbage; the caller may retry elsewhere."""
 
     status, errno_code, exception = 503, errno_codes.EIO, "RetriableException"
     java_package = "org.apache.hadoop.ipc"
+
+
+class SafeMode(DFSError):
+    """The name node is in safe mode: it serves reads, refuses changes (HDFS's SafeModeException).
+    ``extra['automatic']``: True while it waits for block reports (it ends by itself; clients wait
+    and retry), False when an operator entered it."""
+
+    status, errno_code, exception = 503, errno_codes.EROFS, "SafeModeException"
+    java_package = "org.apache.hadoop.hdfs.server.namenode"
 
 
 class PipelineFailed(Unavailable):
@@ -163,12 +194,23 @@ class PipelineFailed(Unavailable):
     status = 502
 
 
+class DecryptionFailed(DFSError):
+    """Client-side encryption: bytes that do not authenticate under the key (altered, moved, cut,
+    or never encrypted). Raised by the client only, instead of ever answering wrong plaintext."""
+
+
+class WrongKey(DecryptionFailed, PermissionError):
+    """Client-side encryption: the file was encrypted with another key (EACCES)."""
+
+    errno_code = errno_codes.EACCES
+
+
 _BY_EXCEPTION: dict[str, type[DFSError]] = {}
 for _cls in (NotFound, AlreadyExists, AccessDenied, IllegalArgument, ChecksumMismatch,
              Unsupported, NotEmpty, NotADirectory, IsADirectory, ReadOnly, NoSpace, Conflict,
-             Unavailable, PastEndOfFile):
+             WrongState, Unavailable, SafeMode, PastEndOfFile):
     _BY_EXCEPTION[_cls.exception] = _cls
-_BY_EXCEPTION["SecurityException"] = AccessDenied
+_BY_EXCEPTION["SecurityException"] = Unauthenticated
 _BY_EXCEPTION["ParentNotDirectoryException"] = NotADirectory
 _BY_EXCEPTION["PathIsNotDirectoryException"] = NotADirectory
 _BY_EXCEPTION["StandbyException"] = Unavailable
@@ -200,12 +242,15 @@ def from_remote_exception(status: int, body: Any) -> DFSError:
     """Rebuild the DFSError a server answered with (any server speaking WebHDFS errors)."""
     remote = body.get("RemoteException") if isinstance(body, dict) else None
     if not isinstance(remote, dict):
-        cls = {404: NotFound, 400: IllegalArgument, 403: AccessDenied, 507: NoSpace}.get(status, Unavailable)
+        cls = {404: NotFound, 400: IllegalArgument, 401: Unauthenticated, 403: AccessDenied, 429: TooManyAttempts,
+               507: NoSpace}.get(status, Unavailable)
         return cls(f"HTTP {status}")
     cls = _BY_EXCEPTION.get(str(remote.get("exception")), DFSError)
     code = getattr(errno_codes, str(remote.get("errno", "")), None)
     if code in _BY_ERRNO and issubclass(_BY_ERRNO[code], cls):
         cls = _BY_ERRNO[code]
+    if status == 429 and cls is Unauthenticated:
+        cls = TooManyAttempts
     if status == 502 and cls is Unavailable:
         cls = PipelineFailed
     extra = {k: v for k, v in remote.items() if k not in ("exception", "javaClassName", "message", "errno")}

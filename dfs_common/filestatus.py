@@ -35,3 +35,5 @@ class FileStatus(TypedDict):
     symlink: NotRequired[str]  # a SYMLINK's target
     kind: NotRequired[SpecialKind]  # a special file (type FILE, length 0)
     rdev: NotRequired[int]  # a device's number
+    ecPolicy: NotRequired[str]  # an erasure-coded file's policy ("RS-6-3-1024k"), as HDFS names it
+    encryptedLength: NotRequired[int]  # client-side encryption: the stored (ciphertext) length

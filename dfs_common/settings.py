@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 MiB = 1024 * 1024
 MAX_FILE_SIZE_LIMIT = 2**63 - 1  # a signed 64-bit st_size
+MIN_SECRET = 16  # characters of DFS_SECRET and DFS_ADMIN_TOKEN: 16 hex digits are 64 bits, the least to resist guessing
 
 NAME_NODE_CLASS = "name_node.NameNode"
 DATA_NODE_CLASS = "data_node.DataNode"
@@ -45,12 +46,22 @@ class Settings:
     superuser: str = "root"
     supergroup: str = "supergroup"
     dead_after: float = 3.0  # heartbeats missed before a data node is declared dead
+    # operations (name node): safe mode after a start lasts until this share of the committed
+    # blocks has a replica on a data node that reported since (HDFS's 0.999); 0 skips it.
+    safemode_threshold: float = 0.999
+    # the balancer: nodes' use may differ from the cluster's mean by this many percentage points,
+    # and it moves at most this many bytes per second (a tenth of one disk's bandwidth)
+    balancer_threshold: float = 10.0
+    balancer_rate: int = 16 * MiB
+    # a node in maintenance is not healed around for this long (a planned reboot, a disk swap)
+    maintenance_minutes: float = 30.0
     # data node
     fs_root: str = "./data/blocks"
     namenode_url: str = "http://127.0.0.1:8180"
     advertise_host: str = ""
     public_url: str = ""
     heartbeat: float = 3.0
+    capacity: int = 0  # bytes a data node offers at most (0: its whole disk)
     # The scrubber re-reads every block at this pace, so a full pass over a disk takes its used
     # bytes / rate: 8 MiB/s is ~3 % of one HDD's sequential bandwidth (clients keep the rest) and
     # still re-verifies a full 1 TiB disk every ~36 h. 0 turns scrubbing off.
@@ -59,7 +70,33 @@ class Settings:
     # back; every replica is re-verified within max(interval, used / rate). 0 turns scrubbing off.
     scrub_interval: float = 60.0
     block_report_interval: float = 600.0
-    # both
+    # security (see dfs_common/auth.py): the cluster secret every node shares; without it the
+    # cluster runs in the insecure development mode where ``user.name`` is believed
+    secret: str = ""
+    admin_token: str = ""  # name node: the first administrator's bearer token (acts as the superuser)
+    token: str = ""  # clients (dfs.py): the bearer token a mount or command line sends
+    delegation_ttl: float = 86400.0  # a WebHDFS delegation token lives this long unless renewed
+    # failed token checks from one address within 10 s before it is refused for the rest of them
+    auth_failures: int = 20
+    # storage roots (data_node/roots): an S3 root reports this many bytes of capacity (0: unbounded);
+    # a Lustre root sets this stripe count / stripe size (bytes) on its blocks directory (0: leave
+    # the filesystem's default), with ``lfs setstripe`` when that tool is installed.
+    s3_quota: int = 1 << 40
+    lustre_stripe_count: int = 0
+    lustre_stripe_size: int = 0
+    # where a data node stands (heartbeats carry it; placement spreads replicas over sites, then
+    # racks): free-form names, "" for the default site / rack
+    site: str = ""
+    rack: str = ""
+    # both: the durability contract (README "Durability"). batch: an acknowledged change survives
+    # kill -9 of any node (it is in the page cache) and a power loss loses at most the last
+    # ``sync_interval`` of namespace changes (never LMDB's consistency); data nodes fsync a block
+    # only when its writer asks (fsync(2), hsync). always: every block and every change is on disk
+    # before it is acknowledged.
+    sync: str = "batch"
+    # 50 ms: ext4's journal commits every 5 s; this is 100x tighter and costs one fsync per
+    # interval of a busy name node instead of one per change.
+    sync_interval: float = 0.05
     threads: int = 32
     log_level: str = "info"
 
@@ -90,11 +127,47 @@ class Settings:
             raise ConfigError(f"DFS_SCRUB_RATE must be bytes per second (0: no scrubbing), not {self.scrub_rate}")
         if not 0 < self.max_file_size <= MAX_FILE_SIZE_LIMIT:
             raise ConfigError(f"DFS_MAX_FILE_SIZE must be between 1 and 2**63-1 bytes, not {self.max_file_size}")
+        if not 0 <= self.safemode_threshold <= 1:
+            raise ConfigError(f"DFS_SAFEMODE_THRESHOLD must be a fraction between 0 and 1, not {self.safemode_threshold}")
+        if not 0 < self.balancer_threshold < 100 or self.balancer_rate <= 0:
+            raise ConfigError("DFS_BALANCER_THRESHOLD must be percentage points in (0, 100) and "
+                              "DFS_BALANCER_RATE positive bytes per second")
+        if self.maintenance_minutes <= 0:
+            raise ConfigError(f"DFS_MAINTENANCE_MINUTES must be positive, not {self.maintenance_minutes}")
+        if self.s3_quota < 0:
+            raise ConfigError(f"DFS_S3_QUOTA must be bytes (0: unbounded), not {self.s3_quota}")
+        if self.lustre_stripe_count < -1 or self.lustre_stripe_size < 0:
+            raise ConfigError("DFS_LUSTRE_STRIPE_COUNT must be -1 (all OSTs), 0 (default) or a count and "
+                              "DFS_LUSTRE_STRIPE_SIZE bytes (0: default), not "
+                              f"{self.lustre_stripe_count} / {self.lustre_stripe_size}")
+        for variable, name in (("DFS_SITE", self.site), ("DFS_RACK", self.rack)):
+            if len(name) > 64 or not name.isprintable() or "/" in name:
+                raise ConfigError(f"{variable} must be a name of at most 64 printable characters "
+                                  f"without '/', not {name!r}")
+        if self.sync not in ("batch", "always"):
+            raise ConfigError(f"DFS_SYNC must be batch or always, not {self.sync!r}")
+        if not 0 < self.sync_interval <= 3600:
+            raise ConfigError(f"DFS_SYNC_INTERVAL must be seconds between 0 and 3600, not {self.sync_interval}")
         if self.heartbeat <= 0:
             raise ConfigError(f"DFS_HEARTBEAT must be positive seconds, not {self.heartbeat}")
+        if self.secret and len(self.secret) < MIN_SECRET:
+            raise ConfigError(f"DFS_SECRET must be at least {MIN_SECRET} characters (e.g. `openssl rand -hex 32`)")
+        if self.admin_token and not self.secret:
+            raise ConfigError("DFS_ADMIN_TOKEN needs DFS_SECRET: without a secret the cluster has no tokens")
+        if self.admin_token and len(self.admin_token) < MIN_SECRET:
+            raise ConfigError(f"DFS_ADMIN_TOKEN must be at least {MIN_SECRET} characters")
+        if self.auth_failures < 1:
+            raise ConfigError(f"DFS_AUTH_FAILURES must be at least 1, not {self.auth_failures}")
+        if self.delegation_ttl <= 0:
+            raise ConfigError(f"DFS_DELEGATION_TTL must be positive seconds, not {self.delegation_ttl}")
         for variable, url in (("DFS_NAMENODE_URL", self.namenode_url), ("DFS_PUBLIC_URL", self.public_url)):
             if url and urlparse(url).scheme not in ("http", "https"):
                 raise ConfigError(f"{variable} must be an http(s) URL, not {url!r}")
+
+    @property
+    def secure(self) -> bool:
+        """Every request authenticated (``DFS_SECRET`` set), else the insecure development mode."""
+        return bool(self.secret)
 
     @property
     def is_name_node(self) -> bool:
@@ -122,3 +195,26 @@ def _parse(variable: str, raw: str, kind: object) -> object:
     except ValueError:
         raise ConfigError(f"{variable} must be a number, not {raw!r}") from None
     return raw
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What the ``dfs`` command line reads: ``DFS_NAMENODE_URL``, ``DFS_USER`` (the user to act
+    as; default the login name), ``DFS_TOKEN`` (a secured cluster's bearer token) and ``DFS_CONFIG``
+    (a TOML file with ``namenode``, ``user`` and ``token`` keys; default
+    ``$XDG_CONFIG_HOME/dfs/config.toml`` or ``~/.config/dfs/config.toml``)."""
+
+    namenode_url: str | None = None
+    user: str | None = None
+    config_file: str = ""
+    token: str | None = None  # DFS_TOKEN: the bearer token of a cluster with DFS_SECRET
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "ClientSettings":
+        url = environ.get("DFS_NAMENODE_URL") or None
+        if url and "://" in url and urlparse(url).scheme not in ("http", "https"):
+            raise ConfigError(f"DFS_NAMENODE_URL must be an http(s) URL, not {url!r}")
+        config_home = environ.get("XDG_CONFIG_HOME") or (environ.get("HOME", "") + "/.config")
+        return cls(url, environ.get("DFS_USER") or None,
+                   environ.get("DFS_CONFIG") or f"{config_home}/dfs/config.toml",
+                   environ.get("DFS_TOKEN") or None)

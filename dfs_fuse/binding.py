@@ -37,6 +37,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import struct
 import threading
 import time
 from typing import Any
@@ -148,6 +149,32 @@ def _in_libfuse(address: int | None) -> bool:
     return b"libfuse3" in os.path.basename(info.dli_fname)
 
 
+# ``struct stat`` of x86_64/aarch64 Linux glibc, as mfusepy declares it: dev, ino, nlink, mode, uid,
+# gid, pad, rdev, size, blksize, blocks, then three timespecs. Filled by one ``pack_into`` instead of
+# a dozen ctypes attribute writes (which cost as much as the rest of a cached getattr).
+_STAT = struct.Struct("=QQQIII4xQqqqqqqqqq")
+_STAT_LAYOUT = (("st_dev", 0), ("st_ino", 8), ("st_nlink", 16), ("st_mode", 24), ("st_uid", 28),
+                ("st_gid", 32), ("st_rdev", 40), ("st_size", 48), ("st_blksize", 56), ("st_blocks", 64),
+                ("st_atimespec", 72), ("st_mtimespec", 88), ("st_ctimespec", 104))
+_STAT_FITS = ctypes.sizeof(fuse_binding.c_stat) >= _STAT.size and all(
+    getattr(getattr(fuse_binding.c_stat, name, None), "offset", None) == offset for name, offset in _STAT_LAYOUT)
+_NS = 1_000_000_000
+
+
+def fill_stat(st: Any, attrs: dict[str, Any]) -> None:
+    """Write a ``stat`` dict (times in ns, as ``to_stat`` makes) into a zeroed ``c_stat``."""
+    if not _STAT_FITS:
+        fuse_binding.set_st_attrs(st, attrs, use_ns=True)
+        return
+    get = attrs.get
+    atime, mtime, ctime = int(get("st_atime", 0)), int(get("st_mtime", 0)), int(get("st_ctime", 0))
+    _STAT.pack_into((ctypes.c_char * _STAT.size).from_address(ctypes.addressof(st)), 0,
+                    get("st_dev", 0), get("st_ino", 0), get("st_nlink", 0), get("st_mode", 0),
+                    get("st_uid", 0), get("st_gid", 0), get("st_rdev", 0), get("st_size", 0),
+                    get("st_blksize", 0), get("st_blocks", 0),
+                    atime // _NS, atime % _NS, mtime // _NS, mtime % _NS, ctime // _NS, ctime % _NS)
+
+
 def _timespec_ns(ts: Any) -> int | None:
     if ts.tv_nsec == UTIME_OMIT:
         return None
@@ -193,7 +220,15 @@ class DFSFuse(FUSE):  # type: ignore[misc, valid-type]
             if getattr(_ctime_only, "pending", False) and path is not None:
                 _ctime_only.pending = False
                 self.operations.chown(path.decode(self.encoding, self.errors), -1, -1)
-            return super().getattr_fuse_3(path, buf, fip)
+            return self.fgetattr(path, buf, fip)
+
+    def fgetattr(self, path: bytes | None, buf: Any, fip: Any) -> int:
+        """mfusepy's, with the ``stat`` filled by ``fill_stat``."""
+        ctypes.memset(buf, 0, ctypes.sizeof(fuse_binding.c_stat))
+        fh = (fip.contents if self.raw_fi else fip.contents.fh) if fip else None
+        attrs = self.operations.getattr(None if path is None else path.decode(self.encoding, self.errors), fh)
+        fill_stat(buf.contents, attrs)
+        return 0
 
         def rename_fuse_3(self, old: bytes, new: bytes, flags: int) -> int:
             return self.operations.rename(
@@ -210,7 +245,7 @@ class DFSFuse(FUSE):  # type: ignore[misc, valid-type]
             for name, attrs, entry_offset in self.operations.readdir_with_offset(decoded, offset, fip.contents.fh):
                 st = fuse_binding.c_stat()
                 if plus and "st_nlink" in attrs:
-                    fuse_binding.set_st_attrs(st, attrs, use_ns=True)
+                    fill_stat(st, attrs)
                     fill_flags = FUSE_FILL_DIR_PLUS
                 else:
                     st.st_mode = attrs["st_mode"]

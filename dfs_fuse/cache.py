@@ -29,14 +29,16 @@ class TTLCache(Generic[K, V]):
         self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry[0] <= self._clock():
-                del self._entries[key]
-                return None
-            return entry[1]
+        # Without the lock: one dict read is atomic, and every FUSE request makes a few of these.
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            with self._lock:
+                if self._entries.get(key) is entry:
+                    del self._entries[key]
+            return None
+        return entry[1]
 
     def put(self, key: K, value: V) -> None:
         if self.ttl <= 0:
@@ -62,7 +64,7 @@ class TTLCache(Generic[K, V]):
         """Forget ``path`` and everything below it (a directory was renamed or removed)."""
         prefix = path.rstrip("/") + "/"
         with self._lock:
-            for key in [k for k in self._entries if k == path or (isinstance(k, str) and k.startswith(prefix))]:
+            for key in [k for k in list(self._entries) if k == path or (isinstance(k, str) and k.startswith(prefix))]:
                 del self._entries[key]
 
     def clear(self) -> None:
@@ -71,7 +73,7 @@ class TTLCache(Generic[K, V]):
 
     def _purge(self) -> None:
         now = self._clock()
-        for key in [k for k, (expiry, _) in self._entries.items() if expiry <= now]:
+        for key in [k for k, (expiry, _) in list(self._entries.items()) if expiry <= now]:
             del self._entries[key]
         if len(self._entries) >= self.max_entries:
             self._entries.clear()

@@ -10,6 +10,9 @@ bound the mount's own attribute cache. Always added: ``default_permissions`` (th
 bits, sticky directories and chown rules), ``use_ino`` (inode numbers are the name node's fileIds),
 ``max_read`` = 1 MiB, ``fsname``/``subtype``. Not ``auto_cache``: libfuse would decide from
 attributes up to ``attr_timeout`` old; each open decides itself instead (``coherence.py``).
+``cache_size=SIZE`` (bytes, or with a K/M/G suffix; default ``default_cache_size()``) is ours alone:
+the verified blocks the mount keeps for all its files (``dfs_client.cache``); ``0`` keeps none
+beyond each open file's own.
 """
 from __future__ import annotations
 
@@ -29,6 +32,14 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 8180
 DEFAULT_TIMEOUT = 1.0
 MAX_REQUEST = 1024 * 1024
+MiB = 1024 * 1024
+# 1 GiB, or an eighth of the machine's memory if that is less: room for a working set of big files
+# (random reads of a file that fits cost no fetch) while the mount's memory stays bounded by it.
+MAX_DEFAULT_CACHE = 1024 * MiB
+# The least the shared cache holds: read-ahead of a sequential reader (4 blocks of 4 MiB) plus the
+# blocks being read must fit, or read-ahead would evict what it fetched before it is read.
+MIN_CACHE = 64 * MiB
+_UNITS = {"": 1, "K": 1024, "M": MiB, "G": 1024 * MiB}
 
 
 class UsageError(Exception):
@@ -49,7 +60,48 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--yes", action="store_true", help="do not ask before --mkfs")
     parser.add_argument("--log", metavar="FILE", help="where the daemon logs (default: nowhere once mounted)")
     parser.add_argument("--debug", action="store_true", help="log every FUSE request (implies --foreground)")
+    parser.add_argument("--token", help="bearer token of a cluster with DFS_SECRET (default: $DFS_TOKEN; "
+                                        "the environment keeps it out of `ps`)")
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument("--key-file", metavar="FILE",
+                        help="encrypt on this machine with the key in FILE (python -m dfs_client.encryption new-key FILE)")
+    secret.add_argument("--passphrase-file", metavar="FILE", help="encrypt with a key derived from FILE's first line")
+    secret.add_argument("--passphrase", action="store_true", help="encrypt with a key derived from a passphrase asked for")
+    parser.add_argument("--encrypt-under", metavar="PATH", default="/",
+                        help="with a key: encrypt the files under PATH only (default: every file)")
     return parser.parse_args(argv)
+
+
+def client_token() -> str:
+    """``DFS_TOKEN`` from the environment, through the one configuration object."""
+    from dfs_common.settings import ConfigError, Settings
+    try:
+        return Settings.from_env({k: v for k, v in os.environ.items() if k in ("DFS_TOKEN",)}).token
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+
+
+def content_key(args: argparse.Namespace) -> Any:
+    """The key of ``--key-file``/``--passphrase-file``/``--passphrase`` (None without one); it
+    stays in this process: the cluster only ever sees ciphertext."""
+    from dfs_client.encryption import ContentKey
+    from dfs_common.errors import IllegalArgument
+    try:
+        if args.key_file:
+            return ContentKey.from_file(args.key_file)
+        if args.passphrase_file:
+            try:
+                with open(args.passphrase_file, encoding="utf-8") as handle:
+                    line = handle.readline().rstrip("\r\n")
+            except OSError as error:
+                raise UsageError(f"cannot read {args.passphrase_file}: {error.strerror}") from None
+            return ContentKey.from_passphrase(line)
+        if args.passphrase:
+            import getpass
+            return ContentKey.from_passphrase(getpass.getpass("DFS passphrase: "))
+    except IllegalArgument as error:
+        raise UsageError(error.message) from None
+    return None
 
 
 def name_node_url(host: str, port: int | None) -> str:
@@ -82,6 +134,30 @@ def timeout_option(options: dict[str, Any], key: str) -> float:
     if seconds < 0:
         raise UsageError(f"-o {key} must not be negative")
     return seconds
+
+
+def default_cache_size() -> int:
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return MAX_DEFAULT_CACHE
+    return max(MIN_CACHE, min(MAX_DEFAULT_CACHE, memory // 8))
+
+
+def cache_size_option(options: dict[str, Any]) -> int:
+    """``-o cache_size=SIZE`` in bytes (taken out of ``options``: libfuse does not know it)."""
+    value = options.pop("cache_size", None)
+    if value is None:
+        return default_cache_size()
+    text = str(value).strip().upper().removesuffix("IB").removesuffix("B")
+    unit = text[-1:] if text[-1:] in _UNITS and text[-1:] else ""
+    try:
+        size = int(float(text[:len(text) - len(unit)]) * _UNITS[unit])
+    except ValueError:
+        raise UsageError(f"-o cache_size must be bytes (or with K, M, G), not {value!r}") from None
+    if size < 0:
+        raise UsageError("-o cache_size must not be negative")
+    return 0 if size == 0 else max(size, MIN_CACHE)
 
 
 def check_device() -> None:
@@ -162,9 +238,22 @@ def run(args: argparse.Namespace) -> int:
     options = parse_options(args.options)
     read_only = args.read_only or bool(options.get("ro"))
     attr_timeout = min(timeout_option(options, "attr_timeout"), timeout_option(options, "entry_timeout"))
-    client = HttpNameNode(url, user="root")  # superuser; each entry's owner is the caller (see filesystem)
+    cache_size = cache_size_option(options)
+    key = content_key(args)
+    # Insecure mode: the superuser, each entry's owner the caller (see filesystem). With DFS_SECRET the
+    # token's user, whom the name node checks every operation for.
+    client = HttpNameNode(url, user="root", token=args.token or client_token(), key=key,
+                          encrypt_under=args.encrypt_under)
+    if cache_size:
+        from dfs_client.cache import BlockCache
+        client.block_cache = BlockCache(cache_size)
     if not client.ping_alive():
         raise UsageError(f"cannot reach the name node at {url}")
+    if client.token:
+        try:
+            client.whoami()
+        except PermissionError as error:
+            raise UsageError(f"the name node at {url} refused the token: {error}") from None
     if args.mkfs:
         if not confirm_mkfs(url, args.yes):
             raise UsageError("not erased; nothing mounted")

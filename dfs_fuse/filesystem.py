@@ -53,7 +53,7 @@ _SPECIAL = {"FIFO": stat_mod.S_IFIFO, "CHAR": stat_mod.S_IFCHR, "BLOCK": stat_mo
 _SPECIAL_NAMES = {mode: name for name, mode in _SPECIAL.items()}
 # Names in these namespaces are not stored on DFS: ACLs are not supported and security labels belong
 # to the local machine. Answering them here keeps `ls -l` (which asks for both per entry) local.
-_LOCAL_XATTR_PREFIXES = ("system.posix_acl_", "security.")
+LOCAL_XATTR_PREFIXES = ("system.posix_acl_", "security.")
 XATTR_CREATE, XATTR_REPLACE = 1, 2
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
 # A lookup costs about as much as listing 64 entries (GETFILESTATUS 0.9 ms, a LISTSTATUS_BATCH page
@@ -62,6 +62,8 @@ RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
 ENTRIES_PER_LOOKUP = 64
 # Directories larger than this are never listed for lookups (a listing costs ~14 µs per entry).
 MAX_LISTED = 50_000
+# Seconds a directory's entry count is trusted for deciding to list it (it answers nothing).
+CHILDREN_TTL = 60.0
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,9 @@ class FileSystem:
         self._xattrs: TTLCache[str, dict[str, bytes]] = TTLCache(attr_timeout)
         self._statfs: TTLCache[str, dict[str, int]] = TTLCache(attr_timeout)
         self._listings = Listings(attr_timeout)
-        self._children: TTLCache[str, int] = TTLCache(attr_timeout)  # childrenNum of directories
+        # childrenNum of directories: only the cost estimate of ``_worth_listing`` (never an answer),
+        # so it may be older than the attribute timeout; our own changes keep it current.
+        self._children: TTLCache[str, int] = TTLCache(max(attr_timeout, CHILDREN_TTL), max_entries=10_000)
         self._demand: TTLCache[str, int] = TTLCache(2 * attr_timeout)  # uncached lookups per directory
         self._files = HandleTable()
         self._dirs = HandleTable()
@@ -110,7 +114,9 @@ class FileSystem:
         parent, name = os.path.split(path)
         if name:
             present = self._listings.contains(parent, name)
-            if present is None and self._worth_listing(parent):
+            # Also when the names are fresh but this entry's attributes expired (a long ``ls -l``
+            # outlives the timeout it started with): one listing beats a request per entry.
+            if present is not False and self._worth_listing(parent):
                 self._list(parent)
                 attrs = self._attrs.get(path)
                 if attrs is not None:
@@ -157,8 +163,7 @@ class FileSystem:
         return attrs
 
     def _with_open_size(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        with self._open_lock:
-            open_file = self._open.get(attrs["st_ino"])
+        open_file = self._open.get(attrs["st_ino"])  # one dict read: atomic, no lock on every getattr
         if open_file is None or not open_file.dirty or getattr(open_file.file, "failed", False):
             return attrs  # (a failed writer's bytes will never be committed: the file is as it was)
         attrs = dict(attrs, st_size=open_file.size, st_blocks=(open_file.size + 511) // 512)
@@ -175,7 +180,7 @@ class FileSystem:
             size = 4096
         mtime = _ns(status, "modificationTimeNs", "modificationTime")
         return {
-            "st_mode": kind | int(str(status.get("permission", "755")), 8),
+            "st_mode": kind | _permission(status.get("permission", "755")),
             "st_ino": int(status.get("fileId", 0)),
             "st_nlink": int(status.get("nlink") or (2 if kind == stat_mod.S_IFDIR else 1)),
             "st_uid": self.identity.uid(status.get("owner")),
@@ -297,8 +302,13 @@ class FileSystem:
         self._writable()
         split_path(path)
         owner, group = self._creator(path, caller)
+        generation = self._listings.generation
         self.client.mkdirs(path, permission=mode & 0o7777, parents=False, owner=owner, group=group)
         self._forget(path)
+        # A directory we just made is empty: lookups in it (``cp -r``, ``tar x`` ask for every name
+        # before creating it) need no request. Not kept if this mount changed anything meanwhile.
+        self._listings.put(path, set(), generation)
+        self._children.put(path, 0)
         self._entry_changed(path, added=True, nlink=1, when_ns=self._ctime_of_new(path))
 
     def rmdir(self, path: str) -> None:
@@ -487,7 +497,7 @@ class FileSystem:
     # ---------------------------------------------------------------- extended attributes
 
     def getxattr(self, path: str, name: str) -> bytes:
-        if name.startswith(_LOCAL_XATTR_PREFIXES):
+        if name.startswith(LOCAL_XATTR_PREFIXES):
             raise OSError(errno.ENODATA, "no such attribute")
         value = self._xattr_map(path).get(name)
         if value is None:
@@ -499,7 +509,7 @@ class FileSystem:
 
     def setxattr(self, path: str, name: str, value: bytes, options: int) -> None:
         self._writable()
-        if name.startswith(_LOCAL_XATTR_PREFIXES):
+        if name.startswith(LOCAL_XATTR_PREFIXES):
             raise OSError(errno.EOPNOTSUPP, "ACLs and security labels are not stored on DFS")
         flag = "CREATE" if options & XATTR_CREATE else "REPLACE" if options & XATTR_REPLACE else None
         if flag == "REPLACE" and name not in self._xattr_map(path, fresh=True):
@@ -511,7 +521,7 @@ class FileSystem:
 
     def removexattr(self, path: str, name: str) -> None:
         self._writable()
-        if name.startswith(_LOCAL_XATTR_PREFIXES) or name not in self._xattr_map(path, fresh=True):
+        if name.startswith(LOCAL_XATTR_PREFIXES) or name not in self._xattr_map(path, fresh=True):
             raise OSError(errno.ENODATA, "no such attribute")
         self.client.remove_xattr(path, name)
         self._xattrs.pop(path)
@@ -555,6 +565,9 @@ class FileSystem:
         accmode = flags & os.O_ACCMODE
         if accmode != os.O_RDONLY or flags & os.O_TRUNC:
             self._writable()
+            # open(2) for writing fails at once where no COMMIT could succeed (EROFS in a frozen
+            # buffer, EACCES after a chmod elsewhere), not at close after the writes were taken
+            self.client.check_commit(path, create=False, overwrite=True, fileId=int(status.get("fileId", 0)))
         self._remember(path, status)
         fh = self._add_handle(path, status, flags, None)
         if flags & os.O_TRUNC:
@@ -621,7 +634,11 @@ class FileSystem:
             self._committed(handle.open_file)
 
     def fsync(self, fh: int, datasync: bool = False) -> None:
-        self.flush(fh)
+        """Commit, and return only once data and namespace are on disk everywhere (README:
+        durability); ``fdatasync`` too, since a file's size and block list are its metadata."""
+        handle = self._handle(fh)
+        if handle.open_file.commit(sync=True):
+            self._committed(handle.open_file)
 
     def release(self, fh: int) -> None:
         handle: FileHandle | None = self._files.pop(fh)
@@ -696,10 +713,22 @@ def default_file_opener(client: NameNodeAPI) -> Callable[[Any, str, str, Mapping
     """How the mount opens a file whose FileStatus it has just been answered: a ``DFSFile`` (an
     empty one then costs no request) for a real cluster, the client's own ``open`` otherwise."""
     from dfs_client import HttpNameNode
-    if isinstance(client, HttpNameNode):
-        from dfs_client.files import DFSFile
-        return lambda nn, path, mode, status: DFSFile(nn, path, mode, status=status)
+    if isinstance(client, HttpNameNode):  # (an encrypting client answers an EncryptedFile)
+        return lambda nn, path, mode, status: nn.open(path, mode, status=status)
     return lambda nn, path, mode, status: nn.open(path, mode)
+
+
+_PERMISSIONS: dict[Any, int] = {}
+
+
+def _permission(text: Any) -> int:
+    """The octal ``permission`` of a FileStatus (a few distinct strings, parsed once each)."""
+    bits = _PERMISSIONS.get(text)
+    if bits is None:
+        bits = int(str(text), 8)
+        if len(_PERMISSIONS) < 4096:
+            _PERMISSIONS[text] = bits
+    return bits
 
 
 def _ns(status: Mapping[str, Any], ns_key: str, ms_key: str) -> int:

@@ -43,18 +43,23 @@ class OpenFile:
             self.generation += 1
             self.dirty = True
 
-    def commit(self) -> bool:
+    def commit(self, sync: bool = False) -> bool:
         """Make every byte written through any handle durable: data nodes hold it, name node
-        committed. False when there was nothing to commit (and nothing was sent)."""
+        committed; ``sync`` (fsync(2)): on the disk of every replica and of the name node too.
+        False when there was nothing to commit."""
         with self.lock:
-            if not self.dirty:
+            dirty = self.dirty
+            if not dirty and not sync:
                 return False
             generation = self.generation
-        self.file.flush()
+        if sync:
+            self.file.fsync()
+        else:
+            self.file.flush()
         with self.lock:
             if self.generation == generation:
                 self.dirty = False
-        return True
+        return dirty
 
     def settled(self, size: int, mtime_ns: int) -> None:
         """The name node's size and mtime after our commit, unless writes went on meanwhile (so a
@@ -133,8 +138,7 @@ class HandleTable:
             return fh
 
     def get(self, fh: int) -> Any:
-        with self._lock:
-            return self._items.get(fh)
+        return self._items.get(fh)  # one dict read is atomic: no lock on every read and write
 
     def pop(self, fh: int) -> Any:
         with self._lock:

@@ -38,7 +38,7 @@ class IdentityMap:
 
 
 def _lookup(cache: TTLCache[str, int], name: str, resolve: Callable[[str], int]) -> int:
-    cached = cache.get(name)
+    cached = cache.get(name)  # (twice per entry of every listing: no lock taken, see TTLCache.get)
     if cached is not None:
         return cached
     if name.isdigit():

@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .binding import FuseOSError, Operations, fuse_get_context, overrides
-from .filesystem import Caller, FileSystem
+from .filesystem import LOCAL_XATTR_PREFIXES, Caller, FileSystem
 
 log = logging.getLogger("dfs_fuse")
 
 MAX_REQUEST = 1024 * 1024
+FUSE_CAP_READDIRPLUS = 1 << 13  # fuse_common.h (libfuse 3)
+FUSE_CAP_READDIRPLUS_AUTO = 1 << 14
 
 # Callbacks whose failure is routine (lookups of missing names, absent xattrs): not worth a log line.
 _QUIET = {errno.ENOENT, errno.ENODATA, errno.EEXIST, errno.ENOTEMPTY}
@@ -71,6 +73,10 @@ class DFSOperations(Operations):
             conn_info.max_write = MAX_REQUEST
             conn_info.max_read = MAX_REQUEST  # must equal the max_read mount option (cli.fuse_options)
             conn_info.max_readahead = MAX_REQUEST
+            if conn_info.capable & FUSE_CAP_READDIRPLUS:
+                # Every listing page carries attributes, not only the first (libfuse's "auto"): the
+                # name node sends them anyway, and ``ls -l`` then costs no lookup per entry.
+                conn_info.want = (conn_info.want | FUSE_CAP_READDIRPLUS) & ~FUSE_CAP_READDIRPLUS_AUTO
         if self._on_ready is not None:
             self._on_ready()
 
@@ -197,6 +203,8 @@ class DFSOperations(Operations):
     @overrides(Operations)
     @_errno_boundary
     def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
+        if name.startswith(LOCAL_XATTR_PREFIXES):  # ``ls -l`` asks twice per entry: one exception, not two
+            raise FuseOSError(errno.ENODATA)
         return self.fs.getxattr(path, name)
 
     @overrides(Operations)

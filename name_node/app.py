@@ -13,22 +13,34 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from dfs_common.errors import IllegalArgument, MethodNotAllowed, NotFound
+from dfs_common.metrics import RequestMetrics, StateCollector
 from dfs_common.settings import Settings
 from dfs_common.web import Params, answer
 
+from .admin import AdminOps
+from .balancer import Balancer
+from .decommission import Drainer
+
 from .handlers.attributes import AttributeOps
+from .handlers.buffers import BUFFER_OPERATIONS, BufferOps
 from .handlers.call import PREFIX, Call, caller_of
 from .handlers.content import ContentOps
+from .handlers.erasure import ERASURE_OPERATIONS, ErasureOps
 from .handlers.internal import InternalOps
 from .handlers.redirects import RedirectOps
 from .handlers.server import ServerOps
 from .handlers.status import StatusOps
 from .handlers.tree import TreeOps
 from .heal import Healer
+from .identity import Identity
 from .members import Members
+from .metrics import namenode_metrics
 from .permissions import Caller, GroupMapping
 from .placement import Placement
+from .safemode import SafeModeState
 from .store import Store
+from .ui import WebPages
+from .users import UserOps
 
 log = logging.getLogger("dfs.name_node")
 
@@ -38,13 +50,16 @@ OPERATIONS: dict[str, str] = {
     "LISTSTATUS": "GET", "LISTSTATUS_BATCH": "GET", "GETCONTENTSUMMARY": "GET", "GETQUOTAUSAGE": "GET",
     "GETFILECHECKSUM": "GET", "GETFILEBLOCKLOCATIONS": "GET", "GETHOMEDIRECTORY": "GET",
     "GETTRASHROOT": "GET", "GETXATTRS": "GET", "LISTXATTRS": "GET", "CHECKACCESS": "GET",
-    "GETACLSTATUS": "GET", "GETSTATUS": "GET", "GETSERVERDEFAULTS": "GET",
+    "GETACLSTATUS": "GET", "GETSTATUS": "GET", "GETSERVERDEFAULTS": "GET", "GETDELEGATIONTOKEN": "GET",
+    "RENEWDELEGATIONTOKEN": "PUT", "CANCELDELEGATIONTOKEN": "PUT",
     "CREATE": "PUT", "MKDIRS": "PUT", "CREATESYMLINK": "PUT", "MKNOD": "PUT", "RENAME": "PUT", "LINK": "PUT",
     "SETREPLICATION": "PUT", "SETOWNER": "PUT", "SETPERMISSION": "PUT", "SETTIMES": "PUT",
     "SETXATTR": "PUT", "REMOVEXATTR": "PUT",
     "APPEND": "POST", "CONCAT": "POST", "TRUNCATE": "POST", "ADDBLOCK": "POST", "COMMIT": "POST",
-    "REPORTBADBLOCK": "POST", "RENEWBLOCKS": "POST", "ABANDONBLOCKS": "POST",
+    "REPORTBADBLOCK": "POST", "RENEWBLOCKS": "POST", "ABANDONBLOCKS": "POST", "SYNC": "POST",
     "DELETE": "DELETE",
+    **BUFFER_OPERATIONS,
+    **ERASURE_OPERATIONS,
 }
 
 ROUTES: dict[tuple[str, str], str] = {
@@ -57,7 +72,24 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/liveness"): "on_liveness",
     ("GET", "/df"): "on_df",
     ("POST", "/mkfs"): "on_mkfs",
+    ("POST", "/admin/decommission"): "on_decommission",
+    ("POST", "/admin/recommission"): "on_recommission",
+    ("POST", "/admin/maintenance"): "on_maintenance",
+    ("GET", "/admin/safemode"): "on_safemode_get",
+    ("POST", "/admin/safemode"): "on_safemode",
+    ("GET", "/admin/balancer"): "on_balancer_get",
+    ("POST", "/admin/balancer"): "on_balancer",
+    ("GET", "/fsck"): "on_fsck",
+    ("GET", "/metrics"): "on_metrics",
+    ("GET", "/"): "on_ui_overview",
+    ("GET", "/ui/browse"): "on_ui_browse",
+    ("GET", "/ui/file"): "on_ui_file",
+    ("GET", "/ui/node"): "on_ui_node",
 }
+# Changes a name node in safe mode still takes: they keep writers alive or only drop what their
+# writer gave up, and refusing them would lose nothing but time.
+SAFE_MODE_ALLOWED = frozenset(("RENEWBLOCKS", "ABANDONBLOCKS", "REPORTBADBLOCK"))
+USERS = "/users"  # and /users/<name>[/token], and /whoami: see users.py
 
 
 class NameNode:
@@ -65,22 +97,38 @@ class NameNode:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.db_path, settings.db_map_size, settings.superuser, settings.supergroup)
+        self.store = Store(settings.db_path, settings.db_map_size, settings.superuser, settings.supergroup,
+                           sync=settings.sync, sync_interval=settings.sync_interval)
         self.groups = GroupMapping(settings.superuser, settings.supergroup)
+        self.identity = Identity(settings, self.store)
+        self.users = UserOps(self.identity)
         self.members = Members(self.store, settings)
         self.placement = Placement(self.members)
         self.healer = Healer(self.store, self.members, self.placement, settings)
-        internal = InternalOps(self.store, self.members, self.placement, self.healer, self.groups, settings)
+        self.safemode = SafeModeState(self.store, settings.safemode_threshold)
+        self.healer.paused = lambda: self.safemode.on
+        self.drainer = Drainer(self.store, self.members, self.healer, min(1.0, settings.heartbeat))
+        self.balancer = Balancer(self.store, self.members, settings)
+        self.balancer.paused = lambda: self.safemode.on
+        self.healer.extra_ticks += [self.drainer.tick, self.balancer.tick]
+        self.metrics = RequestMetrics("namenode")
+        self.metrics.add(StateCollector(lambda: namenode_metrics(self)))
+        internal = InternalOps(self.store, self.members, self.placement, self.healer, self.groups, settings,
+                               safemode=self.safemode, balancer=self.balancer)
         resources = [StatusOps(self.store, self.members), TreeOps(self.store),
                      AttributeOps(self.store, self.healer),
                      ContentOps(self.store, self.members, self.placement, self.healer, settings),
-                     RedirectOps(self.store, self.members, self.placement, settings),
-                     ServerOps(self.members, settings)]
+                     RedirectOps(self.store, self.members, self.placement, settings, self.identity), self.users,
+                     ServerOps(self.members, settings, self.store),
+                     BufferOps(self.store, self.placement, self.healer, settings), ErasureOps(self.store)]
         self._handlers = _handler_table(resources)
-        self._routes = {key: getattr(internal, name) for key, name in ROUTES.items()}
+        routes = [internal, AdminOps(self), WebPages(self)]
+        self._routes = {key: next(getattr(r, name) for r in routes if hasattr(r, name))
+                        for key, name in ROUTES.items()}
         self._paths = {path for _, path in ROUTES}
 
     def start(self) -> None:
+        self.store.start_syncer()
         self.healer.start()
 
     def stop(self) -> None:
@@ -89,14 +137,32 @@ class NameNode:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
-        response = answer(self.dispatch, request)
+        response = self.metrics.measure(self.op_name(request), request,
+                                        lambda: answer(self.admitted, request))
         return response(environ, start_response)
+
+    def admitted(self, request: Request) -> Response:
+        """Every request passes ``identity.admit`` (authentication, the rules of its path) first."""
+        self.identity.admit(request)
+        return self.dispatch(request)
+
+    def op_name(self, request: Request) -> str:
+        """The bounded label a request is counted under: its WebHDFS op or its route."""
+        path = request.path
+        if path == PREFIX or path.startswith(PREFIX + "/"):
+            op = (request.args.get("op") or "").upper()
+            return op if op in OPERATIONS else "invalid"
+        return path if path in self._paths else "other"
 
     def caller_of(self, request: Request) -> Caller:
         return caller_of(request, self.groups)
 
     def dispatch(self, request: Request) -> Response:
         path = request.path
+        if path == USERS or path.startswith(USERS + "/"):
+            return self.users.on_users(request)
+        if path == "/whoami" and request.method == "GET":
+            return self.users.on_whoami(request)
         if path == PREFIX or path.startswith(PREFIX + "/"):
             return self.webhdfs(request, path[len(PREFIX):] or "/")
         route = self._routes.get((request.method, path))
@@ -118,7 +184,13 @@ class NameNode:
             raise IllegalArgument(f'Invalid value for webhdfs parameter "op": No enum constant '
                                   f"org.apache.hadoop.hdfs.web.resources.{kind}OpParam.Op.{op} "
                                   f"({op} is a {method} operation)")
-        return self._handlers[op](Call(request, params, path, self.caller_of(request)))
+        if method != "GET" and op not in SAFE_MODE_ALLOWED:
+            self.safemode.check(op)
+        sync = method != "GET" and params.boolean("sync", False)  # parsed first: a bad value changes nothing
+        response = self._handlers[op](Call(request, params, path, self.caller_of(request)))
+        if sync:
+            self.store.sync()  # a writer's fsync/hsync: this change is on disk before the answer
+        return response
 
 
 def _handler_table(resources: list[Any]) -> dict[str, Callable[[Call], Response]]:

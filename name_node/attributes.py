@@ -13,7 +13,7 @@ import stat
 from dfs_common.blocks import format_block_id
 from dfs_common.errors import AlreadyExists, IllegalArgument, NoAttribute, NotPermitted
 
-from . import blockmap, namespace
+from . import blockmap, buffers, namespace
 from .permissions import READ, WRITE, Caller, check, check_owner
 from .store import DIR, FILE, Inode, Txn
 
@@ -83,9 +83,11 @@ def set_replication(txn: Txn, path: str, caller: Caller, replication: int, now: 
 def truncate(txn: Txn, path: str, caller: Caller, new_length: int, now: int) -> None:
     """truncate(2): cut or extend (with a hole) to ``new_length``; a cut block keeps its id and
     only its extent shrinks. Times change only with the size."""
-    ino, inode = namespace.resolve_existing(txn, path, caller, follow=True)
+    where = namespace.resolve(txn, path, caller, follow=True)
+    ino, inode = where.existing()
     namespace.require_file(inode, path)
     check(caller, inode, WRITE, path)
+    buffers.check_writable(txn, where.parent_ino, path)
     entries: list[tuple[str | None, int, str | None]] = []
     position = 0
     for number, size in txn.extents(ino):
@@ -101,6 +103,7 @@ def truncate(txn: Txn, path: str, caller: Caller, new_length: int, now: int) -> 
     if inode.size != old_size:  # POSIX truncate(2): times change only with the size
         inode.mtime = inode.ctime = now
     txn.put_inode(ino, inode)
+    buffers.resized(txn, where.parent_ino, old_size, inode.size)
 
 
 # extended attributes -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 from dfs_common.blocks import format_block_id, parse_block_id, parse_checksum
 from dfs_common.errors import IllegalArgument, TooLarge
 
+from . import groups
 from .store import BlockRecord, Txn, node_key, node_prefix, pack_u64, split_node_key, unpack_u64
 
 PENDING_LIFETIME_NS = 3600 * 10**9  # an ADDBLOCK'd block never committed for an hour is garbage
@@ -30,6 +31,9 @@ def renew(txn: Txn, numbers: Iterable[int], now_ns: int) -> int:
     """Restart the lifetime of pending blocks a live writer still holds (its shipped blocks wait
     for a COMMIT that may come hours later); committed or unknown ones are left alone."""
     renewed = 0
+    numbers = list(numbers)
+    if groups.any_groups(txn):  # a group's fragments live as long as the group
+        numbers += [f for n in list(numbers) if (found := groups.group(txn, n)) for f in found[1]]
     for number in numbers:
         record = txn.block(number)
         if record is None or record.owner:
@@ -51,12 +55,17 @@ def abandon(txn: Txn, numbers: Iterable[int]) -> int:
 def drop_blocks(txn: Txn, numbers: Iterable[int]) -> int:
     """Forget blocks no file refers to any more and queue their replicas for deletion."""
     dropped = 0
-    for number in numbers:
+    queue = list(numbers)
+    coded = groups.any_groups(txn)
+    while queue:
+        number = queue.pop()
         if not number:
             continue
         record = txn.block(number)
         if record is None:
             continue
+        if coded:
+            queue.extend(groups.forget(txn, number))  # a group goes with its fragments
         for node in record.replicas:
             key = node_key(node, number)
             txn.delete("replicas", key)
@@ -131,6 +140,8 @@ def swap_extents(txn: Txn, ino: int, entries: list[tuple[str | None, int, str | 
                 raise IllegalArgument(f"Block {block_id} does not match its recorded length and checksum")
         elif record.owner:
             raise IllegalArgument(f"Block {block_id} belongs to another file")
+        elif (group := groups.group(txn, number) if groups.any_groups(txn) else None) is not None:
+            _adopt_group(txn, ino, number, record, group[1], length, checksum)
         else:
             if not record.replicas:
                 raise IllegalArgument(f"Block {block_id} has not been confirmed by any data node")
@@ -145,6 +156,26 @@ def swap_extents(txn: Txn, ino: int, entries: list[tuple[str | None, int, str | 
     drop_blocks(txn, old_numbers - seen)
     txn.put_extents(ino, extents)
     return extents, size, adopted
+
+
+def _adopt_group(txn: Txn, ino: int, number: int, record: BlockRecord, fragments: list[int],
+                 length: int, checksum: str | None) -> None:
+    """A pending erasure-coded group joins a file: every fragment must have been confirmed by its
+    data node (invariant 4); the group's length and checksum are those of its logical bytes, as
+    its writer encoded them (readers check them after decoding)."""
+    if checksum is None:
+        raise IllegalArgument(f"Group {format_block_id(number)} needs the checksum of its bytes")
+    for fragment_number in fragments:
+        fragment = txn.block(fragment_number)
+        if fragment is None or not fragment.replicas:
+            raise IllegalArgument(f"Fragment {format_block_id(fragment_number)} of group "
+                                  f"{format_block_id(number)} has not been confirmed by its data node")
+        txn.delete("pending", pack_u64(fragment.pending_since) + pack_u64(fragment_number))
+        fragment.owner, fragment.pending_since = ino, 0
+        txn.put_block(fragment_number, fragment)
+    txn.delete("pending", pack_u64(record.pending_since) + pack_u64(number))
+    record.owner, record.pending_since, record.length, record.checksum = ino, 0, length, checksum
+    txn.put_block(number, record)
 
 
 def receive(txn: Txn, node: str, block_id: Any, length: Any, checksum: Any) -> int | None:

@@ -18,18 +18,19 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from dfs_common.blocks import format_block_id
+from dfs_common.erasure import parse_policy
 from dfs_common.errors import DFSError
 from dfs_common.loops import BackgroundLoop
 from dfs_common.settings import Settings
 
-from . import blockmap
+from . import blockmap, groups
 from .members import Members
 from .placement import Placement
-from .store import Store, node_prefix, split_node_key, unpack_u64
+from .store import Store, Txn, node_prefix, split_node_key, unpack_u64
 
 log = logging.getLogger("dfs.name_node.heal")
 
@@ -64,12 +65,17 @@ class Healer(BackgroundLoop):
         self._missing: set[int] = set()        # no live replica at all: nothing to copy from
         self._checks: dict[int, _TrimCheck] = {}  # over-replicated blocks waiting for their keepers
         self._lost_on: dict[int, set[str]] = {}   # nodes a suspect block was lost or found bad on
+        self._corrupt: set[int] = set()           # blocks with a copy found bad, not yet healed
         super().__init__()
         self._last_expire = time.monotonic()
         # the first full scan runs once a restart's grace window is over: suspects are not persisted
         self._last_scan = self._last_expire - _SCAN_EVERY + 2 * settings.dead_after * settings.heartbeat
         self._scan_due = False
         self.retry_after = max(10.0, 4 * settings.heartbeat)
+        self.replications = 0        # copy commands sent (metrics, the heal benchmark)
+        self.replicated_bytes = 0    # their blocks' sizes (block size when unknown)
+        self.paused: Callable[[], bool] = lambda: False  # safe mode: react to nothing until it ends
+        self.extra_ticks: list[Callable[[], None]] = []
 
     # events ---------------------------------------------------------------------------------
     def suspect(self, numbers: Iterable[int]) -> None:
@@ -87,6 +93,17 @@ class Healer(BackgroundLoop):
                 self._lost_on.setdefault(number, set()).add(node_id)
         self.suspect(numbers)
 
+    def bad(self, node_id: str, numbers: Iterable[int]) -> None:
+        """Copies on ``node_id`` failed their checksum: corrupt until healed."""
+        numbers = list(numbers)
+        with self._lock:
+            self._corrupt.update(numbers)
+        self.lost(node_id, numbers)
+
+    def corrupt_blocks(self) -> set[int]:
+        with self._lock:
+            return set(self._corrupt)
+
     def confirmed(self, replicas: Iterable[tuple[str, int]]) -> None:
         """Data nodes confirmed holding intact copies (a write, a copy, or a ``verify``)."""
         replicas = list(replicas)
@@ -101,6 +118,10 @@ class Healer(BackgroundLoop):
     def under_replicated(self) -> int:
         return len(self._suspects) + len(self._missing)
 
+    @property
+    def missing(self) -> int:
+        return len(self._missing)
+
     # thread ---------------------------------------------------------------------------------
     def _run(self) -> None:
         interval = min(1.0, self.settings.heartbeat / 2)
@@ -113,9 +134,11 @@ class Healer(BackgroundLoop):
     def tick(self) -> None:
         """One round: react to node state changes, heal a batch of suspects, periodic sweeps."""
         now = time.monotonic()
+        if self.paused():
+            return
         for node_id, alive in self.members.transitions():
             log.info("data node %s is %s", node_id, "alive" if alive else "dead")
-            self._suspect_node(node_id)
+            self.suspect_node(node_id)
             if alive:
                 with self._lock:
                     self._suspects |= self._missing
@@ -123,6 +146,8 @@ class Healer(BackgroundLoop):
                 # blocks settled short while too few nodes were live are in no queue: rescan
                 self._scan_due = True
         self.heal_batch(now)
+        for tick in self.extra_ticks:  # the operators' loops (decommission, balancer)
+            tick()
         if now - self._last_expire >= _EXPIRE_EVERY:
             self._last_expire = now
             with self.store.write() as txn:
@@ -133,7 +158,8 @@ class Healer(BackgroundLoop):
             self._last_scan, self._scan_due = now, False
             self.full_scan()
 
-    def _suspect_node(self, node_id: str) -> None:
+    def suspect_node(self, node_id: str) -> None:
+        """Every block with a replica on ``node_id`` (it died, returned or changed state)."""
         with self.store.read() as txn:
             self.suspect(split_node_key(key)[1] for key, _ in txn.scan("replicas", node_prefix(node_id)))
 
@@ -153,7 +179,9 @@ class Healer(BackgroundLoop):
                     if not record.owner:
                         continue
                     inode = txn.inode(record.owner)
-                    want = inode.replication if inode is not None else 0
+                    want = _wanted(txn, unpack_u64(key), inode.replication if inode is not None else 0)
+                    if want is None:
+                        continue
                     if sum(node in live for node in record.replicas) != want:
                         found.append(unpack_u64(key))
             self.suspect(found)
@@ -168,6 +196,7 @@ class Healer(BackgroundLoop):
         if not ready:
             return
         live = self.members.live_ids()
+        serving, resting = self.members.counted_ids()
         trims: list[tuple[int, frozenset[str], list[str]]] = []
         with self.store.read() as txn:
             for number in ready:
@@ -176,19 +205,32 @@ class Healer(BackgroundLoop):
                 if record is None or inode is None:
                     self._settle(number)
                     continue
-                holders = [node for node in record.replicas if node in live]
-                want = min(inode.replication, max(len(live), 1))
-                if len(holders) == want:
+                # copies on in-service live nodes count; one on a node in maintenance counts too
+                # while another copy is live; a draining node's copy is only a source
+                holders = [node for node in record.replicas if node in serving]
+                resting_copies = [node for node in record.replicas if node in resting] if holders else []
+                sources = [node for node in record.replicas if node in live]
+                wanted = _wanted(txn, number, inode.replication)
+                if wanted is None:  # a coded group: its fragments hold the replicas
                     self._settle(number)
-                elif not holders:
+                    continue
+                want = min(wanted, max(len(serving) + len(resting), 1))
+                counted = len(holders) + len(resting_copies)
+                if counted == want or (counted > want and resting_copies):
+                    self._settle(number)  # surplus beside a resting copy waits for its return
+                elif not sources and (fragment := groups.fragment(txn, number)) is not None:
+                    with self._lock:
+                        self._checks.pop(number, None)
+                    self._rebuild(txn, number, record, fragment, live)
+                elif not sources:
                     with self._lock:
                         self._suspects.discard(number)
                         self._missing.add(number)
                         self._checks.pop(number, None)
-                elif len(holders) < want:
+                elif counted < want:
                     with self._lock:
                         self._checks.pop(number, None)
-                    self._replicate(number, holders, record.replicas, want - len(holders), inode.block_size)
+                    self._replicate(number, sources, record.replicas, want - counted, inode.block_size)
                 else:
                     keepers = self._trim_ready(number, holders, want, now)
                     if keepers is not None:
@@ -212,6 +254,7 @@ class Healer(BackgroundLoop):
             self._waiting.pop(number, None)
             self._checks.pop(number, None)
             self._lost_on.pop(number, None)
+            self._corrupt.discard(number)
 
     def _trim_ready(self, number: int, holders: list[str], want: int, now: float) -> frozenset[str] | None:
         """The copies to keep once they all confirmed since asked, else None: the first call
@@ -255,9 +298,63 @@ class Healer(BackgroundLoop):
             except DFSError:
                 targets = []
         if targets:
-            source = random.choice(holders)
+            # a healthy in-service copy first: a draining node serves its readers and has work enough
+            healthy = [h for h in holders if (m := self.members.get(h)) is not None and m.healthy]
+            source = random.choice(self._in_service(healthy) or healthy or holders)
+            self.replications += 1
+            self.replicated_bytes += size
             self.members.queue(source, {"op": "replicate", "blockId": format_block_id(number),
                                         "targets": [m.url for m in targets]})
+        with self._lock:
+            self._waiting[number] = time.monotonic() + self.retry_after
+
+    def _in_service(self, nodes: list[str]) -> list[str]:
+        return [node for node in nodes if (member := self.members.get(node)) is not None
+                and member.admin == "normal"]
+    def _rebuild(self, txn: Txn, number: int, record: blockmap.BlockRecord, fragment: tuple[int, int],
+                 live: set[str]) -> None:
+        """A fragment has no copy left: a node holding no other fragment of its group rebuilds it
+        from k others (a ``reconstruct`` command); retried if nothing is confirmed in time."""
+        group_number, index = fragment
+        found = groups.group(txn, group_number)
+        group_record = txn.block(group_number)
+        if found is None or group_record is None:
+            self._settle(number)
+            return
+        name, fragments = found
+        policy = parse_policy(name)
+        sources, taken = [], set()
+        for other_index, other in enumerate(fragments):
+            other_record = txn.block(other)
+            holders = [n for n in (other_record.replicas if other_record else []) if n in live]
+            taken.update(other_record.replicas if other_record else [])
+            if other != number and holders:
+                member = self.members.get(random.choice(holders))
+                if member is not None:
+                    sources.append({"blockId": format_block_id(other), "index": other_index,
+                                    "length": other_record.length, "checksum": other_record.checksum,  # type: ignore[union-attr]
+                                    "url": member.url})
+        if len(sources) < policy.k:
+            with self._lock:
+                self._suspects.discard(number)
+                self._missing.add(number)
+            log.warning("fragment %s of group %s: only %d of %d fragments left, cannot rebuild",
+                        format_block_id(number), format_block_id(group_number), len(sources), policy.k)
+            return
+        with self._lock:
+            lost_on = sorted(self._lost_on.get(number, ()))
+        try:
+            targets = self.placement.choose(1, max(record.length, 1), exclude=[*taken, *lost_on])
+        except DFSError:
+            try:  # nowhere else: the node whose copy rotted is better than no copy
+                targets = self.placement.choose(1, max(record.length, 1), exclude=taken) if lost_on else []
+            except DFSError:
+                targets = []
+        if targets:
+            self.members.queue(targets[0].id, {
+                "op": "reconstruct", "blockId": format_block_id(number), "index": index, "policy": name,
+                "length": record.length, "checksum": record.checksum, "groupLength": group_record.length,
+                "sources": sources})
         with self._lock:
             self._waiting[number] = time.monotonic() + self.retry_after
 
@@ -267,3 +364,13 @@ class Healer(BackgroundLoop):
             member = self.members.get(node)
             return member.remaining if member is not None else 0
         return sorted(holders, key=room)[:count]
+
+
+def _wanted(txn: Txn, number: int, replication: int) -> int | None:
+    """Copies a block should have: its file's replication; one for a fragment of a coded group;
+    None for the group itself (its fragments carry the copies)."""
+    if not groups.any_groups(txn):
+        return replication
+    if groups.group(txn, number) is not None:
+        return None
+    return 1 if groups.fragment(txn, number) is not None else replication

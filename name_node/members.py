@@ -12,12 +12,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from dfs_common.errors import IllegalArgument
+from dfs_common.errors import IllegalArgument, NotFound
 from dfs_common.settings import Settings
 from dfs_common.web import MAX_INT64, is_http_url
 
 from .store import Store, Txn
 
+NORMAL, DECOMMISSIONING, DECOMMISSIONED, MAINTENANCE = "normal", "decommissioning", "decommissioned", "maintenance"
+ADMIN_STATES = (NORMAL, DECOMMISSIONING, DECOMMISSIONED, MAINTENANCE)
 _REPORT_RETRY = 10  # heartbeats to wait for a requested block report before asking again
 # A node heard from within one heartbeat interval and this share of one more is "fresh": one that
 # stopped answering a moment ago is still alive (dead only after ``dead_after`` heartbeats) but
@@ -44,6 +46,18 @@ class Member:
     reserved: int = 0
     landed: int = 0
     commands: list[dict[str, Any]] = field(default_factory=list)
+    # operator's state (``admin``): NORMAL, or DECOMMISSIONING/DECOMMISSIONED (drained: no new
+    # blocks, its copies do not count), or MAINTENANCE until ``maintenance_until`` (wall time: no
+    # new blocks, its copies keep counting while it is down); persisted with the member
+    admin: str = "normal"
+    maintenance_until: float = 0.0
+    drain: dict[str, int] = field(default_factory=dict)  # decommission progress (``decommission``)
+    # what its heartbeat says of its storage root and place (see ``placement``): an unhealthy
+    # root (an S3 bucket that does not answer) gets no new blocks and its replicas are read last
+    healthy: bool = True
+    root: str = "local"
+    site: str = ""
+    rack: str = ""
 
     @property
     def client_url(self) -> str:
@@ -52,7 +66,9 @@ class Member:
     def record(self) -> dict[str, Any]:
         return {"id": self.id, "url": self.url, "public_url": self.public_url, "capacity": self.capacity,
                 "used": self.used, "remaining": self.remaining, "blocks": self.blocks,
-                "last_seen": self.last_seen}
+                "last_seen": self.last_seen, "healthy": self.healthy, "root": self.root,
+                "site": self.site, "rack": self.rack, "admin": self.admin,
+                "maintenance_until": self.maintenance_until}
 
 
 class Members:
@@ -75,7 +91,9 @@ class Members:
                     id=data["id"], url=data["url"], public_url=data.get("public_url", ""),
                     capacity=data.get("capacity", 0), used=data.get("used", 0),
                     remaining=data.get("remaining", 0), blocks=data.get("blocks", 0),
-                    last_seen=data.get("last_seen", 0.0), seen_at=now)
+                    last_seen=data.get("last_seen", 0.0), seen_at=now, healthy=data.get("healthy", True),
+                    root=data.get("root", "local"), site=data.get("site", ""), rack=data.get("rack", ""),
+                    admin=data.get("admin", NORMAL), maintenance_until=data.get("maintenance_until", 0.0))
 
     def is_alive(self, member: Member, now: float | None = None) -> bool:
         return (now if now is not None else time.monotonic()) - member.seen_at <= self.dead_after
@@ -85,10 +103,13 @@ class Members:
         return (now if now is not None else time.monotonic()) - member.seen_at <= self.fresh_within
 
     def freshest_first(self, members: list[Member]) -> list[Member]:
-        """``members`` (order kept) with those silent for over a heartbeat moved to the end: a
-        hung node is not yet dead, but a reader sent to it waits until its timeout."""
+        """``members`` (order kept) with those silent for over a heartbeat, then those whose root
+        is unhealthy, moved to the end: a hung node is not yet dead, but a reader sent to it waits
+        until its timeout; an unhealthy one answers, with errors."""
         now = time.monotonic()
-        return sorted(members, key=lambda member: not self.is_fresh(member, now))
+        # a draining node still serves reads, after every in-service replica
+        return sorted(members, key=lambda member: (not self.is_fresh(member, now), not member.healthy,
+                                                   member.admin != NORMAL))
 
     def dead_names(self) -> list[str]:
         """Id, URL and public URL of every member declared dead: what heartbeat answers and
@@ -116,6 +137,32 @@ class Members:
     def live_ids(self) -> set[str]:
         return {m.id for m in self.alive()}
 
+    def writable(self) -> list[Member]:
+        """Live nodes in service: the only ones that take new blocks and copies."""
+        return [m for m in self.alive() if m.admin == NORMAL]
+
+    def counted_ids(self) -> tuple[set[str], set[str]]:
+        """(in-service live nodes, nodes in maintenance): whose copies count toward a block's
+        replication. A node in maintenance counts even while down, until its window ends."""
+        now = time.monotonic()
+        members = self.all()
+        return ({m.id for m in members if m.admin == NORMAL and self.is_alive(m, now)},
+                {m.id for m in members if m.admin == MAINTENANCE})
+
+    def set_admin(self, txn: Txn, node_id: str, admin: str, until: float = 0.0) -> Member:
+        """Change a node's operator state (persisted in the same transaction)."""
+        if admin not in ADMIN_STATES:
+            raise IllegalArgument(f"Unknown data node state {admin[:40]!r}")
+        with self._lock:
+            member = self._members.get(node_id)
+            if member is None:
+                raise NotFound(f"No data node {node_id[:128]!r} (the ids /status shows)")
+            member.admin, member.maintenance_until = admin, until
+            if admin != DECOMMISSIONING:
+                member.drain = {}
+        txn.put("members", member.id.encode(), json.dumps(member.record()).encode())
+        return member
+
     def heartbeat(self, txn: Txn, body: Any) -> tuple[Member, bool]:
         """Register or refresh a node from its heartbeat; answers (member, wants a block report)."""
         info = parse_heartbeat(body)
@@ -129,6 +176,8 @@ class Members:
             member.capacity, member.used = info["capacity"], info["used"]
             member.remaining, member.blocks = info["remaining"], info["blocks"]
             member.last_seen, member.seen_at, member.landed = time.time(), now, 0
+            member.healthy, member.root = info["healthy"], info["root"]
+            member.site, member.rack = info["site"], info["rack"]
             wants_report = not member.reported and now - member.report_asked > _REPORT_RETRY * self.settings.heartbeat
             if wants_report:
                 member.report_asked = now
@@ -168,7 +217,10 @@ class Members:
 
     def status(self) -> list[dict[str, Any]]:
         now = time.monotonic()
-        return [dict(m.record(), state="alive" if self.is_alive(m, now) else "dead") for m in self.all()]
+        return [dict(m.record(), alive=self.is_alive(m, now), reserved=m.reserved,
+                     state=m.admin if m.admin != NORMAL else "alive" if self.is_alive(m, now) else "dead",
+                     **({"decommission": dict(m.drain)} if m.admin == DECOMMISSIONING else {}))
+                for m in self.all()]
 
     def totals(self) -> dict[str, int]:
         alive = self.alive()
@@ -196,4 +248,13 @@ def parse_heartbeat(body: Any) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_INT64:
             raise IllegalArgument(f"Heartbeat field {name!r} must be a number between 0 and 2**63-1")
         info[name] = int(value)
+    healthy = body.get("healthy", True)
+    if not isinstance(healthy, bool):
+        raise IllegalArgument("Heartbeat field 'healthy' must be true or false")
+    info["healthy"] = healthy
+    for name, default in (("root", "local"), ("site", ""), ("rack", "")):
+        value = body.get(name, default)
+        if not isinstance(value, str) or len(value) > 64 or not value.isprintable() or "/" in value:
+            raise IllegalArgument(f"Heartbeat field {name!r} must be a name of at most 64 characters")
+        info[name] = value
     return info

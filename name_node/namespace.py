@@ -14,7 +14,7 @@ from dfs_common.errors import (AlreadyExists, IllegalArgument, InvalidMove, IsAD
 from dfs_common.filestatus import SpecialKind
 from dfs_common.paths import split_path
 
-from . import blockmap
+from . import blockmap, buffers
 from .permissions import EXECUTE, WRITE, Caller, allowed, check, check_sticky
 from .store import BLOCK, CHAR, DIR, FIFO, FILE, LINK, ROOT_INO, SOCKET, SPECIAL_KINDS, Inode, Txn
 
@@ -119,6 +119,7 @@ def new_inode(txn: Txn, kind: str, mode: int, caller: Caller, parent: Inode, now
 def add_entry(txn: Txn, where: Resolved, ino: int, inode: Inode, now: int) -> None:
     """Link ``inode`` into the directory ``where`` names; the directory's times and counts follow."""
     parent = where.parent
+    buffers.check_writable(txn, where.parent_ino, where.path)
     txn.put_child(where.parent_ino, where.name, ino)
     parent.children += 1
     if inode.kind == DIR:
@@ -127,9 +128,12 @@ def add_entry(txn: Txn, where: Resolved, ino: int, inode: Inode, now: int) -> No
     parent.mtime = parent.ctime = now
     txn.put_inode(ino, inode)
     txn.put_inode(where.parent_ino, parent)
+    buffers.entry_added(txn, where.parent_ino, inode)
 
 
 def remove_entry(txn: Txn, parent_ino: int, parent: Inode, name: str, child: Inode, now: int) -> None:
+    buffers.check_writable(txn, parent_ino, name)
+    buffers.entry_removed(txn, parent_ino, child)
     txn.delete_child(parent_ino, name)
     parent.children -= 1
     if child.kind == DIR:
@@ -301,6 +305,7 @@ def _empty_directory(txn: Txn, ino: int, inode: Inode, caller: Caller, path: str
             stack.pop()
             continue
         check(caller, dir_node, WRITE | EXECUTE, dir_path)
+        buffers.check_writable(txn, dir_ino, dir_path)
         for name, child in batch:
             child_node = txn.inode(child)
             child_path = dir_path.rstrip("/") + "/" + name

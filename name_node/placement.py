@@ -52,8 +52,8 @@ class Placement:
         excluded = set(exclude)
         with self._lock:
             self._expire(time.monotonic())
-            candidates = [m for m in self.members.alive()
-                          if m.id not in excluded and (m.capacity == 0 or free(m) >= block_size)]
+            candidates = [m for m in self.members.writable() if m.id not in excluded and m.healthy
+                          and (m.capacity == 0 or free(m) >= block_size)]
             candidates.sort(key=lambda m: free(m) * random.uniform(1 - _JITTER, 1 + _JITTER), reverse=True)
             chosen = candidates[:max(1, count)]
             if not chosen:
@@ -111,7 +111,9 @@ class Placement:
     def any_alive(self, exclude: Iterable[str] = ()) -> Member:
         """One live node for a redirect that carries no block yet (CREATE, APPEND)."""
         excluded = set(exclude)
-        alive = [m for m in self.members.alive() if m.id not in excluded]
+        alive = [m for m in self.members.writable() if m.id not in excluded] \
+            or [m for m in self.members.alive() if m.id not in excluded]
+        alive = [m for m in alive if m.healthy] or alive
         if not alive:
             raise NoSpace("No live data node")
         now = time.monotonic()

@@ -1,11 +1,13 @@
 """The name node's LMDB environment: named databases, compact record encodings, one txn wrapper.
 
 Everything the name node knows lives here, so every namespace change is one write transaction and
-survives kill -9 and power loss (every write scope ends only once its commit is on disk). Keys are packed so that
+survives kill -9 at any instant and a power loss within the bounds of the durability mode
+(``Store``). Keys are packed so that
 directory listings and per-node lookups are ordered range scans, never loads of a whole table.
 """
 from __future__ import annotations
 
+import logging
 import marshal
 import os
 import struct
@@ -16,6 +18,8 @@ from dataclasses import dataclass, field
 
 import lmdb
 
+log = logging.getLogger("dfs.name_node.store")
+
 ROOT_INO = 1
 FILE, DIR, LINK = "f", "d", "l"
 # Special files: an inode with a type and a device number (``rdev``) and no blocks; the kernel of
@@ -25,7 +29,8 @@ SPECIAL_KINDS = (FIFO, CHAR, BLOCK, SOCKET)
 
 _U64 = struct.Struct(">Q")
 _DB_NAMES = ("inodes", "dirents", "extents", "xattrs", "blocks", "replicas", "pending",
-             "deletions", "members", "meta")
+             "deletions", "members", "meta", "users", "tokens", "buffers", "frozen", "bufferlog",
+             "ecpolicy", "groups", "fragments")
 
 
 def pack_u64(number: int) -> bytes:
@@ -133,6 +138,9 @@ class Txn:
         self.txn.delete(key, db=self.db["extents"])
         for name in list(self.xattrs(ino)):
             self.txn.delete(key + name.encode(), db=self.db["xattrs"])
+        self.txn.delete(key, db=self.db["buffers"])  # a buffer directory's row (name_node.buffers)
+        self.txn.delete(key, db=self.db["frozen"])
+        self.txn.delete(key, db=self.db["ecpolicy"])  # an erasure coding policy (name_node.erasure)
 
     # directory entries ---------------------------------------------------------------------
     def child(self, parent: int, name: str) -> int | None:
@@ -209,6 +217,9 @@ class Txn:
                     return
                 yield key, value
 
+    def get(self, name: str, key: bytes) -> bytes | None:
+        return self.txn.get(key, db=self.db[name])
+
     def put(self, name: str, key: bytes, value: bytes = b"") -> None:
         self.txn.put(key, value, db=self.db[name])
 
@@ -231,27 +242,41 @@ class Txn:
 
 
 class Store:
-    """The opened environment. Open it after fork, in the worker that serves requests."""
+    """The opened environment. Open it after fork, in the worker that serves requests.
+
+    ``sync="always"``: a write scope ends only once its commit is on disk. ``"batch"``: it ends
+    once LMDB committed it (the change is in the page cache, so a kill -9 of the process loses
+    nothing) and ``start_syncer`` makes it durable within ``sync_interval`` seconds; ``sync()``
+    does it at once (a client's fsync). Either way the file stays consistent at any crash.
+    """
 
     def __init__(self, path: str, map_size: int, root_owner: str = "root",
-                 root_group: str = "supergroup") -> None:
+                 root_group: str = "supergroup", sync: str = "always", sync_interval: float = 0.05) -> None:
         os.makedirs(path, exist_ok=True)
-        # An acknowledged change is on disk before the answer leaves. sync: a commit fsyncs its data
-        # pages before it writes the meta page that points at them, so the file is consistent
-        # whenever it crashes (LMDB's MDB_NOMETASYNC guarantee). The meta page is then made durable
-        # by ``_durable`` before the write scope ends: outside LMDB's write lock, and one fsync
-        # covers every writer that committed meanwhile (the next commit's data fsync covers it too).
+        # sync, no metasync (MDB_NOMETASYNC): a commit fdatasyncs its data pages before it writes
+        # the meta page that points at them, so the file is consistent whenever it crashes; a power
+        # loss may only forget the commits whose meta page was not synced yet. That meta page is
+        # made durable by ``_sync_through``: outside LMDB's write lock, and one fsync covers every
+        # writer that committed meanwhile (the next commit's data fdatasync covers it too).
+        # Never MDB_NOSYNC: without the data fdatasync a power loss could leave a meta page
+        # pointing at pages that never reached the disk.
         self.env = lmdb.open(path, map_size=map_size, max_dbs=len(_DB_NAMES) + 2, max_readers=512,
                              sync=True, metasync=False, lock=True, readahead=False)
         self.dbs = {name: self.env.open_db(name.encode()) for name in _DB_NAMES}
+        self.always = sync == "always"
+        self.sync_interval = sync_interval
         self._issued = 0  # write commits started, numbered in commit order (LMDB's write lock held)
         self._committed = 0  # every commit numbered up to this one has returned
         self._synced = 0  # every commit numbered up to this one is on disk, meta page included
+        self.syncs = 0  # env.sync calls made (the meta-page fsyncs): /status shows it
         self._counter_lock = threading.Lock()
         self._sync_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._syncer: threading.Thread | None = None
         with self.write() as txn:
             if txn.inode(ROOT_INO) is None:
                 format_root(txn, root_owner, root_group)
+        self.sync()
 
     def read(self) -> "_Scope":
         return _Scope(self, write=False)
@@ -259,11 +284,41 @@ class Store:
     def write(self) -> "_Scope":
         return _Scope(self, write=True)
 
+    def start_syncer(self) -> None:
+        """Batch mode: a thread that makes every commit durable within ``sync_interval``."""
+        if self.always or self._syncer is not None:
+            return
+        self._syncer = threading.Thread(target=self._sync_loop, name="lmdb-syncer", daemon=True)
+        self._syncer.start()
+
     def close(self) -> None:
+        self._stop.set()
+        if self._syncer is not None:
+            self._syncer.join()
+        self.sync()
         self.env.close()
 
+    def sync(self) -> None:
+        """Return once every commit that returned before this call is on disk."""
+        with self._counter_lock:
+            through = self._committed
+        self._sync_through(through)
+
+    def durability(self) -> dict[str, object]:
+        """What /status shows: the mode, commits made and how many of them are on disk."""
+        with self._counter_lock:
+            return {"mode": "always" if self.always else "batch", "interval": self.sync_interval,
+                    "commits": self._committed, "synced": self._synced, "syncs": self.syncs}
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(self.sync_interval):
+            try:
+                self.sync()
+            except lmdb.Error:  # a full disk, say: the next round or a client's fsync tries again
+                log.exception("background LMDB sync failed")
+
     def _commit(self, raw: lmdb.Transaction) -> None:
-        """Commit a write transaction and return once it is durable."""
+        """Commit a write transaction; in ``always`` mode return once it is durable."""
         with self._counter_lock:  # still inside the write transaction: numbers follow commit order
             self._issued += 1
             number = self._issued
@@ -272,6 +327,10 @@ class Store:
             self._committed = max(self._committed, number)
             # This commit's data fsync ran after the previous commit had written its meta page.
             self._synced = max(self._synced, number - 1)
+        if self.always:
+            self._sync_through(number)
+
+    def _sync_through(self, number: int) -> None:
         if self._synced >= number:
             return
         with self._sync_lock:
@@ -282,6 +341,7 @@ class Store:
             self.env.sync(True)
             with self._counter_lock:
                 self._synced = max(self._synced, through)
+                self.syncs += 1
 
 
 class _Scope:

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(fuse3 libfuse3-3 libfuse2 curl ca-certificates git tar iproute2 procps)
-[ "${1:-}" = "--test" ] && packages+=(docker-compose fio)
+[ "${1:-}" = "--test" ] && packages+=(docker-compose fio chromium chromium-driver)  # chromium: the web page test
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)

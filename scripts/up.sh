@@ -9,6 +9,18 @@ bash scripts/install.sh
 data=$(realpath -m "${DFS_DATA:-data}"); mnt=$(realpath -m "${DFS_MOUNT:-mnt}"); port=${DFS_PORT:-8180}
 py=.venv/bin/python
 mkdir -p "$data/logs" "$mnt"
+# Secure by default: a cluster secret and the administrator's token, made once, readable by root only.
+# Set DFS_INSECURE=1 for the development mode where user.name is believed.
+secret_env=()
+if [ "${DFS_INSECURE:-}" != 1 ]; then
+  (umask 077
+   [ -s "$data/secret" ] || "$py" -c 'import secrets; print(secrets.token_hex(32))' >"$data/secret"
+   [ -s "$data/admin-token" ] || "$py" -c 'import secrets; print("admin-" + secrets.token_hex(32))' >"$data/admin-token")
+  chmod 600 "$data/secret" "$data/admin-token"
+  secret_env=(DFS_SECRET="$(cat "$data/secret")")
+  export DFS_TOKEN; DFS_TOKEN=$(cat "$data/admin-token")
+fi
+auth=(-H "Authorization: Bearer ${DFS_TOKEN:-none}")
 
 start() {  # start NAME ENV... : one node in the background, its pid in data/NAME.pid
   local name=$1; shift
@@ -23,18 +35,25 @@ wait_http() {  # wait_http URL : until the node answers, or fail with its log
   echo "error: $1 did not start; see $data/logs/" >&2; exit 1
 }
 
-start name DFS_NODE_CLASS=name_node.NameNode DFS_HOST=127.0.0.1 DFS_PORT="$port" DFS_DB_PATH="$data/name"
+start name "${secret_env[@]}" ${DFS_TOKEN:+DFS_ADMIN_TOKEN="$DFS_TOKEN"} \
+  DFS_NODE_CLASS=name_node.NameNode DFS_HOST=127.0.0.1 DFS_PORT="$port" DFS_DB_PATH="$data/name"
 wait_http "http://127.0.0.1:$port"
 for i in 1 2 3; do
   p=$((port + i))
-  start "data$i" DFS_NODE_CLASS=data_node.DataNode DFS_HOST=127.0.0.1 DFS_PORT="$p" \
+  start "data$i" "${secret_env[@]}" DFS_NODE_CLASS=data_node.DataNode DFS_HOST=127.0.0.1 DFS_PORT="$p" \
     DFS_FS_ROOT="$data/data$i" DFS_ADVERTISE_HOST=127.0.0.1 DFS_NAMENODE_URL="http://127.0.0.1:$port"
   wait_http "http://127.0.0.1:$p"
 done
 for _ in $(seq 100); do
-  alive=$(curl -fsS "http://127.0.0.1:$port/status" | "$py" -c 'import json,sys; print(sum(d["state"]=="alive" for d in json.load(sys.stdin)["datanodes"]))')
+  alive=$(curl -fsS "${auth[@]}" "http://127.0.0.1:$port/status" | "$py" -c 'import json,sys; print(sum(d["state"]=="alive" for d in json.load(sys.stdin)["datanodes"]))')
   [ "$alive" -ge 3 ] && break; sleep 0.1
 done
 mountpoint -q "$mnt" || "$py" dfs.py "$mnt" 127.0.0.1 "$port"
 echo "DFS is up: name node http://127.0.0.1:$port, 3 data nodes, mounted at $mnt"
-echo "try: ls -l $mnt; curl -L 'http://127.0.0.1:$port/webhdfs/v1/?op=LISTSTATUS'"
+if [ -n "${DFS_TOKEN:-}" ]; then
+  echo "secure: secret and admin token in $data/secret and $data/admin-token (mode 0600)"
+  echo "try: ls -l $mnt; curl -H \"Authorization: Bearer \$(cat $data/admin-token)\" 'http://127.0.0.1:$port/webhdfs/v1/?op=LISTSTATUS'"
+else
+  echo "INSECURE development mode (DFS_INSECURE=1): any client may claim any user"
+  echo "try: ls -l $mnt; curl -L 'http://127.0.0.1:$port/webhdfs/v1/?op=LISTSTATUS'"
+fi

@@ -31,11 +31,20 @@ test may ask for other shapes through ``make_cluster(datanodes=4, env={...})``).
 
 Defaults chosen for tests: ``DFS_HEARTBEAT=0.5`` (a dead node is noticed within ~2 s),
 ``DFS_ADVERTISE_HOST=127.0.0.1``, ``DFS_PUBLIC_URL`` = the node's loopback URL.
+
+Secure by default: every cluster gets ``DFS_SECRET`` and ``DFS_ADMIN_TOKEN`` (``SECRET`` and
+``ADMIN_TOKEN``, one pair per test run), ``Cluster(..., secure=False)`` runs the insecure mode.
+``cluster.client(user)`` authenticates by itself (the admin token for ``root``/None, else a token
+of that user, created on first use: ``cluster.token_for(user)``); ``cluster.auth`` is the header
+for hand-made requests, and ``web.get/put/post/delete/head/request`` are ``requests``' with the
+admin token added when the caller gave no ``Authorization`` (an insecure cluster ignores it).
+``cluster.mount_env()`` is the environment a ``dfs.py`` mount needs (``DFS_TOKEN``).
 """
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -53,6 +62,67 @@ NAME_NODE_CLASS = "name_node.NameNode"
 DATA_NODE_CLASS = "data_node.DataNode"
 
 T = TypeVar("T")
+
+# One secret and one admin token per test run: every secure cluster, mount and helper shares them.
+SECRET = secrets.token_hex(32)
+ADMIN_TOKEN = "test-admin-" + secrets.token_hex(24)
+ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def auth_headers(method: str, target: str, body: bytes | None = None,
+              headers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``headers`` plus what authenticates a hand-made request on a secure test cluster: the
+    admin token, and for ``/internal/`` a node signature over ``target`` (a URL or path?query)
+    and ``body`` — unless the caller set its own ``Authorization`` / ``X-DFS-Auth``."""
+    from dfs_common.auth import HEADER, RequestSigner
+
+    merged = dict(headers or {})
+    names = {key.lower() for key in merged}
+    if "authorization" not in names:
+        merged.update(ADMIN_AUTH)
+    path = target.split("://", 1)[-1]
+    path = "/" + path.split("/", 1)[1] if "://" in target else path
+    if path.startswith("/internal/") and HEADER.lower() not in names:
+        merged.update(RequestSigner(SECRET, "tests").headers(method, "http://x" + path, body=body or b""))
+    return merged
+
+
+class _AuthedRequests:
+    """``requests.get/put/post/delete/head/request`` with the admin token added when the call has
+    no ``Authorization`` of its own: hand-made requests in tests stay one-liners on a secure
+    cluster. Data nodes never see it (requests drops it when a redirect changes the port)."""
+
+    def request(self, method: str, url: str, **options: Any) -> requests.Response:
+        if options.get("json") is not None:  # signed bytes must be the bytes sent
+            options["data"] = json.dumps(options.pop("json")).encode()
+            options["headers"] = {"Content-Type": "application/json", **(options.get("headers") or {})}
+        body = options.get("data")
+        params = options.pop("params", None)
+        if params:
+            prepared = requests.Request(method, url, params=params).prepare()
+            url = str(prepared.url)
+        options["headers"] = auth_headers(method, url, body if isinstance(body, bytes) else None,
+                                       options.get("headers"))
+        return requests.request(method, url, **options)
+
+    def get(self, url: str, **options: Any) -> requests.Response:
+        return self.request("GET", url, **options)
+
+    def head(self, url: str, **options: Any) -> requests.Response:
+        options.setdefault("allow_redirects", False)
+        return self.request("HEAD", url, **options)
+
+    def put(self, url: str, data: Any = None, **options: Any) -> requests.Response:
+        return self.request("PUT", url, data=data, **options)
+
+    def post(self, url: str, data: Any = None, **options: Any) -> requests.Response:
+        return self.request("POST", url, data=data, **options)
+
+    def delete(self, url: str, **options: Any) -> requests.Response:
+        return self.request("DELETE", url, **options)
+
+
+web = _AuthedRequests()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -101,6 +171,7 @@ class Node:
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_mark = 0
         self._spawn_offset = 0
+        self._remote_id: str | None = None
 
     # -- identity --------------------------------------------------------------------------
 
@@ -118,11 +189,18 @@ class Node:
 
     @property
     def node_id(self) -> str | None:
-        """A data node's id, from ``<root>/node-id`` (None before its first start)."""
+        """A data node's id, from ``<root>/node-id`` (None before its first start); a node whose
+        root is not a local folder (``DFS_FS_ROOT=s3://...``) is asked, once, over HTTP."""
         try:
             return (self.root / "node-id").read_text().strip() or None
         except FileNotFoundError:
-            return None
+            pass
+        if self._remote_id is None and "://" in self.env.get("DFS_FS_ROOT", "") and self.running:
+            try:
+                self._remote_id = str(requests.get(self.url + "/status", timeout=5).json()["id"])
+            except (requests.RequestException, ValueError, KeyError):
+                return None
+        return self._remote_id
 
     def block_path(self, block_id: str) -> Path:
         """Where a local-root data node keeps the bytes of ``block_id``."""
@@ -308,15 +386,22 @@ class Cluster:
     """A name node and ``datanodes`` data nodes under ``base_dir`` (see the module docstring)."""
 
     def __init__(self, base_dir: str | os.PathLike[str], datanodes: int = 3, env: Mapping[str, str] | None = None,
-                 heartbeat: float = 0.5, namenode_port: int | None = None) -> None:
+                 heartbeat: float = 0.5, namenode_port: int | None = None,
+                 datanode_env: Iterable[Mapping[str, str]] = (), secure: bool = True) -> None:
         self.base_dir = Path(base_dir)
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.env: dict[str, str] = {"DFS_HEARTBEAT": str(heartbeat), "DFS_LOG_LEVEL": "info"}
+        self.secure = secure
+        if secure:
+            self.env.update({"DFS_SECRET": SECRET, "DFS_ADMIN_TOKEN": ADMIN_TOKEN})
         self.env.update(env or {})
+        self._tokens: dict[str, str] = {}
         self.namenode = Node(NAME_NODE_CLASS, "namenode", self.base_dir / "name", self.base_dir / "logs" / "namenode.log",
                              self.env, port=namenode_port)
         self.datanodes: list[Node] = []
         self._initial_datanodes = datanodes
+        # per data node (by index) variables over ``env``: a node on S3, on another site...
+        self.datanode_env = [dict(extra) for extra in datanode_env]
         self._clients: list[Any] = []
         self._started = False
 
@@ -351,12 +436,16 @@ class Cluster:
     def _new_datanode(self) -> Node:
         index = len(self.datanodes)
         env = dict(self.env, DFS_NAMENODE_URL=self.namenode_url)
+        if index < len(self.datanode_env):
+            env.update(self.datanode_env[index])
         node = Node(DATA_NODE_CLASS, f"datanode{index}", self.base_dir / f"data{index}",
                     self.base_dir / "logs" / f"datanode{index}.log", env)
         self.datanodes.append(node)
         return node
 
-    def add_datanode(self, timeout: float = 60.0) -> Node:
+    def add_datanode(self, timeout: float = 60.0, env: Mapping[str, str] | None = None) -> Node:
+        if env is not None:
+            self.datanode_env += [{}] * (len(self.datanodes) - len(self.datanode_env)) + [dict(env)]
         node = self._new_datanode()
         node.start(timeout)
         self.wait_for(lambda: node.node_id in self.alive_ids(), timeout, message=f"{node.name} alive in /status")
@@ -383,16 +472,50 @@ class Cluster:
 
     # -- looking at it -----------------------------------------------------------------------
 
+    @property
+    def token(self) -> str | None:
+        """The administrator's bearer token (acts as the superuser ``root``); None if insecure."""
+        return ADMIN_TOKEN if self.secure else None
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers that authenticate a hand-made request as the administrator."""
+        return dict(ADMIN_AUTH) if self.secure else {}
+
+    def token_for(self, user: str | None, admin: bool = False) -> str | None:
+        """A bearer token of ``user`` (the admin token for None or ``root``), created on first use."""
+        if not self.secure:
+            return None
+        if user in (None, "root"):
+            return ADMIN_TOKEN
+        if user not in self._tokens:
+            answer = requests.post(self.namenode_url + "/users", json={"name": user, "admin": admin},
+                                   headers=ADMIN_AUTH, timeout=30)
+            if answer.status_code == 403 and "exists" in answer.text:  # made before a restart of ours
+                answer = requests.post(f"{self.namenode_url}/users/{user}/token", headers=ADMIN_AUTH, timeout=30)
+            answer.raise_for_status()
+            self._tokens[user] = answer.json()["token"]
+        return self._tokens[user]
+
+    def mount_env(self, user: str | None = None) -> dict[str, str]:
+        """``os.environ`` plus what a ``dfs.py`` mount of this cluster needs (``DFS_TOKEN``)."""
+        env = {k: v for k, v in os.environ.items() if k != "DFS_TOKEN"}
+        token = self.token_for(user)
+        if token:
+            env["DFS_TOKEN"] = token
+        return env
+
     def client(self, user: str | None = None) -> Any:
-        """A fresh ``HttpNameNode`` on this cluster's name node, closed when the cluster stops."""
+        """A fresh ``HttpNameNode`` on this cluster's name node, closed when the cluster stops;
+        on a secure cluster it carries ``user``'s token (see ``token_for``)."""
         from dfs_client import HttpNameNode
 
-        client = HttpNameNode(self.namenode_url, user=user)
+        client = HttpNameNode(self.namenode_url, user=user, token=self.token_for(user))
         self._clients.append(client)
         return client
 
     def status(self, timeout: float = 5.0) -> dict[str, Any]:
-        response = requests.get(self.namenode_url + "/status", timeout=timeout)
+        response = requests.get(self.namenode_url + "/status", headers=self.auth, timeout=timeout)
         response.raise_for_status()
         return dict(response.json())
 

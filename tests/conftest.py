@@ -71,8 +71,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def make_cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Callable[..., Cluster]]:
     made: list[Cluster] = []
 
-    def make(datanodes: int = 3, env: dict[str, str] | None = None, heartbeat: float = 0.5) -> Cluster:
-        new = Cluster(tmp_path_factory.mktemp("fresh"), datanodes=datanodes, env=env, heartbeat=heartbeat)
+    def make(datanodes: int = 3, env: dict[str, str] | None = None, heartbeat: float = 0.5,
+             **options: Any) -> Cluster:
+        new = Cluster(tmp_path_factory.mktemp("fresh"), datanodes=datanodes, env=env, heartbeat=heartbeat,
+                      **options)
         made.append(new)
         setattr(request.node, _CLUSTERS_KEY, made)
         new.start()
@@ -89,6 +91,19 @@ def make_cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
 @pytest.fixture
 def fresh_cluster(make_cluster: Callable[..., Cluster]) -> Cluster:
     return make_cluster()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real S3 server (SeaweedFS, tests/s3server.py) shared by the session; tests use their own
+    bucket or prefix and must leave it running (one that stops it uses its own ``S3Server``)."""
+    from tests.s3server import S3Server
+
+    server = S3Server(tmp_path_factory.mktemp("s3")).start()
+    try:
+        yield server
+    finally:
+        server.stop(kill=True)
 
 
 @pytest.fixture

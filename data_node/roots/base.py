@@ -44,10 +44,19 @@ class Usage:
     remaining: int
 
 
+def capped(usage: Usage, capacity: int) -> Usage:
+    """``usage`` as a node offering at most ``capacity`` bytes (``DFS_CAPACITY``; 0: its whole disk)."""
+    if capacity <= 0:
+        return usage
+    return Usage(capacity=min(usage.capacity or capacity, capacity), used=usage.used,
+                 remaining=max(0, min(usage.remaining, capacity - usage.used)))
+
+
 class StorageRoot(abc.ABC):
     """Where one data node keeps its blocks. Every method is safe to call from many threads."""
 
     url: str
+    kind: str = "local"  # what heartbeats and /status call it: local, lustre, s3
 
     @abc.abstractmethod
     def node_id(self) -> str:
@@ -56,10 +65,18 @@ class StorageRoot(abc.ABC):
 
     @abc.abstractmethod
     def store(self, block_id: str, source: Readable, max_length: int,
-              expected_checksum: str | None) -> BlockInfo:
+              expected_checksum: str | None, sync: bool = True) -> BlockInfo:
         """Read ``source`` to its end, verifying the checksum while streaming; make the block
-        visible only once it is verified and durable. On any failure nothing is kept:
+        visible only once it is verified (and, with ``sync``, on disk: without it the block is in
+        the page cache, which survives a crash of this process but not a power loss, until
+        ``sync``). On any failure nothing is kept:
         ChecksumMismatch (400), TooLarge (413, over ``max_length``), NoSpace (507)."""
+
+    def sync(self, block_ids: list[str]) -> int:
+        """Make these stored blocks durable (fsync of the data, its checksum and its directory
+        entry); answers how many of them are stored here. A root whose ``store`` is always
+        durable (an object store) has nothing to do."""
+        return sum(1 for block_id in block_ids if self.exists(block_id))
 
     @abc.abstractmethod
     def open(self, block_id: str) -> tuple[BinaryIO, int]:
@@ -108,6 +125,12 @@ class StorageRoot(abc.ABC):
 
     @abc.abstractmethod
     def usage(self) -> Usage: ...
+
+    def check_health(self) -> bool:
+        """Whether the root can take and serve blocks right now (asked before every heartbeat,
+        so it must answer within a second or two). An unhealthy node keeps heartbeating but the
+        name node places no block on it and sends readers elsewhere, until it is healthy again."""
+        return True
 
     def exists(self, block_id: str) -> bool:
         return self.info(block_id) is not None

@@ -87,7 +87,7 @@ class LocalRoot(StorageRoot):
     # -- writing ----------------------------------------------------------------------------
 
     def store(self, block_id: str, source: Readable, max_length: int,
-              expected_checksum: str | None) -> BlockInfo:
+              expected_checksum: str | None, sync: bool = True) -> BlockInfo:
         block_id = parse_block_id(block_id)
         if expected_checksum is not None:
             expected_checksum = parse_checksum(expected_checksum)
@@ -99,7 +99,8 @@ class LocalRoot(StorageRoot):
             with os.fdopen(fd, "wb") as file:
                 length, digest, digests = _copy_verified(source, file, max_length)
                 file.flush()
-                os.fsync(file.fileno())
+                if sync:
+                    os.fsync(file.fileno())
             if expected_checksum is not None and digest != expected_checksum:
                 raise ChecksumMismatch(
                     f"Checksum mismatch for block {block_id}: got {digest}, expected {expected_checksum}")
@@ -107,11 +108,13 @@ class LocalRoot(StorageRoot):
             meta = _format_meta(digest, length, digests)
             with self._lock:
                 # Sidecar first: a visible block file always has its checksum beside it.
-                self._write_durably(directory, self._path(block_id) + _META, meta, sync_dir=False)
+                self._write_durably(directory, self._path(block_id) + _META, meta, sync_dir=False,
+                                    sync=sync)
                 os.replace(tmp_path, self._path(block_id))
                 tmp_path = ""
                 self._remember(info)
-            _fsync_dir(directory)
+            if sync:
+                _fsync_dir(directory)
             return info
         except OSError as error:
             if isinstance(error, DFSError):
@@ -122,6 +125,27 @@ class LocalRoot(StorageRoot):
         finally:
             if tmp_path:
                 _unlink_quietly(tmp_path)
+
+    def sync(self, block_ids: list[str]) -> int:
+        directories: set[str] = set()
+        count = 0
+        for block_id in block_ids:
+            block_id = parse_block_id(block_id)
+            path = self._path(block_id)
+            try:
+                for name in (path + _META, path):  # the sidecar was renamed into place first
+                    fd = os.open(name, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+            except FileNotFoundError:
+                continue  # not stored here (or deleted meanwhile): nothing to make durable
+            directories.add(self._dir(block_id))
+            count += 1
+        for directory in directories:  # the renames that made the blocks visible
+            _fsync_dir(directory)
+        return count
 
     def delete(self, block_id: str) -> bool:
         block_id = parse_block_id(block_id)
@@ -218,6 +242,10 @@ class LocalRoot(StorageRoot):
         with self._lock:
             return len(self._index)
 
+    def check_health(self) -> bool:
+        """The blocks directory is still there (a disk unmounted under us is not)."""
+        return os.path.isdir(self._blocks_dir)
+
     def usage(self) -> Usage:
         stats = os.statvfs(self.path)
         with self._lock:
@@ -255,13 +283,15 @@ class LocalRoot(StorageRoot):
             self._used -= old.length
         return old is not None
 
-    def _write_durably(self, directory: str, target: str, data: bytes, sync_dir: bool = True) -> None:
+    def _write_durably(self, directory: str, target: str, data: bytes, sync_dir: bool = True,
+                       sync: bool = True) -> None:
         fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=directory)
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(data)
                 file.flush()
-                os.fsync(file.fileno())
+                if sync:
+                    os.fsync(file.fileno())
             os.replace(tmp, target)
         except BaseException:
             _unlink_quietly(tmp)

@@ -29,7 +29,7 @@ class AttributeOps:
     def op_setpermission(self, call: Call) -> Response:
         mode = call.params.permission(default=0o755)
         with self.store.write() as txn:
-            attributes.set_mode(txn, call.path, call.caller, mode, time.time_ns())  # type: ignore[arg-type]
+            attributes.set_mode(txn, call.path, call.caller, mode, time.time_ns())
         return empty()
 
     def op_setowner(self, call: Call) -> Response:

@@ -14,6 +14,7 @@ from dfs_common.errors import IllegalArgument
 from dfs_common.settings import Settings
 from dfs_common.web import MAX_INT64, Params, json_response, read_json_object
 
+from ..identity import effective_user
 from ..permissions import Caller, GroupMapping
 
 PREFIX = "/webhdfs/v1"
@@ -33,9 +34,12 @@ class Call:
 
 
 def caller_of(request: Request, groups: GroupMapping) -> Caller:
-    """Who asks: ``user.name``, or whom it acts for with ``doas``."""
-    params = Params(request.args)
-    return groups.caller(params.user("user.name"), params.user("doas"))
+    """Who asks: the user ``Identity.admit`` authenticated (or whom an administrator acts for
+    with ``doas``); in insecure mode ``user.name``, or whom it acts for with ``doas``."""
+    user, authenticated = effective_user(request)
+    if authenticated:
+        return groups.caller(user)
+    return groups.caller(user, Params(request.args).user("doas"))
 
 
 def empty() -> Response:

@@ -15,7 +15,9 @@ from dfs_common.errors import AlreadyExists, Conflict, DFSError, IllegalArgument
 from dfs_common.settings import Settings
 from dfs_common.web import json_response, read_json_object
 
-from .. import attributes, blockmap, namespace
+from dfs_common.erasure import parse_policy
+
+from .. import attributes, blockmap, buffers, erasure, groups, namespace
 from ..filestatus import file_status
 from ..heal import Healer
 from ..members import Members
@@ -67,7 +69,12 @@ class ContentOps:
                 block_size = where.inode.block_size or block_size
             else:
                 namespace.check_create(call.caller, where)
+            buffers.check_writable(txn, where.parent_ino, call.path)
         reserve = block_size if length is None else min(length, self.settings.max_block_size)
+        coding = call.params.text("ecpolicy")
+        if coding:  # our extension: a whole erasure-coded group, ``length`` being one fragment's
+            group = erasure.add_group(self.store, self.placement, parse_policy(coding), exclude, reserve)
+            return json_response({"BlockGroup": group})
         with self.store.write() as txn:
             number = blockmap.allocate(txn, time.time_ns())
         try:  # placed under its number: the reservation ends when the block is confirmed or abandoned
@@ -100,14 +107,21 @@ class ContentOps:
                 ino, inode = namespace.create_file(
                     txn, where, call.caller, 0o644 if mode is None else mode, replication,
                     block_size, now, optional_str(body, "owner"), optional_str(body, "group"))
+                erasure.record_for_file(txn, ino, where.parent_ino)
             else:
                 ino, inode = where.existing()
+                buffers.check_writable(txn, where.parent_ino, call.path)
+            old_size = inode.size
             _, inode.size, adopted = blockmap.swap_extents(txn, ino, entries)
+            buffers.resized(txn, where.parent_ino, old_size, inode.size)
             inode.mtime = mtime if mtime is not None else now
             inode.ctime = now
             txn.put_inode(ino, inode)
             short = [n for n in adopted if len(txn.block(n).replicas) < inode.replication]  # type: ignore[union-attr]
             status = file_status("", ino, inode)
+            coding = erasure.policy_of(txn, ino)
+            if coding is not None:
+                status["ecPolicy"] = coding
         if short:
             self.healer.suspect(short)
         return json_response({"FileStatus": status})
@@ -119,13 +133,16 @@ class ContentOps:
         old file (or the absence of one) stays until that commit."""
         with self.store.read() as txn:
             where = namespace.resolve(txn, call.path, call.caller, follow=True)
+            buffers.check_writable(txn, where.parent_ino, call.path)
             if not _writes_existing(call, where, create, overwrite, file_id):
                 namespace.check_create(call.caller, where)
                 return json_response({"FileStatus": None, "blockSize": block_size,
-                                      "replication": replication})
+                                      "replication": replication,
+                                      "ecPolicy": erasure.effective(txn, where.parent_ino)})
             status = file_status("", where.ino, where.inode)  # type: ignore[arg-type]
+            coding = erasure.policy_of(txn, where.ino)  # type: ignore[arg-type]
         return json_response({"FileStatus": status, "blockSize": status["blockSize"],
-                              "replication": status["replication"]})
+                              "replication": status["replication"], "ecPolicy": coding})
 
     def op_renewblocks(self, call: Call) -> Response:
         """A writer's pending blocks (shipped, not yet committed) stay alive another lifetime."""
@@ -139,6 +156,7 @@ class ContentOps:
         numbers = block_list(call, "ABANDONBLOCKS")
         with self.store.write() as txn:
             pending = [n for n in numbers if (record := txn.block(n)) is not None and not record.owner]
+            pending += [f for n in list(pending) if (found := groups.group(txn, n)) for f in found[1]]
             abandoned = blockmap.abandon(txn, pending)
         self.placement.abandoned(pending)  # the nodes it was sent to delete their copies
         return json_response({"abandoned": abandoned})

@@ -16,10 +16,12 @@ from dfs_common.settings import Settings
 from dfs_common.web import json_response, read_json_object
 
 from .. import blockmap
+from ..balancer import Balancer
 from ..heal import Healer
 from ..members import Members
 from ..permissions import GroupMapping
 from ..placement import Placement
+from ..safemode import SafeModeState
 from ..store import ROOT_INO, Store, format_root, pack_u64
 from .call import caller_of
 
@@ -41,7 +43,10 @@ class InternalOps:
     """``/internal/*`` (heartbeats, confirmations, reports) and the cluster views."""
 
     def __init__(self, store: Store, members: Members, placement: Placement, healer: Healer,
-                 groups: GroupMapping, settings: Settings) -> None:
+                 groups: GroupMapping, settings: Settings, *, safemode: SafeModeState,
+                 balancer: Balancer) -> None:
+        self.safemode = safemode
+        self.balancer = balancer
         self.store = store
         self.members = members
         self.placement = placement
@@ -91,6 +96,7 @@ class InternalOps:
                     landed.append((numbers[0][1], holders, int(item["length"])))  # type: ignore[arg-type]
         for number, holders, length in landed:  # their reservations become real lengths
             self.placement.confirmed(number, holders, length)
+        self.balancer.confirmed(accepted)  # before the healer sees a surplus: it picks the copy to drop
         self.healer.confirmed(accepted)
         return json_response({"rejected": rejected} if rejected else {})
 
@@ -110,6 +116,7 @@ class InternalOps:
         with self.store.write() as txn:
             delete, lost, gained = blockmap.reconcile(txn, node_id, blocks)
         self.members.mark_reported(node_id)
+        self.safemode.reported(node_id)
         self.healer.lost(node_id, lost)
         self.healer.suspect(gained)
         return json_response({"delete": delete})
@@ -120,7 +127,7 @@ class InternalOps:
         number = int(blockmap.parse_block_id(body.get("blockId")), 16)  # type: ignore[arg-type]
         with self.store.write() as txn:
             blockmap.remove_replica(txn, node_id, number, delete_on_node=False)
-        self.healer.lost(node_id, [number])
+        self.healer.bad(node_id, [number])
         return json_response({})
 
     def _known(self, body: dict[str, Any]) -> str:
@@ -148,11 +155,18 @@ class InternalOps:
         with self.store.read() as txn:
             counts = {"files": txn.counter("files"), "directories": txn.counter("dirs"),
                       "blocks": txn.entries("blocks")}
+        healer = self.healer
         return json_response({"datanodes": self.members.status(),
                               "namenode": dict(url=self.settings.node_url, **counts,
-                                               under_replicated=self.healer.under_replicated)})
+                                               under_replicated=healer.under_replicated,
+                                               missing=healer.missing, corrupt=len(healer.corrupt_blocks()),
+                                               replications=healer.replications,
+                                               durability=self.store.durability()),
+                              "safemode": self.safemode.status(),
+                              "balancer": self.balancer.status()})
 
     def on_mkfs(self, request: Request) -> Response:
+        self.safemode.check("format the filesystem")
         caller = caller_of(request, self.groups)
         if not caller.superuser:
             raise NotPermitted("Only the superuser may format the filesystem")

@@ -19,7 +19,8 @@ from dfs_common.paths import normalize
 from dfs_common.settings import Settings
 from dfs_common.web import json_response
 
-from .. import namespace
+from .. import buffers, namespace
+from ..identity import Identity
 from ..members import Members
 from ..permissions import READ, WRITE, check
 from ..placement import Placement
@@ -30,7 +31,9 @@ from .call import PREFIX, Call, check_block_size
 class RedirectOps:
     """OPEN, CREATE, APPEND, GETFILECHECKSUM: checked here, then sent to a data node."""
 
-    def __init__(self, store: Store, members: Members, placement: Placement, settings: Settings) -> None:
+    def __init__(self, store: Store, members: Members, placement: Placement, settings: Settings,
+                 identity: Identity | None = None) -> None:
+        self.identity = identity
         self.store = store
         self.members = members
         self.placement = placement
@@ -59,7 +62,7 @@ class RedirectOps:
                         target = pick_reader(fresh, call.request.remote_addr)
                     break
                 position += size
-        return redirect(call, target or self.placement.any_alive())
+        return self._to(call, target or self.placement.any_alive())
 
     def op_getfilechecksum(self, call: Call) -> Response:
         return self._redirect_for_file(call, READ, read=True)
@@ -75,7 +78,8 @@ class RedirectOps:
             try:
                 where = namespace.resolve(txn, call.path, call.caller)
             except NotFound:  # missing parents: the data node makes them (MKDIRS checks its own rights)
-                return redirect(call, self.placement.any_alive())
+                return self._to(call, self.placement.any_alive())
+            buffers.check_writable(txn, where.parent_ino, call.path)
             if where.inode is not None:
                 if where.inode.kind == DIR:
                     raise IsADirectory(f"{call.path} already exists as a directory")
@@ -85,7 +89,7 @@ class RedirectOps:
                 check(call.caller, where.inode, WRITE, call.path)
             else:
                 namespace.check_create(call.caller, where)
-        return redirect(call, self.placement.any_alive())
+        return self._to(call, self.placement.any_alive())
 
     def op_append(self, call: Call) -> Response:
         return self._redirect_for_file(call, WRITE)
@@ -96,13 +100,26 @@ class RedirectOps:
             _, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
             namespace.require_file(inode, call.path, read)
             check(call.caller, inode, access, call.path)
-        return redirect(call, self.placement.any_alive())
+        return self._to(call, self.placement.any_alive())
 
 
-def redirect(call: Call, member: Any) -> Response:
-    """A self-contained data node URL: every client parameter echoed plus our address."""
-    query = [(k, v) for k, v in call.request.args.items(multi=True) if k.lower() != "namenoderpcaddress"]
+    def _to(self, call: Call, member: Any) -> Response:
+        return redirect(call, member, self.identity)
+
+
+# parameters a redirect never echoes: our own address, and credentials (a grant replaces them)
+_NOT_ECHOED = frozenset({"namenoderpcaddress", "delegation"})
+
+
+def redirect(call: Call, member: Any, identity: Identity | None = None) -> Response:
+    """A self-contained data node URL: every client parameter echoed plus our address (and, with
+    ``DFS_SECRET``, a grant for the caller in place of any credential: the data node acts with it)."""
+    query = [(k, v) for k, v in call.request.args.items(multi=True) if k.lower() not in _NOT_ECHOED]
     query.append(("namenoderpcaddress", call.request.host))
+    tokens = identity.tokens if identity is not None else None
+    if tokens is not None:
+        query = [(k, v) for k, v in query if k.lower() not in ("user.name", "doas")]
+        query += [("user.name", call.caller.user), ("delegation", tokens.grant(call.caller.user))]
     location = f"{member.client_url}{PREFIX}{quote(normalize(call.path), safe='/')}?{urlencode(query)}"
     if call.params.boolean("noredirect", False):
         return json_response({"Location": location})

@@ -1,4 +1,4 @@
-"""The file system as a whole: GETSTATUS, GETSERVERDEFAULTS, GETHOMEDIRECTORY, GETTRASHROOT."""
+"""The file system as a whole: GETSTATUS, GETSERVERDEFAULTS, GETHOMEDIRECTORY, GETTRASHROOT, SYNC."""
 from __future__ import annotations
 
 from werkzeug.wrappers import Response
@@ -7,15 +7,23 @@ from dfs_common.settings import Settings
 from dfs_common.web import json_response
 
 from ..members import Members
+from ..store import Store
 from .call import Call
 
 
 class ServerOps:
     """Answers that depend on the cluster or the caller, not on a path."""
 
-    def __init__(self, members: Members, settings: Settings) -> None:
+    def __init__(self, members: Members, settings: Settings, store: Store) -> None:
         self.members = members
         self.settings = settings
+        self.store = store
+
+    def op_sync(self, call: Call) -> Response:
+        """Extension: return once every namespace change acknowledged so far is on disk (the
+        name node's half of a client's fsync when it has nothing left to COMMIT)."""
+        self.store.sync()
+        return json_response({"boolean": True})
 
     def op_gethomedirectory(self, call: Call) -> Response:
         return json_response({"Path": f"/user/{call.caller.user}"})

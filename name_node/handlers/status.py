@@ -14,7 +14,7 @@ from dfs_common.blocks import format_block_id
 from dfs_common.errors import IllegalArgument
 from dfs_common.web import json_response
 
-from .. import namespace
+from .. import erasure, namespace
 from ..filestatus import file_status
 from ..members import Members
 from ..permissions import EXECUTE, READ, check
@@ -116,9 +116,13 @@ class StatusOps:
                     locations.append(_location(txn, number, position, size, live,
                                                self.members.freshest_first))
                 position += size
+            coding = erasure.policy_of(txn, ino)
+        status = file_status("", ino, inode)
+        if coding is not None:
+            status["ecPolicy"] = coding
         return json_response({"BlockLocations": {"BlockLocation": locations}, "fileLength": inode.size,
                               "fileId": ino, "blockSize": inode.block_size, "replication": inode.replication,
-                              "FileStatus": file_status("", ino, inode)})
+                              "ecPolicy": coding, "FileStatus": status})
 
 
 def _location(txn: Txn, number: int, offset: int, size: int, live: dict[str, Any],
@@ -138,6 +142,7 @@ def _location(txn: Txn, number: int, offset: int, size: int, live: dict[str, Any
     }
     if record is not None and record.length != size:
         location["blockLength"] = record.length
+    erasure.annotate(txn, number, location, live, order)
     return location
 
 

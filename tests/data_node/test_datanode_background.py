@@ -68,7 +68,7 @@ def test_delete_replicate_and_verify_commands(live_nodes: Any, namenode: Any) ->
                           {"op": "no-such-op"}]
     a.reporter.tick()
     deadline = time.monotonic() + 10
-    while (not b.root.exists(BLOCK) or not namenode.bad_blocks) and time.monotonic() < deadline:
+    while (b.node_id not in namenode.holders(BLOCK) or not namenode.bad_blocks) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert b.root.info(BLOCK).checksum == checksum(DATA)
     assert b.node_id in namenode.holders(BLOCK)

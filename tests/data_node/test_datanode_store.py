@@ -75,13 +75,16 @@ def test_oversized_stream_without_length_is_refused_while_streaming(tmp_path: Pa
     assert files_under(tmp_path / "blocks") == [] and not root.exists(BLOCK)
 
 
-def test_a_full_disk_is_507_and_nothing_is_kept(make_node: Any, monkeypatch: Any) -> None:
-    node = make_node()
+@pytest.mark.parametrize("sync", ["always", "batch"])
+def test_a_full_disk_is_507_and_nothing_is_kept(make_node: Any, monkeypatch: Any, sync: str) -> None:
+    node = make_node(sync=sync)
 
-    def full(fd: int) -> None:
+    def full(*args: Any) -> Any:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("data_node.roots.local.os.fsync", full)
+    # always: the fsync finds the disk full; batch (no fsync): the write does
+    monkeypatch.setattr("data_node.roots.local.os.fsync" if sync == "always" else "data_node.roots.local._copy_verified",
+                        full)
     response = put(Client(node), BLOCK, DATA)
     assert response.status_code == 507
     assert response.json["RemoteException"]["errno"] == "ENOSPC"

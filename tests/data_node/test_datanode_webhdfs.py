@@ -84,7 +84,7 @@ def served(make_node: Any) -> tuple[Any, FakeClient, list[str]]:
     node.root.store(LOCAL, io.BytesIO(ONE), 1 << 20, checksum(ONE))
     fake, users = FakeClient(), []
 
-    def client(user: str) -> FakeClient:
+    def client(user: str, token: str | None = None) -> FakeClient:
         users.append(user)
         return fake
 

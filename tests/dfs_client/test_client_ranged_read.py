@@ -94,7 +94,7 @@ def test_cache_answers_reads_within_a_fetched_chunk(nn: HttpNameNode, cluster: F
     assert read_range(nn, location, 10, 100, cache=cache) == data[10:110]
     gets = sum(node.gets for node in cluster.nodes.values())
     assert read_range(nn, location, 5000, 4096, cache=cache) == data[5000:9096]
-    cache.put(location["blockId"], data)
+    cache.put(location, data)
     assert read_range(nn, location, 700_000, 4096, cache=cache) == data[700_000:704_096]
     assert sum(node.gets for node in cluster.nodes.values()) == gets
 

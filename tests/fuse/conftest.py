@@ -66,7 +66,7 @@ def _dfs_mount(cluster, base: Path, logs: Path, name: str,  # type: ignore[no-un
     log = logs / f"{name}.log"
     command = [sys.executable, str(REPO / "dfs.py"), str(mnt), "127.0.0.1", str(cluster.namenode_port),
                "--log", str(log), *extra]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=cluster.mount_env())
     assert done.returncode == 0, f"{command}: {done.stderr}"
     assert os.path.ismount(mnt)
     try:

@@ -274,6 +274,21 @@ class MemoryNameNode:
             node = self._new(path, "FILE", permission, owner, group)
             return self._status(node, "")
 
+    def check_commit(self, path: str, *, create: bool = False, overwrite: bool = False,
+                     **_: Any) -> dict[str, Any]:
+        """What ``commit`` would refuse, raised now: a missing file without ``create``, a taken
+        name without ``overwrite``, a directory."""
+        with self.lock:
+            found = self._walk(path)[2]
+            if found is None and not create:
+                raise errors.NotFound(path)
+            if found is not None and found.kind == "DIRECTORY":
+                raise errors.IsADirectory(path)
+            if found is not None and not overwrite:
+                raise errors.AlreadyExists(path)
+            return {"FileStatus": None if found is None else self._status(found, ""),
+                    "blockSize": 128 << 20, "replication": 1}
+
     def open(self, path: str, mode: str = "rb", *, permission: int = 0o644, owner: str | None = None,
              group: str | None = None, overwrite: bool = True, **_: Any) -> "MemoryFile":
         with self.lock:
@@ -316,6 +331,9 @@ class MemoryFile:
         with self.namenode.lock, self.lock:
             self.node.data[:] = self.data
             self.node.mtime = self.node.ctime = time.time_ns()
+
+    def fsync(self) -> None:
+        self.flush()
 
     def close(self) -> None:
         pass

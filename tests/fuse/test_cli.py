@@ -81,7 +81,7 @@ def test_a_relative_log_path_is_the_callers_and_the_daemon_lets_go_of_its_pipes(
     mnt = mount_base / "logged"
     mnt.mkdir()
     proc = subprocess.Popen([sys.executable, str(REPO / "dfs.py"), str(mnt), "127.0.0.1", str(cluster.namenode_port),
-                             "--log", "mount.log"], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                             "--log", "mount.log"], cwd=tmp_path, stdin=subprocess.DEVNULL, env=cluster.mount_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.wait(timeout=60) == 0

@@ -135,7 +135,7 @@ def test_rmdir_of_a_non_empty_directory(mount: Path) -> None:
 
 def test_df_shows_the_cluster_space(mount: Path, cluster) -> None:  # type: ignore[no-untyped-def]
     from dfs_client import HttpNameNode
-    status = HttpNameNode(cluster.namenode_url, user="root").fs_status()
+    status = HttpNameNode(cluster.namenode_url, user="root", token=cluster.token).fs_status()
     vfs = os.statvfs(mount)
     assert abs(vfs.f_blocks * vfs.f_frsize - int(status["capacity"])) < 1 << 20
     assert "127.0.0.1" in sh("df", str(mount)).stdout

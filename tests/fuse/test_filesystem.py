@@ -213,6 +213,7 @@ def test_lookups_in_a_listed_directory_follow_our_own_changes_without_requests(f
     write_file(fs, "/d/kept", b"k")
     write_file(fs, "/d/gone", b"g")
     fs._attrs.clear()
+    fs._listings.drop_tree("/d")  # as a mount that did not make the directory
     client = fs.client
     fs.getattr("/d")
     with pytest.raises(FileNotFoundError):
@@ -244,3 +245,31 @@ def test_a_big_directory_is_listed_only_once_lookups_would_cost_more(fs: FileSys
     for i in range(10, 640):
         fs.getattr(f"/big/f{i}")
     assert client.calls["get_status"] == stats
+
+
+def test_lookups_in_a_directory_this_mount_just_made_cost_no_request(fs: FileSystem) -> None:
+    fs.mkdir("/src", 0o755, ROOT)
+    client = fs.client
+    before = client.calls["get_status"] + client.calls["list_status"]
+    for i in range(20):  # what cp -r does: look the name up, then create it
+        with pytest.raises(FileNotFoundError):
+            fs.getattr(f"/src/f{i}")
+        write_file(fs, f"/src/f{i}", b"x")
+    assert client.calls["get_status"] + client.calls["list_status"] == before
+    assert fs.getattr("/src/f3")["st_size"] == 1
+
+
+def test_a_directory_whose_entries_expired_mid_walk_is_listed_again_not_asked_per_entry(fs: FileSystem) -> None:
+    fs.mkdir("/walk", 0o755, ROOT)
+    for i in range(640):
+        fs.client.commit(f"/walk/f{i}", [], create=True)
+    fs = FileSystem(fs.client, attr_timeout=60)
+    client = fs.client
+    fh = fs.opendir("/walk")
+    assert len(list(fs.readdir("/walk", fh, 0))) == 642  # names and attributes primed
+    fs._attrs.clear()  # the attributes expired while the names are still fresh (a long ``ls -l``)
+    stats, lists = client.calls["get_status"], client.calls["list_status"]
+    for i in range(200):
+        fs.getattr(f"/walk/f{i}")
+    assert client.calls["list_status"] == lists + 1
+    assert client.calls["get_status"] - stats < 640 // 64 + 2  # the parent, then until listing pays

@@ -305,9 +305,10 @@ def test_dfs_paths_over_8_kib_with_non_ascii_names_work_over_webhdfs(cluster, un
     assert [s["pathSuffix"] for s in client.list_status(directory)] == ["renamed"]
     # the two-step WebHDFS write and read through a data node carry the long path too
     url = f"{cluster.namenode_url}/webhdfs/v1{requests.utils.quote(directory + '/two-step')}"
-    put = requests.put(url, params={"op": "CREATE", "user.name": "root"}, data=b"two steps", timeout=60)
+    put = requests.put(url, params={"op": "CREATE", "user.name": "root"}, data=b"two steps", timeout=60,
+                       headers=cluster.auth)
     assert put.status_code == 201, put.text
-    got = requests.get(url, params={"op": "OPEN", "user.name": "root"}, timeout=60)
+    got = requests.get(url, params={"op": "OPEN", "user.name": "root"}, timeout=60, headers=cluster.auth)
     assert got.status_code == 200 and got.content == b"two steps"
     assert client.delete(unique_path, recursive=True)
     with pytest.raises(FileNotFoundError):

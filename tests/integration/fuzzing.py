@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 from hypothesis import strategies as st
 
-from tests.cluster import Cluster, Node
+from tests.cluster import Cluster, Node, auth_headers
 
 TIMEOUT = 30.0  # seconds a node may take to answer one fuzzed request; longer counts as a hang
 MARK = "fzq"  # in every name the fuzzer makes, so a file that escaped is found by name
@@ -142,7 +142,7 @@ def send(node: Node, method: str, target: str, headers: dict[str, str] | None = 
     connection = http.client.HTTPConnection("127.0.0.1", node.port, timeout=TIMEOUT)
     try:
         connection.putrequest(method, target, skip_host=False, skip_accept_encoding=True)
-        all_headers = dict(headers or {})
+        all_headers = auth_headers(method, target, body, headers)
         if body is not None:
             all_headers.setdefault("Content-Length", str(len(body)))
         for name, value in all_headers.items():

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from dfs_common.blocks import checksum as block_checksum
-from tests.cluster import REPO, Cluster, Node, remote_exception
+from tests.cluster import REPO, Cluster, Node, remote_exception, auth_headers, web
 from tests.integration.payload import MiB, Pattern
 
 
@@ -23,7 +23,7 @@ def raw_request(node_url: str, method: str, target: str, body: bytes | None = No
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
     try:
         connection.putrequest(method, target, skip_accept_encoding=True)
-        all_headers = dict(headers or {})
+        all_headers = auth_headers(method, target, body, headers)
         if body is not None:
             all_headers.setdefault("Content-Length", str(len(body)))
         for name, value in all_headers.items():
@@ -46,11 +46,11 @@ def assert_remote_error(status: int, body: bytes, expected: tuple[int, ...] = ()
 
 def assert_serving(*nodes: Node) -> None:
     for node in nodes:
-        assert requests.get(node.url + "/ping_alive", timeout=10).json() == {"alive": True}, node
+        assert web.get(node.url + "/ping_alive", timeout=10).json() == {"alive": True}, node
 
 
 def nn_call(cluster: Cluster, method: str, path: str, **params: str) -> requests.Response:
-    return requests.request(method, f"{cluster.namenode_url}/webhdfs/v1{path}",
+    return web.request(method, f"{cluster.namenode_url}/webhdfs/v1{path}",
                             params={"user.name": "root", **params}, allow_redirects=False, timeout=30)
 
 
@@ -72,7 +72,7 @@ def test_unknown_or_misplaced_op_is_illegal_argument(cluster: Cluster, method: s
 
 
 def test_missing_op_is_illegal_argument(cluster: Cluster) -> None:
-    response = requests.get(f"{cluster.namenode_url}/webhdfs/v1/", timeout=30)
+    response = web.get(f"{cluster.namenode_url}/webhdfs/v1/", timeout=30)
     assert_remote_error(response.status_code, response.content, (400,))
     assert_serving(cluster.namenode)
 
@@ -96,17 +96,17 @@ def test_missing_op_is_illegal_argument(cluster: Cluster) -> None:
 ])
 def test_missing_or_malformed_parameter_is_illegal_argument(cluster: Cluster, unique_path: str, method: str,
                                                             op: str, params: dict[str, str]) -> None:
-    requests.put(f"{cluster.namenode_url}/webhdfs/v1{unique_path}", params={"op": "MKDIRS", "user.name": "root"},
+    web.put(f"{cluster.namenode_url}/webhdfs/v1{unique_path}", params={"op": "MKDIRS", "user.name": "root"},
                  timeout=30).raise_for_status()
     target = unique_path + "/file"
-    first = requests.put(f"{cluster.namenode_url}/webhdfs/v1{target}",
+    first = web.put(f"{cluster.namenode_url}/webhdfs/v1{target}",
                          params={"op": "CREATE", "user.name": "root"}, allow_redirects=False, timeout=30)
     assert first.status_code == 307, first.text
-    assert requests.put(first.headers["Location"], data=b"0123456789", timeout=30).status_code == 201
+    assert web.put(first.headers["Location"], data=b"0123456789", timeout=30).status_code == 201
     response = nn_call(cluster, method, target, op=op, **params)
     remote = assert_remote_error(response.status_code, response.content, (400,))
     assert remote["exception"] == "IllegalArgumentException", remote
-    assert requests.get(f"{cluster.namenode_url}/webhdfs/v1{target}", params={"op": "OPEN", "user.name": "root"},
+    assert web.get(f"{cluster.namenode_url}/webhdfs/v1{target}", params={"op": "OPEN", "user.name": "root"},
                         timeout=30).content == b"0123456789"
     assert_serving(cluster.namenode)
 
@@ -117,16 +117,16 @@ def test_missing_or_malformed_parameter_is_illegal_argument(cluster: Cluster, un
                                         ("DELETE", "DELETE")])
 def test_path_with_dot_dot_nul_or_empty_segment_is_refused(cluster: Cluster, unique_path: str, suffix: str,
                                                            op: str, method: str) -> None:
-    requests.put(f"{cluster.namenode_url}/webhdfs/v1{unique_path}", params={"op": "MKDIRS", "user.name": "root"},
+    web.put(f"{cluster.namenode_url}/webhdfs/v1{unique_path}", params={"op": "MKDIRS", "user.name": "root"},
                  timeout=30).raise_for_status()
     status, body = raw_request(cluster.namenode_url, method, f"/webhdfs/v1{unique_path}{suffix}?op={op}&user.name=root")
     remote = assert_remote_error(status, body, (400,))
     assert remote["exception"] == "IllegalArgumentException", remote
-    listing = requests.get(f"{cluster.namenode_url}/webhdfs/v1{unique_path}",
+    listing = web.get(f"{cluster.namenode_url}/webhdfs/v1{unique_path}",
                            params={"op": "LISTSTATUS", "user.name": "root"}, timeout=30).json()
     assert listing["FileStatuses"]["FileStatus"] == [], "nothing may be created by a refused path"
     for name in ("etc", "x"):
-        assert requests.get(f"{cluster.namenode_url}/webhdfs/v1/{name}",
+        assert web.get(f"{cluster.namenode_url}/webhdfs/v1/{name}",
                             params={"op": "GETFILESTATUS", "user.name": "root"}, timeout=30).status_code == 404
     assert_serving(cluster.namenode)
 
@@ -161,7 +161,7 @@ GARBAGE_BODIES = [b"", b"not json at all", b"{", b"[]", b"null", b"42", b'"text"
 @pytest.mark.parametrize("endpoint", ["heartbeat", "block_received", "block_report", "bad_block"])
 def test_garbage_json_to_internal_endpoints_is_refused(cluster: Cluster, endpoint: str) -> None:
     for body in GARBAGE_BODIES:
-        response = requests.post(f"{cluster.namenode_url}/internal/{endpoint}", data=body,
+        response = web.post(f"{cluster.namenode_url}/internal/{endpoint}", data=body,
                                  headers={"Content-Type": "application/json"}, timeout=30)
         remote = assert_remote_error(response.status_code, response.content)
         assert remote["exception"] == "IllegalArgumentException", (body[:60], remote)
@@ -181,7 +181,7 @@ def test_garbage_json_to_commit_is_refused(cluster: Cluster, unique_path: str) -
     ]
     for target in (unique_path + "/kept", unique_path + "/new"):
         for body in bodies:
-            response = requests.post(f"{cluster.namenode_url}/webhdfs/v1{target}",
+            response = web.post(f"{cluster.namenode_url}/webhdfs/v1{target}",
                                      params={"op": "COMMIT", "user.name": "root"}, data=body,
                                      headers={"Content-Type": "application/json"}, timeout=30)
             remote = assert_remote_error(response.status_code, response.content)
@@ -224,16 +224,16 @@ def test_block_put_whose_bytes_do_not_match_the_checksum_stores_nothing(cluster:
     data = Pattern(3 * MiB, chunk=MiB, seed=41).bytes()
     block_id = "fff" + uuid.uuid4().hex[:13]
     wrong = block_checksum(data + b"!")
-    response = requests.put(f"{node.url}/blocks/{block_id}", data=data, headers={"X-DFS-Checksum": wrong}, timeout=60)
+    response = web.put(f"{node.url}/blocks/{block_id}", data=data, headers={"X-DFS-Checksum": wrong}, timeout=60)
     remote = assert_remote_error(response.status_code, response.content, (400,))
     assert remote["exception"] == "ChecksumException", remote
     for headers in ({}, {"X-DFS-Checksum": "not-a-checksum"}, {"X-DFS-Checksum": "ABCDEF0123456789"}):
-        response = requests.put(f"{node.url}/blocks/{block_id}", data=data, headers=headers, timeout=60)
+        response = web.put(f"{node.url}/blocks/{block_id}", data=data, headers=headers, timeout=60)
         assert_remote_error(response.status_code, response.content, (400,))
     assert node.block_files() == before
     assert not node.block_path(block_id).exists()
     assert not list(node.block_path(block_id).parent.glob(f"*{block_id}*")), "no temp file or sidecar left"
-    assert requests.get(f"{node.url}/blocks/{block_id}", timeout=30).status_code == 404
+    assert web.get(f"{node.url}/blocks/{block_id}", timeout=30).status_code == 404
     assert_serving(node)
 
 
@@ -245,11 +245,11 @@ def test_block_body_over_the_max_block_size_is_refused(make_cluster: Any) -> Non
     digest = block_checksum(data)
     block_id = "ffe" + uuid.uuid4().hex[:13]
 
-    sized = requests.put(f"{node.url}/blocks/{block_id}", data=data, headers={"X-DFS-Checksum": digest}, timeout=60)
+    sized = web.put(f"{node.url}/blocks/{block_id}", data=data, headers={"X-DFS-Checksum": digest}, timeout=60)
     assert_remote_error(sized.status_code, sized.content, (413,))
     chunks = (data[i:i + MiB] for i in range(0, len(data), MiB))
     try:
-        chunked = requests.put(f"{node.url}/blocks/{block_id}", data=chunks, headers={"X-DFS-Checksum": digest},
+        chunked = web.put(f"{node.url}/blocks/{block_id}", data=chunks, headers={"X-DFS-Checksum": digest},
                                timeout=60)
         assert_remote_error(chunked.status_code, chunked.content, (413,))
     except requests.ConnectionError:
@@ -257,7 +257,7 @@ def test_block_body_over_the_max_block_size_is_refused(make_cluster: Any) -> Non
     assert node.block_files() == {}
     assert not list(node.root.rglob(f"*{block_id}*"))
 
-    create = requests.put(f"{cluster.namenode_url}/webhdfs/v1/big", params={"op": "CREATE", "user.name": "root",
+    create = web.put(f"{cluster.namenode_url}/webhdfs/v1/big", params={"op": "CREATE", "user.name": "root",
                                                                          "blocksize": str(16 * MiB)},
                           allow_redirects=False, timeout=30)
     assert_remote_error(create.status_code, create.content, (400, 413))

@@ -13,7 +13,7 @@ from dfs_common.blocks import checksum as block_checksum
 from dfs_common.errors import IllegalArgument
 from dfs_common.settings import ConfigError, Settings
 from dfs_common.web import Params
-from tests.cluster import Cluster, remote_exception
+from tests.cluster import Cluster, remote_exception, web
 from tests.integration.test_bad_input import assert_remote_error, assert_serving, nn_call, raw_request
 
 MAX_FILE_SIZE = 2**50  # the documented default of DFS_MAX_FILE_SIZE
@@ -21,7 +21,7 @@ MAX_INT64 = 2**63 - 1  # what a stat's st_size and st_mtime_ns (signed 64-bit) c
 
 
 def webhdfs(cluster: Cluster, method: str, path: str, body: bytes | None = None, **params: str) -> requests.Response:
-    return requests.request(method, f"{cluster.namenode_url}/webhdfs/v1{path}",
+    return web.request(method, f"{cluster.namenode_url}/webhdfs/v1{path}",
                             params={"user.name": "root", **params}, data=body, allow_redirects=False, timeout=30)
 
 
@@ -37,10 +37,10 @@ def assert_illegal(response: requests.Response) -> dict[str, object]:
 def test_user_name_that_no_system_can_hold_is_refused_by_the_name_node(cluster: Cluster, unique_path: str,
                                                                         user: str) -> None:
     for method, op in (("GET", "GETFILESTATUS"), ("PUT", "MKDIRS"), ("GET", "LISTSTATUS"), ("PUT", "CREATE")):
-        response = requests.request(method, f"{cluster.namenode_url}/webhdfs/v1{unique_path}",
+        response = web.request(method, f"{cluster.namenode_url}/webhdfs/v1{unique_path}",
                                     params={"op": op, "user.name": user}, allow_redirects=False, timeout=30)
         assert_illegal(response)
-    response = requests.post(f"{cluster.namenode_url}/mkfs", params={"user.name": user}, timeout=30)
+    response = web.post(f"{cluster.namenode_url}/mkfs", params={"user.name": user}, timeout=30)
     assert_illegal(response)
     response = nn_call(cluster, "GET", "/", op="GETFILESTATUS", doas=user)
     assert_illegal(response)
@@ -52,7 +52,7 @@ def test_user_name_with_a_nul_is_refused_by_a_data_node(cluster: Cluster, unique
     node = cluster.datanodes[0]
     address = cluster.namenode_url.removeprefix("http://")
     for method, op in (("GET", "OPEN"), ("PUT", "CREATE"), ("POST", "APPEND"), ("GET", "GETFILECHECKSUM")):
-        response = requests.request(method, f"{node.url}/webhdfs/v1{unique_path}/f",
+        response = web.request(method, f"{node.url}/webhdfs/v1{unique_path}/f",
                                     params={"op": op, "user.name": "a\0b", "namenoderpcaddress": address},
                                     data=b"bytes" if method != "GET" else None, timeout=30)
         assert_illegal(response)
@@ -67,7 +67,7 @@ def test_user_name_with_a_nul_is_refused_by_a_data_node(cluster: Cluster, unique
 def test_heartbeat_with_a_non_finite_number_is_refused(cluster: Cluster, field: str, number: str) -> None:
     node_id = "fuzz-" + uuid.uuid4().hex[:8]
     body = f'{{"id": "{node_id}", "url": "http://127.0.0.1:1", "{field}": {number}}}'.encode()
-    response = requests.post(f"{cluster.namenode_url}/internal/heartbeat", data=body, timeout=30)
+    response = web.post(f"{cluster.namenode_url}/internal/heartbeat", data=body, timeout=30)
     assert_illegal(response)
     assert node_id not in {d["id"] for d in cluster.status()["datanodes"]}, "no half-registered node"
     assert_serving(cluster.namenode)
@@ -265,12 +265,12 @@ def test_block_put_over_a_stored_block_id_changes_nothing(cluster: Cluster, uniq
             headers["X-DFS-Confirm"] = "upstream"
         if others:
             headers["X-DFS-Pipeline"] = others[0].url
-        response = requests.put(f"{node.url}/blocks/{block_id}", data=evil, headers=headers, timeout=30)
+        response = web.put(f"{node.url}/blocks/{block_id}", data=evil, headers=headers, timeout=30)
         remote = assert_remote_error(response.status_code, response.content, (403,))
         assert remote["exception"] == "FileAlreadyExistsException", remote
         assert node.block_path(block_id).read_bytes() == data
         # the same bytes again (a repeated heal) are fine, and a failing pipeline then removes nothing
-        response = requests.put(f"{node.url}/blocks/{block_id}", data=data, timeout=30,
+        response = web.put(f"{node.url}/blocks/{block_id}", data=data, timeout=30,
                                 headers={"X-DFS-Checksum": location["checksum"], "X-DFS-Confirm": "upstream",
                                          "X-DFS-Pipeline": "http://127.0.0.1:1"})
         assert response.status_code == 502, response.text
@@ -286,7 +286,7 @@ def test_malformed_url_in_a_pipeline_header_is_refused(cluster: Cluster, pipelin
     before = node.block_files()
     data = b"block bytes"
     block_id = "ffd" + uuid.uuid4().hex[:13]
-    response = requests.put(f"{node.url}/blocks/{block_id}", data=data, timeout=30,
+    response = web.put(f"{node.url}/blocks/{block_id}", data=data, timeout=30,
                             headers={"X-DFS-Checksum": block_checksum(data), "X-DFS-Pipeline": pipeline})
     assert_illegal(response)
     assert node.block_files() == before

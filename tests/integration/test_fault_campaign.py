@@ -134,7 +134,7 @@ class Mount:
             self.proc = subprocess.Popen(
                 [sys.executable, str(REPO / "dfs.py"), str(self.point), "127.0.0.1",
                  str(self.cluster.namenode_port), "--foreground", "-o", "allow_other"],
-                stdout=log, stderr=log, start_new_session=True)
+                stdout=log, stderr=log, start_new_session=True, env=self.cluster.mount_env())
         self.cluster.wait_for(lambda: os.path.ismount(self.point), timeout=60, message="the mount")
 
     def kill(self) -> None:
@@ -243,6 +243,7 @@ class Workload:
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
         self.http = requests.Session()
+        self.http.headers.update(cluster.auth)
 
     def run(self) -> list[threading.Thread]:
         jobs = [self.api_writer, self.webhdfs_writer, self.mount_writer, self.overwriter,

@@ -157,6 +157,7 @@ def test_every_other_name_node_route_answers_success_or_remote_exception(make_cl
     nn.mkdirs(FZ + "/kept")
     bodies = internal_bodies([node.node_id or "" for node in cluster.datanodes])
     routes = sorted(ROUTES)
+    plain_user = {"Authorization": f"Bearer {cluster.token_for('nobody')}"} if cluster.secure else {}
 
     @st.composite
     def route_requests(draw: st.DrawFn) -> tuple[str, str, bytes | None]:
@@ -181,7 +182,7 @@ def test_every_other_name_node_route_answers_success_or_remote_exception(make_cl
     @example(request=("POST", "/mkfs?user.name=a%00b", None))
     def fuzz(request: tuple[str, str, bytes | None]) -> None:
         method, target, body = request
-        check_answer(send(cluster.namenode, method, target, {"Content-Type": "application/json"}, body))
+        check_answer(send(cluster.namenode, method, target, {"Content-Type": "application/json", **plain_user}, body))
 
     fuzz()
     assert nn.ls(FZ) == ["kept"], "a refused /mkfs must leave the namespace alone"

@@ -3,10 +3,9 @@ three distinct data nodes, and those replicas really on the data nodes' disks wi
 from __future__ import annotations
 
 import pytest
-import requests
 
 from dfs_common.blocks import hasher as block_hasher
-from tests.cluster import Cluster
+from tests.cluster import Cluster, web
 from tests.integration.payload import MiB, Pattern, stream_digest
 
 GiB = 1024 * MiB
@@ -42,7 +41,7 @@ def test_1gib_file_reads_back_byte_identical_with_three_replicas_on_disk(cluster
         blocks = locations["BlockLocation"]
         assert sum(block["length"] for block in blocks) == GiB
         # PROTOCOL.md puts fileLength on the BlockLocations object; accept it beside it too
-        raw = requests.get(f"{cluster.namenode_url}/webhdfs/v1{path}",
+        raw = web.get(f"{cluster.namenode_url}/webhdfs/v1{path}",
                            params={"op": "GETFILEBLOCKLOCATIONS", "user.name": "root"}, timeout=30).json()
         assert raw["BlockLocations"].get("fileLength", raw.get("fileLength")) == GiB
         known = {node.node_id for node in cluster.datanodes}

@@ -7,9 +7,8 @@ import time
 from typing import Any
 
 import pytest
-import requests
 
-from tests.cluster import Cluster
+from tests.cluster import Cluster, web
 from tests.integration.payload import MiB, Pattern, check_described, describe, stream_digest
 
 GiB = 1024 * MiB
@@ -212,7 +211,7 @@ def test_webhdfs_open_is_not_redirected_to_a_node_silent_for_over_a_heartbeat(ma
     url = f"{cluster.namenode_url}/webhdfs/v1/redirected.bin?op=OPEN&user.name=root"
 
     def redirect_target() -> str:
-        response = requests.get(url, allow_redirects=False, timeout=10)
+        response = web.get(url, allow_redirects=False, timeout=10)
         assert response.status_code == 307, response.text
         return response.headers["Location"].split("/webhdfs/", 1)[0]
 
@@ -222,11 +221,11 @@ def test_webhdfs_open_is_not_redirected_to_a_node_silent_for_over_a_heartbeat(ma
     try:
         time.sleep(2.2 * HEARTBEAT)  # silent for over a heartbeat, not yet called dead (3 of them)
         assert redirect_target() != victim.url
-        located = requests.get(f"{cluster.namenode_url}/webhdfs/v1/redirected.bin?op=GETFILEBLOCKLOCATIONS",
+        located = web.get(f"{cluster.namenode_url}/webhdfs/v1/redirected.bin?op=GETFILEBLOCKLOCATIONS",
                                timeout=10).json()["BlockLocations"]["BlockLocation"]
         holders = [node["id"] for node in located[0]["dataNodes"]]
         assert victim.node_id not in holders[:-1], holders  # last (silent) or gone (dead)
-        assert requests.get(url, timeout=20).content == b"read me through a redirect"
+        assert web.get(url, timeout=20).content == b"read me through a redirect"
     finally:
         victim.resume()
 

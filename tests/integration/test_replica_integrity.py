@@ -15,11 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import requests
 
 from dfs_common.blocks import CHECKSUM_HEADER, CONFIRM_HEADER
 from dfs_common.blocks import checksum as block_checksum
-from tests.cluster import Cluster
+from tests.cluster import Cluster, web
 from tests.integration.payload import MiB, Pattern
 
 # No scrubbing: what these tests show must not wait for (or be helped by) a scrub pass.
@@ -95,7 +94,7 @@ def test_deleted_block_file_never_comes_back_as_a_phantom_replica(make_cluster: 
     for victim in set(victims.values()):
         node = cluster.datanode_by_id(victim)
         canary = b"canary"
-        response = requests.put(f"{node.url}/blocks/{CANARY}", data=canary, timeout=10,
+        response = web.put(f"{node.url}/blocks/{CANARY}", data=canary, timeout=10,
                                 headers={CHECKSUM_HEADER: block_checksum(canary), CONFIRM_HEADER: "upstream"})
         assert response.status_code == 201, response.text
         assert node.block_path(CANARY).exists()
@@ -187,7 +186,7 @@ def test_webhdfs_open_finds_a_corrupt_replica_it_does_not_redirect_to_first(make
     nn.tee("/rot-open.bin", data)
     block = nn.block_locations("/rot-open.bin")["BlockLocation"][0]
     url = f"{cluster.namenode_url}/webhdfs/v1/rot-open.bin?op=OPEN&user.name=root"
-    first = requests.get(url + "&noredirect=true", timeout=10).json()["Location"]
+    first = web.get(url + "&noredirect=true", timeout=10).json()["Location"]
     by_url = {n["url"].rstrip("/"): n["id"] for n in block["dataNodes"]}
     redirected = next(node_id for base, node_id in by_url.items() if first.startswith(base + "/"))
     bad_node = next(n["id"] for n in block["dataNodes"] if n["id"] != redirected)
@@ -196,7 +195,7 @@ def test_webhdfs_open_finds_a_corrupt_replica_it_does_not_redirect_to_first(make
     reads = 0
     while not quarantined(cluster, bad_node, block["blockId"]):
         assert reads < 100, f"{reads} WebHDFS OPENs never noticed the corrupt replica on {bad_node}"
-        response = requests.get(url, timeout=30)
+        response = web.get(url, timeout=30)
         assert response.status_code == 200 and response.content == data
         reads += 1
         time.sleep(0.1)
@@ -205,7 +204,7 @@ def test_webhdfs_open_finds_a_corrupt_replica_it_does_not_redirect_to_first(make
         return all(len(names[b]) == 3 and bad_node not in names[b] and names[b] == on_disk[b] for b in names)
 
     watch(cluster, nn, "/rot-open.bin", [block], 2, replaced, 120, "the corrupt replica replaced")
-    assert requests.get(url, timeout=30).content == data
+    assert web.get(url, timeout=30).content == data
 
 
 @pytest.mark.timeout(300)

@@ -19,10 +19,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 
 from dfs_common.errors import AlreadyExists, NotFound
-from tests.cluster import REPO, Cluster
+from tests.cluster import REPO, Cluster, web
 from tests.integration.payload import MiB, Pattern
 
 BLOCK = MiB
@@ -35,7 +34,7 @@ def sha(data: bytes) -> str:
 def step_one(cluster: Cluster, path: str, op: str, **params: str) -> str:
     """The data node URL the name node redirects a CREATE/APPEND to."""
     method = "PUT" if op == "CREATE" else "POST"
-    first = requests.request(method, f"{cluster.namenode_url}/webhdfs/v1{path}",
+    first = web.request(method, f"{cluster.namenode_url}/webhdfs/v1{path}",
                              params={"op": op, "user.name": "root", **params},
                              allow_redirects=False, timeout=30)
     assert first.status_code == 307, first.text
@@ -155,7 +154,7 @@ def test_create_without_overwrite_at_the_data_node_is_refused_before_the_body(cl
     old = write_old(cluster, path, size=1000)
     location = step_one(cluster, unique_path + "/other.bin", "CREATE")
     taken = location.replace("/other.bin", "/taken.bin")
-    answer = requests.put(taken, data=b"x" * 5000, timeout=60)
+    answer = web.put(taken, data=b"x" * 5000, timeout=60)
     assert answer.status_code == 403 and "FileAlreadyExists" in answer.text
     assert cluster.client("root").cat(path) == old
 
@@ -166,7 +165,7 @@ WRITER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {repo!r})
     from dfs_client import HttpNameNode
-    nn = HttpNameNode({url!r}, user="root")
+    nn = HttpNameNode({url!r}, user="root", token={token!r})
     file = nn.open({path!r}, "wb")
     for n in range(5):
         file.write(bytes([n]) * {block})
@@ -183,7 +182,7 @@ def test_wb_over_a_file_whose_writer_is_killed_keeps_the_old_content(cluster: Cl
     client.mkdirs(unique_path)
     path = unique_path + "/precious.bin"
     old = write_old(cluster, path)
-    script = WRITER.format(repo=str(REPO), url=cluster.namenode_url, path=path, block=BLOCK)
+    script = WRITER.format(repo=str(REPO), url=cluster.namenode_url, path=path, block=BLOCK, token=cluster.token)
     writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert writer.stdout is not None and writer.stdout.readline().strip() == "written"
