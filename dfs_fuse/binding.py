@@ -204,6 +204,14 @@ class DFSFuse(FUSE):  # type: ignore[misc, valid-type]
         fi.keep_cache = 1 if keep else 0
         return 0
 
+    def fgetattr(self, path: bytes | None, buf: Any, fip: Any) -> int:
+        """mfusepy's, with the ``stat`` filled by ``fill_stat``."""
+        ctypes.memset(buf, 0, ctypes.sizeof(fuse_binding.c_stat))
+        fh = (fip.contents if self.raw_fi else fip.contents.fh) if fip else None
+        attrs = self.operations.getattr(None if path is None else path.decode(self.encoding, self.errors), fh)
+        fill_stat(buf.contents, attrs)
+        return 0
+
     if LIBFUSE_MAJOR == 3:
 
         def init_fuse_3(self, conn: Any, config: Any) -> None:
@@ -221,14 +229,6 @@ class DFSFuse(FUSE):  # type: ignore[misc, valid-type]
                 _ctime_only.pending = False
                 self.operations.chown(path.decode(self.encoding, self.errors), -1, -1)
             return self.fgetattr(path, buf, fip)
-
-    def fgetattr(self, path: bytes | None, buf: Any, fip: Any) -> int:
-        """mfusepy's, with the ``stat`` filled by ``fill_stat``."""
-        ctypes.memset(buf, 0, ctypes.sizeof(fuse_binding.c_stat))
-        fh = (fip.contents if self.raw_fi else fip.contents.fh) if fip else None
-        attrs = self.operations.getattr(None if path is None else path.decode(self.encoding, self.errors), fh)
-        fill_stat(buf.contents, attrs)
-        return 0
 
         def rename_fuse_3(self, old: bytes, new: bytes, flags: int) -> int:
             return self.operations.rename(
