@@ -25,6 +25,7 @@ from .liveness import Liveness
 from .records import BufferCommands
 from .renewal import BlockRenewer
 from .seed import SeedCommands
+from .snapshots import SnapshotCommands
 from .transport import Transport, encode_query
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def default_user() -> str:
         return "dr.who"
 
 
-class HttpNameNode(SeedCommands, BufferCommands):
+class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
     """A client of one DFS name node (and, through it, of the data nodes)."""
 
     _get_file_status = Operation("GET", "GETFILESTATUS", "FileStatus")
@@ -117,6 +118,15 @@ class HttpNameNode(SeedCommands, BufferCommands):
     _freeze_buffer = Operation("PUT", "FREEZEBUFFER", "BufferStatus", idempotent=False)
     _release_buffer = Operation("PUT", "RELEASEBUFFER", "BufferStatus", idempotent=False)
     _commit_record = Operation("POST", "COMMITRECORD", "Record", idempotent=False)
+    # snapshots (``snapshots.SnapshotCommands``)
+    _allow_snapshot = Operation("PUT", "ALLOWSNAPSHOT")
+    _disallow_snapshot = Operation("PUT", "DISALLOWSNAPSHOT")
+    _create_snapshot = Operation("PUT", "CREATESNAPSHOT", "Path", idempotent=False)
+    _rename_snapshot = Operation("PUT", "RENAMESNAPSHOT", idempotent=False)
+    _delete_snapshot = Operation("DELETE", "DELETESNAPSHOT", idempotent=False)
+    _get_snapshot_diff = Operation("GET", "GETSNAPSHOTDIFF", "SnapshotDiffReport")
+    _get_snapshottable_directories = Operation("GET", "GETSNAPSHOTTABLEDIRECTORYLIST", "SnapshottableDirectoryList")
+    _get_snapshot_list = Operation("GET", "GETSNAPSHOTLIST", "SnapshotList")
 
     def __init__(self, url: str, user: str | None = None, *, token: str | None = None,
                  transport: Transport | None = None, key: ContentKey | None = None, encrypt_under: str = "/",

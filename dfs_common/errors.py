@@ -150,6 +150,30 @@ class ReadOnly(DFSError):
     java_package = "java.nio.file"
 
 
+class SnapshotReadOnly(ReadOnly):
+    """A change asked of a path under ``<dir>/.snapshot/`` (HDFS's 403 "Modification on a
+    read-only snapshot is disallowed"); EROFS through the mount."""
+
+    exception = "SnapshotAccessControlException"
+    java_package = "org.apache.hadoop.hdfs.protocol"
+
+
+class SnapshotError(DFSError):
+    """A snapshot operation the directory's state refuses: not snapshottable, a taken or missing
+    snapshot name, snapshots left (HDFS's 403 SnapshotException)."""
+
+    status, errno_code, exception = 403, errno_codes.EINVAL, "SnapshotException"
+    java_package = "org.apache.hadoop.hdfs.protocol"
+
+
+class AclDisabled(DFSError):
+    """An ACL change: DFS has permission bits only, and answers as an HDFS with
+    ``dfs.namenode.acls.enabled=false`` does (403 AclException; EOPNOTSUPP through the mount)."""
+
+    status, errno_code, exception = 403, errno_codes.EOPNOTSUPP, "AclException"
+    java_package = "org.apache.hadoop.hdfs.protocol"
+
+
 class NoSpace(DFSError):
     """No data node can take the block (full disks, or fewer live nodes than needed)."""
 
@@ -208,7 +232,8 @@ class WrongKey(DecryptionFailed, PermissionError):
 _BY_EXCEPTION: dict[str, type[DFSError]] = {}
 for _cls in (NotFound, AlreadyExists, AccessDenied, IllegalArgument, ChecksumMismatch,
              Unsupported, NotEmpty, NotADirectory, IsADirectory, ReadOnly, NoSpace, Conflict,
-             WrongState, Unavailable, SafeMode, PastEndOfFile):
+             WrongState, Unavailable, SafeMode, PastEndOfFile, SnapshotReadOnly, SnapshotError,
+             AclDisabled):
     _BY_EXCEPTION[_cls.exception] = _cls
 _BY_EXCEPTION["SecurityException"] = Unauthenticated
 _BY_EXCEPTION["ParentNotDirectoryException"] = NotADirectory

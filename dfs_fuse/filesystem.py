@@ -40,6 +40,7 @@ from .coherence import Coherence
 from .handles import DirHandle, FileHandle, HandleTable, OpenFile
 from .identity import IdentityMap
 
+SNAPSHOT_DIR = ".snapshot"  # a snapshottable directory's read-only snapshots (name_node/snapshots.py)
 log = logging.getLogger("dfs_fuse")
 
 MiB = 1024 * 1024
@@ -112,7 +113,7 @@ class FileSystem:
         is worth fetching now), else from the name node."""
         split_path(path)  # ENAMETOOLONG / EINVAL without a round trip
         parent, name = os.path.split(path)
-        if name:
+        if name and name != SNAPSHOT_DIR:  # (listings never show a snapshottable directory's .snapshot)
             present = self._listings.contains(parent, name)
             # Also when the names are fresh but this entry's attributes expired (a long ``ls -l``
             # outlives the timeout it started with): one listing beats a request per entry.

@@ -53,14 +53,18 @@ def abandon(txn: Txn, numbers: Iterable[int]) -> int:
 
 
 def drop_blocks(txn: Txn, numbers: Iterable[int]) -> int:
-    """Forget blocks no file refers to any more and queue their replicas for deletion."""
+    """Forget blocks no file refers to any more and queue their replicas for deletion; a block
+    a snapshot holds stays, owner and replicas unchanged (``snapshots.delete`` collects it)."""
     dropped = 0
     queue = list(numbers)
     coded = groups.any_groups(txn)
+    held = txn.entries("held") > 0
     while queue:
         number = queue.pop()
         if not number:
             continue
+        if held and txn.get("held", pack_u64(number)) is not None:
+            continue  # a snapshot still holds it: collected when the last such snapshot goes
         record = txn.block(number)
         if record is None:
             continue

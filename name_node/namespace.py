@@ -10,13 +10,13 @@ import stat
 from dataclasses import dataclass
 
 from dfs_common.errors import (AlreadyExists, IllegalArgument, InvalidMove, IsADirectory, NotEmpty,
-                               NotAFile, NotFound, NotADirectory, NotPermitted, Unsupported)
+                               NotAFile, NotFound, NotADirectory, NotPermitted, SnapshotError, Unsupported)
 from dfs_common.filestatus import SpecialKind
 from dfs_common.paths import split_path
 
 from . import blockmap, buffers
 from .permissions import EXECUTE, WRITE, Caller, allowed, check, check_sticky
-from .store import BLOCK, CHAR, DIR, FIFO, FILE, LINK, ROOT_INO, SOCKET, SPECIAL_KINDS, Inode, Txn
+from .store import BLOCK, CHAR, DIR, FIFO, FILE, LINK, ROOT_INO, SOCKET, SPECIAL_KINDS, Inode, Txn, unpack_u64
 
 MAX_SYMLINK_HOPS = 40
 SPECIAL_NAMES: dict[str, SpecialKind] = {FIFO: "FIFO", CHAR: "CHAR", BLOCK: "BLOCK", SOCKET: "SOCKET"}
@@ -45,9 +45,9 @@ def resolve(txn: Txn, path: str, caller: Caller, follow: bool = False) -> Resolv
     Symlinks in the middle of a path are followed (absolute or relative, at most 40); the last
     component is followed only when ``follow`` is set (open, not stat).
     """
-    segments = list(split_path(path))
-    ino = ROOT_INO
-    root = txn.inode(ROOT_INO)
+    segments = list(split_path(path))[txn.depth:]
+    ino = txn.root_ino
+    root = txn.inode(ino)
     assert root is not None, "the root inode always exists"
     node: Inode = root
     parent_ino, parent, name = ino, node, ""
@@ -83,7 +83,7 @@ def resolve(txn: Txn, path: str, caller: Caller, follow: bool = False) -> Resolv
             target = child_node.target
             rest = segments[i + 1:]
             if target.startswith("/"):
-                ino, node = ROOT_INO, root
+                ino, node = txn.root_ino, root  # (in a snapshot view: its .snapshot directory)
             segments = target.split("/") + rest
             i = 0
             if not [s for s in segments if s not in ("", ".")]:
@@ -282,6 +282,7 @@ def delete(txn: Txn, path: str, caller: Caller, recursive: bool, now: int,
     if where.inode.is_dir:
         if where.inode.children and not recursive:
             raise NotEmpty(f"{path} is non empty': Directory is not empty")
+        check_no_snapshots(txn, where.ino, path)
         _empty_directory(txn, where.ino, where.inode, caller, path, now)
         txn.delete_inode(where.ino)
         txn.bump("dirs", -1)
@@ -402,6 +403,8 @@ def rename(txn: Txn, source: str, destination: str, caller: Caller, now: int,
             raise NotADirectory(f"rename destination {destination} is not a directory")
         if dst.inode.is_dir and dst.inode.children:
             raise NotEmpty(f"rename destination directory is not empty: {destination}")
+        if dst.inode.is_dir:
+            check_no_snapshots(txn, dst.ino, destination)
     check(caller, src.parent, WRITE | EXECUTE, source)
     check_sticky(caller, src.parent, src.inode, source)
     check(caller, dst.parent, WRITE | EXECUTE, destination)
@@ -425,6 +428,18 @@ def rename(txn: Txn, source: str, destination: str, caller: Caller, now: int,
     src.inode.ctime = now
     add_entry(txn, Resolved(destination, None, None, dst.parent_ino, dst.parent, dst.name), src.ino, src.inode, now)
     return True
+
+
+def check_no_snapshots(txn: Txn, ino: int, path: str) -> None:
+    """A directory that is, or holds, a snapshottable directory with snapshots is not removed
+    (HDFS's rule: delete the snapshots first). Free while no directory is snapshottable."""
+    if not txn.entries("snapdirs"):
+        return
+    for key, _ in txn.scan("snapdirs"):
+        snap_dir = unpack_u64(key)
+        if _is_inside(txn, snap_dir, ino) and next(txn.scan("snapshots", key), None) is not None:
+            raise SnapshotError(f"The directory {path} cannot be deleted since it is or holds a "
+                                "snapshottable directory with snapshots")
 
 
 def _is_inside(txn: Txn, ino: int, ancestor: int) -> bool:

@@ -30,7 +30,10 @@ SPECIAL_KINDS = (FIFO, CHAR, BLOCK, SOCKET)
 _U64 = struct.Struct(">Q")
 _DB_NAMES = ("inodes", "dirents", "extents", "xattrs", "blocks", "replicas", "pending",
              "deletions", "members", "meta", "users", "tokens", "buffers", "frozen", "bufferlog",
-             "ecpolicy", "groups", "fragments")
+             "ecpolicy", "groups", "fragments",
+             # snapshots (name_node.snapshots): snapshottable directories, their snapshots, the
+             # frozen records of each, and how many snapshots hold each block
+             "snapdirs", "snapshots", "snapnodes", "snapents", "snapextents", "snapxattrs", "held")
 
 
 def pack_u64(number: int) -> bytes:
@@ -120,6 +123,11 @@ class Txn:
 
     __slots__ = ("txn", "db")
 
+    # Where ``namespace.resolve`` starts, and how many leading path segments it skips: the live
+    # tree here; a snapshot view (``name_node.snapshots.SnapshotView``) starts at ``.snapshot``.
+    root_ino = ROOT_INO
+    depth = 0
+
     def __init__(self, txn: lmdb.Transaction, dbs: dict[str, lmdb._Database]) -> None:
         self.txn = txn
         self.db = dbs
@@ -141,6 +149,7 @@ class Txn:
         self.txn.delete(key, db=self.db["buffers"])  # a buffer directory's row (name_node.buffers)
         self.txn.delete(key, db=self.db["frozen"])
         self.txn.delete(key, db=self.db["ecpolicy"])  # an erasure coding policy (name_node.erasure)
+        self.txn.delete(key, db=self.db["snapdirs"])  # snapshottable, no snapshots (namespace.delete checks)
 
     # directory entries ---------------------------------------------------------------------
     def child(self, parent: int, name: str) -> int | None:

@@ -44,7 +44,7 @@ class RedirectOps:
         call.params.integer("length", None, minimum=0)
         live = {m.id: m for m in self.members.alive()}
         target = None
-        with self.store.read() as txn:
+        with call.read(self.store) as txn:
             ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
             namespace.require_file(inode, call.path, read=True)
             check(call.caller, inode, READ, call.path)
@@ -96,7 +96,7 @@ class RedirectOps:
 
     def _redirect_for_file(self, call: Call, access: int, read: bool = False) -> Response:
         """To any live data node, once the path is a file the caller may ``access``."""
-        with self.store.read() as txn:
+        with call.read(self.store) as txn:
             _, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
             namespace.require_file(inode, call.path, read)
             check(call.caller, inode, access, call.path)
