@@ -8,6 +8,7 @@ releases the GIL. The app is built inside the worker (no preload), so nothing is
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import logging
@@ -19,6 +20,7 @@ from gunicorn import util
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
+from dfs_common import discovery
 from dfs_common.errors import DFSError, IllegalArgument, Unsupported, to_remote_exception
 from dfs_common.settings import ConfigError, Settings
 
@@ -117,6 +119,9 @@ def main() -> int:
     except ConfigError as error:
         print(f"server.py: {error}", file=sys.stderr)
         return 2
+    if not settings.is_name_node and not settings.namenode_url:  # DFS_DISCOVER=1, no address given
+        logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr)
+        settings = dataclasses.replace(settings, namenode_url=discovery.discover(settings.secret))
     NodeServer(settings).run()
     return 0
 

@@ -9,27 +9,20 @@
     dfs buffer release PATH [--force] [--archive-dir DIR]
                                               the batch becomes PATH.<UTC time>, an empty buffer starts
 
-``register(subparsers)`` adds the command to a parser (each handler takes ``(args, url, user)``);
-``main()`` runs it on its own. Errors are one line on standard error and exit status 1.
+``register(subparsers)`` adds the command to ``dfs``'s parser; each handler takes ``(args, target)``
+and ``dfs_cli.main`` is the error boundary (one line on standard error, exit status 1).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import posixpath
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
-from dfs_client import HttpNameNode
-from dfs_common.errors import DFSError
-from dfs_common.settings import ConfigError, Settings
-
-
-def _client(url: str, user: str | None) -> HttpNameNode:
-    return HttpNameNode(url, user=user)
+from .commands import client as _client
+from .config import Target
 
 
 def _when(ns: int | None) -> str:
@@ -51,17 +44,17 @@ def status_text(status: dict[str, Any]) -> str:
     return line
 
 
-def do_create(args: argparse.Namespace, url: str, user: str | None) -> int:
-    with _client(url, user) as nn:
+def do_create(args: argparse.Namespace, target: Target) -> int:
+    with _client(target) as nn:
         status = nn.create_buffer(args.path, args.max_bytes)
     _print(args, status, status_text(status))
     return 0
 
 
-def do_post(args: argparse.Namespace, url: str, user: str | None) -> int:
+def do_post(args: argparse.Namespace, target: Target) -> int:
     suffix = args.suffix if args.suffix is not None else (
         "" if args.file == "-" else posixpath.splitext(args.file)[1])
-    with _client(url, user) as nn:
+    with _client(target) as nn:
         if args.file == "-":
             record = nn.post_record(args.path, sys.stdin.buffer, suffix=suffix)
         else:
@@ -71,15 +64,15 @@ def do_post(args: argparse.Namespace, url: str, user: str | None) -> int:
     return 0
 
 
-def do_stat(args: argparse.Namespace, url: str, user: str | None) -> int:
-    with _client(url, user) as nn:
+def do_stat(args: argparse.Namespace, target: Target) -> int:
+    with _client(target) as nn:
         status = nn.buffer_status(args.path)
     _print(args, status, status_text(status))
     return 0
 
 
-def do_list(args: argparse.Namespace, url: str, user: str | None) -> int:
-    with _client(url, user) as nn:
+def do_list(args: argparse.Namespace, target: Target) -> int:
+    with _client(target) as nn:
         nn.buffer_status(args.path)  # a plain directory is an error, not a listing
         records = [{"name": s["pathSuffix"], "length": s["length"], "type": s["type"]}
                    for s in nn.list_status(args.path)]
@@ -87,8 +80,8 @@ def do_list(args: argparse.Namespace, url: str, user: str | None) -> int:
     return 0
 
 
-def do_log(args: argparse.Namespace, url: str, user: str | None) -> int:
-    with _client(url, user) as nn:
+def do_log(args: argparse.Namespace, target: Target) -> int:
+    with _client(target) as nn:
         entries = list(nn.buffer_log(args.path))
     lines = []
     for entry in entries:
@@ -98,15 +91,15 @@ def do_log(args: argparse.Namespace, url: str, user: str | None) -> int:
     return 0
 
 
-def do_freeze(args: argparse.Namespace, url: str, user: str | None) -> int:
-    with _client(url, user) as nn:
+def do_freeze(args: argparse.Namespace, target: Target) -> int:
+    with _client(target) as nn:
         status = nn.freeze_buffer(args.path, force=args.force)
     _print(args, status, status_text(status))
     return 0
 
 
-def do_release(args: argparse.Namespace, url: str, user: str | None) -> int:
-    with _client(url, user) as nn:
+def do_release(args: argparse.Namespace, target: Target) -> int:
+    with _client(target) as nn:
         status = nn.release_buffer(args.path, force=args.force, archive_dir=args.archive_dir)
     _print(args, status, f"{status['archive']}: {status['archived_n_itm']} records, "
                          f"{status['archived_buff_size']} bytes\n{status_text(status)}")
@@ -114,7 +107,7 @@ def do_release(args: argparse.Namespace, url: str, user: str | None) -> int:
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``buffer`` and its subcommands to ``subparsers`` (of ``dfs`` or of ``main`` here)."""
+    """Add ``buffer`` and its subcommands to ``dfs``'s ``subparsers``."""
     parser = subparsers.add_parser("buffer", help="ingest buffers: create, post, stat, list, log, freeze, release",
                                    description=__doc__.split("\n\n")[1] if __doc__ else None,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -151,28 +144,3 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
     return value
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message}\n")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _Parser(prog="dfs")
-    parser.add_argument("--namenode", metavar="URL", help="the name node (else DFS_NAMENODE_URL)")
-    parser.add_argument("--user", help="act as this user (else your login)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
-    try:
-        url = args.namenode or Settings.from_env(os.environ).namenode_url
-        return int(args.handler(args, url, args.user) or 0)
-    except (DFSError, ConfigError, OSError) as error:
-        reason = error.message if isinstance(error, DFSError) else str(error)
-        print(f"dfs buffer {args.action}: {reason}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from dfs_common.errors import DFSError
 from dfs_common.settings import ConfigError
 
-from . import commands, operators
+from . import buffer, commands, operators
 from .config import CliError, resolve
 
 
@@ -37,6 +37,7 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.register(sub)
     operators.register(sub)
+    buffer.register(sub)
     return parser
 
 

@@ -97,6 +97,9 @@ class Settings:
     # 50 ms: ext4's journal commits every 5 s; this is 100x tighter and costs one fsync per
     # interval of a busy name node instead of one per change.
     sync_interval: float = 0.05
+    # LAN discovery (dfs_common/discovery.py): the name node announces _dfs._tcp by mDNS; a data
+    # node with this set and no DFS_NAMENODE_URL finds it (and checks it knows the secret)
+    discover: bool = False
     threads: int = 32
     log_level: str = "info"
 
@@ -112,6 +115,8 @@ class Settings:
             if variable not in environ or field.name == "node_class":
                 continue
             values[field.name] = _parse(variable, environ[variable], field.type)
+        if values.get("discover") and "DFS_NAMENODE_URL" not in environ:
+            values["namenode_url"] = ""  # to be discovered on the LAN before the node starts
         settings = cls(**values)
         settings._validate()
         return settings
@@ -187,6 +192,10 @@ class Settings:
 
 def _parse(variable: str, raw: str, kind: object) -> object:
     kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    if kind == "bool":
+        if raw.strip().lower() not in ("0", "1", "true", "false", "yes", "no", ""):
+            raise ConfigError(f"{variable} must be 1 or 0, not {raw!r}")
+        return raw.strip().lower() in ("1", "true", "yes")
     try:
         if kind == "int":
             return int(raw, 0)

@@ -50,8 +50,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="dfs.py", description="Mount a DFS cluster as a POSIX directory (unmount: fusermount -u MOUNT_POINT).")
     parser.add_argument("mount_point")
-    parser.add_argument("host", help="name node host (or http://host:port)")
+    parser.add_argument("host", nargs="?", help="name node host (or http://host:port); omit with --discover")
     parser.add_argument("port", nargs="?", type=int, default=None, help=f"name node port (default {DEFAULT_PORT})")
+    parser.add_argument("--discover", action="store_true",
+                        help="find the name node on the LAN by mDNS (with DFS_SECRET set: only one that proves it)")
     parser.add_argument("-f", "--foreground", action="store_true", help="stay in the foreground")
     parser.add_argument("-o", dest="options", action="append", default=[], metavar="OPT[,OPT…]",
                         help="mount options passed to FUSE (allow_other, ro, attr_timeout=S, entry_timeout=S, …)")
@@ -72,12 +74,26 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def client_token() -> str:
-    """``DFS_TOKEN`` from the environment, through the one configuration object."""
+def client_settings() -> Any:
+    """``DFS_TOKEN`` and ``DFS_SECRET`` from the environment, through the one configuration object."""
     from dfs_common.settings import ConfigError, Settings
     try:
-        return Settings.from_env({k: v for k, v in os.environ.items() if k in ("DFS_TOKEN",)}).token
+        return Settings.from_env({k: v for k, v in os.environ.items() if k in ("DFS_TOKEN", "DFS_SECRET")})
     except ConfigError as error:
+        raise UsageError(str(error)) from None
+
+
+def discovered_url(token: str | None) -> str:
+    """The name node announced on the LAN. A token is only sent to one that proved the cluster
+    secret: anyone can announce ``_dfs._tcp``."""
+    from dfs_common import discovery
+    secret = client_settings().secret
+    if token and not secret:
+        raise UsageError("--discover with a token needs DFS_SECRET, to check the name node before sending it "
+                         "the token; or name the name node")
+    try:
+        return discovery.discover(secret, give_up=30.0)
+    except LookupError as error:
         raise UsageError(str(error)) from None
 
 
@@ -229,7 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = name_node_url(args.host, args.port)
+    token = args.token or client_settings().token
+    if args.discover == bool(args.host):
+        raise UsageError("name the name node (HOST [PORT]) or give --discover, not both or neither")
+    url = discovered_url(token) if args.discover else name_node_url(args.host, args.port)
     # The caller's directory: the daemon's libfuse moves to / before the log is opened for stdio.
     log_file = os.path.abspath(args.log) if args.log else None
     check_device()
@@ -242,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     key = content_key(args)
     # Insecure mode: the superuser, each entry's owner the caller (see filesystem). With DFS_SECRET the
     # token's user, whom the name node checks every operation for.
-    client = HttpNameNode(url, user="root", token=args.token or client_token(), key=key,
+    client = HttpNameNode(url, user="root", token=token, key=key,
                           encrypt_under=args.encrypt_under)
     if cache_size:
         from dfs_client.cache import BlockCache

@@ -315,11 +315,23 @@ class FileSystem:
     def rmdir(self, path: str) -> None:
         self._writable()
         # The name node decides "is it a directory" in the same transaction as the removal.
-        when = self.client.delete_entry(path, kind="directory")
-        if when is None:
-            raise errors.NotFound(path)
+        when = self._delete_entry(path, "directory")
         self._forget_tree(path)
         self._entry_changed(path, added=False, nlink=-1, when_ns=when)
+
+    def _delete_entry(self, path: str, kind: str) -> int:
+        """Remove ``path`` if it still is a ``kind``; when another client replaced or removed it,
+        what this mount and the kernel cached of the name is stale: dropped before the error goes
+        up, so the caller's next look (``rm -r`` listing the directory again) sees what is there."""
+        try:
+            when = self.client.delete_entry(path, kind=kind)
+            if when is None:
+                raise errors.NotFound(path)
+            return when
+        except (errors.NotFound, errors.IsADirectory, errors.NotADirectory):
+            self._forget_tree(path)
+            self.coherence.invalidate(path)
+            raise
 
     # ---------------------------------------------------------------- names
 
@@ -329,9 +341,7 @@ class FileSystem:
         # only update cached link counts); the name node refuses a directory in the same
         # transaction as the removal, so a name replaced by a directory meanwhile stays.
         attrs = self.getattr(path)
-        when = self.client.delete_entry(path, kind="file")
-        if when is None:
-            raise errors.NotFound(path)
+        when = self._delete_entry(path, "file")
         self._forget(path)
         self._entry_changed(path, added=False, when_ns=when)
         self.coherence.removed(attrs["st_ino"], path)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlparse
 
 from werkzeug.wrappers import Request, Response
 
+from dfs_common.discovery import Announcer
 from dfs_common.errors import IllegalArgument, MethodNotAllowed, NotFound, SnapshotReadOnly, Unsupported
 from dfs_common.metrics import RequestMetrics, StateCollector
 from dfs_common.settings import Settings
@@ -72,6 +74,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/internal/block_report"): "on_block_report",
     ("POST", "/internal/bad_block"): "on_bad_block",
     ("GET", "/ping_alive"): "on_ping_alive",
+    ("GET", "/internal/identify"): "on_identify",
     ("GET", "/status"): "on_status",
     ("GET", "/liveness"): "on_liveness",
     ("GET", "/df"): "on_df",
@@ -124,19 +127,25 @@ class NameNode:
                      ContentOps(self.store, self.members, self.placement, self.healer, settings),
                      RedirectOps(self.store, self.members, self.placement, settings, self.identity), self.users,
                      ServerOps(self.members, settings, self.store),
-                     BufferOps(self.store, self.placement, self.healer, settings), ErasureOps(self.store),
+                     BufferOps(self.store, self.placement, self.healer, settings, self.identity), ErasureOps(self.store),
                      SnapshotOps(self.store)]
         self._handlers = _handler_table(resources)
         routes = [internal, AdminOps(self), WebPages(self)]
         self._routes = {key: next(getattr(r, name) for r in routes if hasattr(r, name))
                         for key, name in ROUTES.items()}
         self._paths = {path for _, path in ROUTES}
+        self.announcer = Announcer(settings.port, urlparse(settings.node_url).scheme, settings.advertise_host) \
+            if settings.discover else None
 
     def start(self) -> None:
         self.store.start_syncer()
         self.healer.start()
+        if self.announcer is not None:
+            self.announcer.start()
 
     def stop(self) -> None:
+        if self.announcer is not None:
+            self.announcer.stop()
         self.healer.stop()
         self.store.close()
 

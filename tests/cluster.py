@@ -42,6 +42,7 @@ admin token added when the caller gave no ``Authorization`` (an insecure cluster
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
@@ -85,6 +86,28 @@ def auth_headers(method: str, target: str, body: bytes | None = None,
     if path.startswith("/internal/") and HEADER.lower() not in names:
         merged.update(RequestSigner(SECRET, "tests").headers(method, "http://x" + path, body=body or b""))
     return merged
+
+
+def send_raw(port: int, method: str, target: str, body: bytes | None = None,
+             headers: Mapping[str, str] | None = None, timeout: float = 30.0,
+             limit: int = 1 << 20) -> tuple[int, dict[str, str], bytes]:
+    """One request to ``127.0.0.1:port``, ``target`` byte for byte (requests and urllib3 would
+    normalise ``..`` and quoting away), authenticated as ``auth_headers`` does; the status, the
+    headers and at most ``limit`` bytes of the body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.putrequest(method, target, skip_accept_encoding=True)
+        all_headers = auth_headers(method, target, body, headers)
+        if body is not None:
+            all_headers.setdefault("Content-Length", str(len(body)))
+        for name, value in all_headers.items():
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        content = response.read(limit) if method != "HEAD" else b""
+        return response.status, dict(response.getheaders()), content
+    finally:
+        connection.close()
 
 
 class _AuthedRequests:

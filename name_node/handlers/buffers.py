@@ -19,6 +19,7 @@ from dfs_common.web import MAX_INT64, json_response, read_json_object
 
 from .. import blockmap, buffers, ingest
 from ..heal import Healer
+from ..identity import Identity
 from ..permissions import EXECUTE, WRITE, check
 from ..placement import Placement
 from ..store import Store
@@ -39,7 +40,9 @@ BUFFER_OPERATIONS: dict[str, str] = {
 class BufferOps:
     """Ingest buffers over HTTP."""
 
-    def __init__(self, store: Store, placement: Placement, healer: Healer, settings: Settings) -> None:
+    def __init__(self, store: Store, placement: Placement, healer: Healer, settings: Settings,
+                 identity: Identity) -> None:
+        self.identity = identity
         self.store = store
         self.placement = placement
         self.healer = healer
@@ -88,7 +91,7 @@ class BufferOps:
             _, ino, inode, _ = ingest.resolve_buffer(txn, call.path, call.caller)
             check(call.caller, inode, WRITE | EXECUTE, call.path)
             buffers.check_writable(txn, ino, call.path)
-        return redirect(call, self.placement.any_alive())
+        return redirect(call, self.placement.any_alive(), self.identity)
 
     def op_commitrecord(self, call: Call) -> Response:
         """``{"blocks": [...], "suffix", "permission", "replication"}``: the record's confirmed

@@ -11,9 +11,10 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from dfs_common import discovery
 from dfs_common.errors import IllegalArgument, NotPermitted
 from dfs_common.settings import Settings
-from dfs_common.web import json_response, read_json_object
+from dfs_common.web import Params, json_response, read_json_object
 
 from .. import blockmap
 from ..balancer import Balancer
@@ -139,6 +140,13 @@ class InternalOps:
     # cluster views -------------------------------------------------------------------------
     def on_ping_alive(self, request: Request) -> Response:
         return json_response({"alive": True})
+
+    def on_identify(self, request: Request) -> Response:
+        """``GET /internal/identify?nonce=N``: this name node knows the cluster secret (a node that
+        discovered it on the LAN checks the proof before joining; see ``dfs_common.discovery``)."""
+        nonce = Params(request.args).required("nonce")[:128]
+        settings = self.settings
+        return json_response({"proof": discovery.proof(settings.secret, nonce) if settings.secure else ""})
 
     def on_liveness(self, request: Request) -> Response:
         """``GET /liveness``: the data nodes declared dead (ids and URLs) and the heartbeat

@@ -32,7 +32,7 @@ class RedirectOps:
     """OPEN, CREATE, APPEND, GETFILECHECKSUM: checked here, then sent to a data node."""
 
     def __init__(self, store: Store, members: Members, placement: Placement, settings: Settings,
-                 identity: Identity | None = None) -> None:
+                 identity: Identity | None) -> None:
         self.identity = identity
         self.store = store
         self.members = members
@@ -111,7 +111,7 @@ class RedirectOps:
 _NOT_ECHOED = frozenset({"namenoderpcaddress", "delegation"})
 
 
-def redirect(call: Call, member: Any, identity: Identity | None = None) -> Response:
+def redirect(call: Call, member: Any, identity: Identity | None) -> Response:
     """A self-contained data node URL: every client parameter echoed plus our address (and, with
     ``DFS_SECRET``, a grant for the caller in place of any credential: the data node acts with it)."""
     query = [(k, v) for k, v in call.request.args.items(multi=True) if k.lower() not in _NOT_ECHOED]

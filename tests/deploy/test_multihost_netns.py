@@ -22,6 +22,7 @@ import sys
 import textwrap
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -80,6 +81,18 @@ class Cluster:
             env=environment, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
         log.close()
+
+    def start_name_node(self, **extra: str) -> None:
+        """The name node on the "nn" host, with the environment docker-compose.yml gives it."""
+        self.start("nn", {"DFS_NODE_CLASS": "name_node.NameNode", "DFS_HOST": "0.0.0.0", "DFS_PORT": "8180",
+                          "DFS_DB_PATH": str(self.workdir / "name"), "DFS_ADVERTISE_HOST": NAME_ADDR, **extra})
+
+    def start_data_node(self, index: int, address: str, **extra: str) -> None:
+        """Data node ``index`` on the "dn<index>" host at ``address``, as docker-compose.yml runs it."""
+        self.start(f"dn{index}", {"DFS_NODE_CLASS": "data_node.DataNode", "DFS_HOST": "0.0.0.0", "DFS_PORT": "8181",
+                                  "DFS_FS_ROOT": str(self.workdir / f"blocks{index}"),
+                                  "DFS_PUBLIC_URL": f"http://{address}:8181", "DFS_ADVERTISE_HOST": address,
+                                  **extra})
 
     def client(self, code: str, timeout: float = 120) -> dict:
         """Run a Python snippet in the client's namespace; it prints one JSON object as its answer."""
@@ -140,8 +153,10 @@ def netns_available() -> str | None:
     return None
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+@contextmanager
+def bridged_hosts(tmp_path: Path) -> Iterator[Cluster]:
+    """A bridge in a namespace of its own and no hosts yet; at the end every process stops and
+    every namespace goes (the logs are printed, which pytest shows when the test failed)."""
     reason = netns_available()
     if reason:
         if IN_CI:
@@ -155,24 +170,23 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         cluster.namespaces.append(bridge_ns)
         ip("-n", bridge_ns, "link", "add", "br0", "type", "bridge")
         ip("-n", bridge_ns, "link", "set", "br0", "up")
+        yield cluster
+    finally:
+        cluster.stop()
+        print(cluster.logs_tail(200))
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    with bridged_hosts(tmp_path) as cluster:
         cluster.add_host("nn", NAME_ADDR, 0)
         for i, address in enumerate(DATA_ADDRS):
             cluster.add_host(f"dn{i}", address, i + 1)
         cluster.add_host("client", CLIENT_ADDR, 9)
-
-        # the environment docker-compose.yml gives each service, with this host's addresses
-        cluster.start("nn", {"DFS_NODE_CLASS": "name_node.NameNode", "DFS_HOST": "0.0.0.0", "DFS_PORT": "8180",
-                             "DFS_DB_PATH": str(tmp_path / "name"), "DFS_ADVERTISE_HOST": NAME_ADDR})
+        cluster.start_name_node()
         for i, address in enumerate(DATA_ADDRS):
-            cluster.start(f"dn{i}", {
-                "DFS_NODE_CLASS": "data_node.DataNode", "DFS_HOST": "0.0.0.0", "DFS_PORT": "8181",
-                "DFS_FS_ROOT": str(tmp_path / f"blocks{i}"), "DFS_NAMENODE_URL": NAME_URL,
-                "DFS_PUBLIC_URL": f"http://{address}:8181", "DFS_ADVERTISE_HOST": address,
-                "DFS_HEARTBEAT": "1"})
+            cluster.start_data_node(i, address, DFS_NAMENODE_URL=NAME_URL, DFS_HEARTBEAT="1")
         yield cluster
-    finally:
-        cluster.stop()
-        print(cluster.logs_tail(200))  # shown by pytest when the test failed
 
 
 def wait_for_three_data_nodes(cluster: Cluster) -> dict:

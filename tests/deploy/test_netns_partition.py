@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from .conftest import IN_CI
-from .test_multihost_netns import NAME_ADDR, NAME_URL, SUBNET_PREFIX, Cluster, ip, netns_available
+from .test_multihost_netns import NAME_ADDR, NAME_URL, SUBNET_PREFIX, Cluster, bridged_hosts, ip
 
 DATA_ADDRS = [f"{SUBNET_PREFIX}.{11 + i}" for i in range(4)]
 HEARTBEAT = 1.0
@@ -23,36 +21,16 @@ DEAD_BOUND = 3 * HEARTBEAT + 3.0  # DFS_DEAD_AFTER heartbeats, plus a heal tick 
 
 @pytest.fixture
 def five_hosts(tmp_path: Path) -> Iterator[Cluster]:
-    reason = netns_available()
-    if reason:
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    cluster = Cluster(tag=uuid.uuid4().hex[:6], workdir=tmp_path)
-    (tmp_path / "logs").mkdir()
-    try:
-        bridge = cluster.ns("br")
-        ip("netns", "add", bridge)
-        cluster.namespaces.append(bridge)
-        ip("-n", bridge, "link", "add", "br0", "type", "bridge")
-        ip("-n", bridge, "link", "set", "br0", "up")
+    with bridged_hosts(tmp_path) as cluster:
         cluster.add_host("nn", NAME_ADDR, 0)
         for i, address in enumerate(DATA_ADDRS):
             cluster.add_host(f"dn{i}", address, i + 1)
         cluster.add_host("client", f"{SUBNET_PREFIX}.100", 9)
-        cluster.start("nn", {"DFS_NODE_CLASS": "name_node.NameNode", "DFS_HOST": "0.0.0.0", "DFS_PORT": "8180",
-                             "DFS_DB_PATH": str(tmp_path / "name"), "DFS_ADVERTISE_HOST": NAME_ADDR,
-                             "DFS_HEARTBEAT": str(HEARTBEAT), "DFS_BLOCK_SIZE": "262144"})
+        cluster.start_name_node(DFS_HEARTBEAT=str(HEARTBEAT), DFS_BLOCK_SIZE="262144")
         for i, address in enumerate(DATA_ADDRS):
-            cluster.start(f"dn{i}", {
-                "DFS_NODE_CLASS": "data_node.DataNode", "DFS_HOST": "0.0.0.0", "DFS_PORT": "8181",
-                "DFS_FS_ROOT": str(tmp_path / f"blocks{i}"), "DFS_NAMENODE_URL": NAME_URL,
-                "DFS_PUBLIC_URL": f"http://{address}:8181", "DFS_ADVERTISE_HOST": address,
-                "DFS_HEARTBEAT": str(HEARTBEAT), "DFS_SCRUB_INTERVAL": "0"})
+            cluster.start_data_node(i, address, DFS_NAMENODE_URL=NAME_URL, DFS_HEARTBEAT=str(HEARTBEAT),
+                                    DFS_SCRUB_INTERVAL="0")
         yield cluster
-    finally:
-        cluster.stop()
-        print(cluster.logs_tail(200))
 
 
 def status(cluster: Cluster) -> dict:

@@ -274,20 +274,13 @@ class MemoryNameNode:
             node = self._new(path, "FILE", permission, owner, group)
             return self._status(node, "")
 
-    def check_commit(self, path: str, *, create: bool = False, overwrite: bool = False,
-                     **_: Any) -> dict[str, Any]:
-        """What ``commit`` would refuse, raised now: a missing file without ``create``, a taken
-        name without ``overwrite``, a directory."""
-        with self.lock:
-            found = self._walk(path)[2]
-            if found is None and not create:
-                raise errors.NotFound(path)
-            if found is not None and found.kind == "DIRECTORY":
-                raise errors.IsADirectory(path)
-            if found is not None and not overwrite:
-                raise errors.AlreadyExists(path)
-            return {"FileStatus": None if found is None else self._status(found, ""),
-                    "blockSize": 128 << 20, "replication": 1}
+    def check_commit(self, path: str, **_: Any) -> dict[str, Any]:
+        """The name node's write check at open: the file must exist and not be a directory (the
+        in-memory name node keeps no permissions or buffers that could refuse more)."""
+        node = self._get(path)
+        if node.kind == "DIRECTORY":
+            raise errors.IsADirectory(path)
+        return {"FileStatus": self._status(node, ""), "blockSize": 1 << 27, "replication": 1}
 
     def open(self, path: str, mode: str = "rb", *, permission: int = 0o644, owner: str | None = None,
              group: str | None = None, overwrite: bool = True, **_: Any) -> "MemoryFile":

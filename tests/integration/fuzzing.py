@@ -8,7 +8,6 @@ is a RemoteException.
 """
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from urllib.parse import quote
 import pytest
 from hypothesis import strategies as st
 
-from tests.cluster import Cluster, Node, auth_headers
+from tests.cluster import Cluster, Node, send_raw
 
 TIMEOUT = 30.0  # seconds a node may take to answer one fuzzed request; longer counts as a hang
 MARK = "fzq"  # in every name the fuzzer makes, so a file that escaped is found by name
@@ -139,22 +138,11 @@ class Answer:
 def send(node: Node, method: str, target: str, headers: dict[str, str] | None = None,
          body: bytes | None = None) -> Answer:
     """One request, byte for byte (no client-side normalising); at most 1 MiB of the answer is read."""
-    connection = http.client.HTTPConnection("127.0.0.1", node.port, timeout=TIMEOUT)
     try:
-        connection.putrequest(method, target, skip_host=False, skip_accept_encoding=True)
-        all_headers = auth_headers(method, target, body, headers)
-        if body is not None:
-            all_headers.setdefault("Content-Length", str(len(body)))
-        for name, value in all_headers.items():
-            connection.putheader(name, value)
-        connection.endheaders(body)
-        response = connection.getresponse()
-        content = response.read(1 << 20) if method != "HEAD" else b""
-        return Answer(method, target, response.status, dict(response.getheaders()), content)
+        status, answer_headers, content = send_raw(node.port, method, target, body, headers, timeout=TIMEOUT)
     except (socket.timeout, TimeoutError):
         pytest.fail(f"{node.name} did not answer {method} {target[:200]!r} within {TIMEOUT} s")
-    finally:
-        connection.close()
+    return Answer(method, target, status, answer_headers, content)
 
 
 def check_answer(answer: Answer) -> None:

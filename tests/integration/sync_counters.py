@@ -5,9 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import requests
-
-from tests.cluster import Cluster
+from tests.cluster import Cluster, web
 
 KiB = 1024
 BLOCK = 256 * KiB
@@ -16,7 +14,7 @@ QUIET = {"DFS_SYNC": "batch", "DFS_SYNC_INTERVAL": "3600", "DFS_BLOCK_SIZE": str
 
 
 def durability(url: str) -> dict[str, Any]:
-    body = requests.get(url + "/status", timeout=10).json()
+    body = web.get(url + "/status", timeout=10).json()
     return dict(body["namenode"]["durability"] if "namenode" in body else body["durability"])
 
 

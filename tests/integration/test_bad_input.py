@@ -2,7 +2,6 @@
 or created outside a storage root, and the node serves the next request."""
 from __future__ import annotations
 
-import http.client
 import json
 import uuid
 from pathlib import Path
@@ -12,27 +11,15 @@ import pytest
 import requests
 
 from dfs_common.blocks import checksum as block_checksum
-from tests.cluster import REPO, Cluster, Node, remote_exception, auth_headers, web
+from tests.cluster import REPO, Cluster, Node, remote_exception, send_raw, web
 from tests.integration.payload import MiB, Pattern
 
 
 def raw_request(node_url: str, method: str, target: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    """Send ``target`` byte for byte (requests/urllib3 would normalise ``..`` away)."""
-    host, port = node_url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=30)
-    try:
-        connection.putrequest(method, target, skip_accept_encoding=True)
-        all_headers = auth_headers(method, target, body, headers)
-        if body is not None:
-            all_headers.setdefault("Content-Length", str(len(body)))
-        for name, value in all_headers.items():
-            connection.putheader(name, value)
-        connection.endheaders(body)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
+    """Send ``target`` byte for byte to the node at ``node_url``; its status and body."""
+    status, _, content = send_raw(int(node_url.rsplit(":", 1)[1]), method, target, body, headers)
+    return status, content
 
 
 def assert_remote_error(status: int, body: bytes, expected: tuple[int, ...] = ()) -> dict[str, Any]:

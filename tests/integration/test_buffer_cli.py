@@ -11,7 +11,8 @@ from tests.cluster import REPO, Cluster
 
 
 def dfs(cluster: Cluster, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "dfs_cli.buffer", "--namenode", cluster.namenode_url, "--user", "root", *args]
+    token = ["--token", cluster.token] if cluster.token else []
+    command = [sys.executable, "-m", "dfs_cli", "--namenode", cluster.namenode_url, "--user", "root", *token, *args]
     return subprocess.run(command, cwd=REPO, input=stdin.decode() if stdin else None, capture_output=True,
                           text=True, timeout=120)
 

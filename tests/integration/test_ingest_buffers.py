@@ -11,10 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-import requests
 
 from dfs_common.errors import ReadOnly, WrongState
-from tests.cluster import Cluster
+from tests.cluster import Cluster, web
 
 WRITERS = 8
 RECORDS = 5000
@@ -81,7 +80,7 @@ def test_concurrent_posts_freeze_and_release(cluster: Cluster, unique_path: str)
     url = f"{cluster.namenode_url}/webhdfs/v1{buffer}"
     for method, op in (("POST", "POSTRECORD"), ("PUT", "CREATE")):
         target = url if op == "POSTRECORD" else url + "/late.json"
-        answer = requests.request(method, target, params={"op": op, "user.name": "root"}, data=b"x",
+        answer = web.request(method, target, params={"op": op, "user.name": "root"}, data=b"x",
                                   allow_redirects=False, timeout=30)
         assert answer.status_code == 403, answer.text
         assert answer.json()["RemoteException"]["errno"] == "EROFS"
@@ -143,16 +142,16 @@ def test_records_over_plain_http(cluster: Cluster, unique_path: str) -> None:
     buffer = unique_path + "/http"
     nn.create_buffer(buffer, max_bytes=8)
     url = f"{cluster.namenode_url}/webhdfs/v1{buffer}"
-    first = requests.post(url, params={"op": "POSTRECORD", "user.name": "root", "suffix": ".json"},
+    first = web.post(url, params={"op": "POSTRECORD", "user.name": "root", "suffix": ".json"},
                           data=b'{"a": 1}', allow_redirects=False, timeout=30)
     assert first.status_code == 307, first.text
-    second = requests.post(first.headers["Location"], data=b'{"a": 1}', timeout=30)
+    second = web.post(first.headers["Location"], data=b'{"a": 1}', timeout=30)
     assert second.status_code == 201, second.text
     name = second.json()["Record"]["name"]
     assert name.endswith("Z.json") and nn.cat(f"{buffer}/{name}") == b'{"a": 1}'
-    followed = requests.post(url, params={"op": "POSTRECORD", "user.name": "root"}, data=b"b" * 3, timeout=30)
+    followed = web.post(url, params={"op": "POSTRECORD", "user.name": "root"}, data=b"b" * 3, timeout=30)
     assert followed.status_code == 201 and followed.json()["Record"]["n_itm"] == 2
-    status = requests.get(url, params={"op": "GETBUFFERSTATUS"}, timeout=30).json()["BufferStatus"]
+    status = web.get(url, params={"op": "GETBUFFERSTATUS"}, timeout=30).json()["BufferStatus"]
     assert (status["n_itm"], status["buff_size"], status["dstatus"]) == (2, 11, "OPERATIONAL")
-    frozen = requests.put(url, params={"op": "FREEZEBUFFER", "user.name": "root"}, timeout=30)
+    frozen = web.put(url, params={"op": "FREEZEBUFFER", "user.name": "root"}, timeout=30)
     assert frozen.status_code == 200 and frozen.json()["BufferStatus"]["dstatus"] == "FROZEN"

@@ -49,6 +49,8 @@ def test_web_page_shows_the_nodes_and_browses_to_a_file(make_cluster, browser):
     nn.tee("/web/inner/data.bin", data)
     nn.tee("/web/note<b>.txt", b"escaped")
     ids = cluster.alive_ids()
+    # fresh blocks wait for one healer check before the page may call them fully replicated
+    cluster.wait_for(lambda: cluster.status()["namenode"]["under_replicated"] == 0, timeout=30)
 
     token = f"?delegation={cluster.token}" if cluster.token else ""  # a browser has no header to send
     browser.get(cluster.namenode_url + "/" + token)
