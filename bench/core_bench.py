@@ -259,7 +259,7 @@ class Bench:
         with self.client.open("/throughput.bin", "wb") as file:
             for piece in pattern_chunks(size):
                 file.write(piece)
-        self.record("data", "DFS write, 3 replicas (fsync each)", 1, size / MiB, time.perf_counter() - started,
+        self.record("data", f"DFS write, 3 replicas (DFS_SYNC={self.args.sync})", 1, size / MiB, time.perf_counter() - started,
                     "MiB/s")
 
         for label, reader in (("local disk read", lambda: open(local, "rb")),
@@ -350,6 +350,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fill-threads", type=int, default=16, help="client threads that fill the namespace")
     parser.add_argument("--skip", nargs="*", default=[], choices=["metadata", "listing", "data", "memory"],
                         help="parts to leave out")
+    parser.add_argument("--sync", default="batch", choices=["batch", "always"],
+                        help="DFS_SYNC of every node (the durability contract, README): run both to compare")
     parser.add_argument("--json", default=None, help="where to write the JSON results (default DIR/core_bench.json)")
     parser.add_argument("--keep", action="store_true", help="keep the cluster's files after the run")
     args = parser.parse_args(argv)
@@ -368,8 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     cluster_dir = workdir / "cluster"
     if cluster_dir.exists():
         shutil.rmtree(cluster_dir)
-    print(f"# DFS core benchmark ({'quick' if args.quick else 'full'}), work dir {workdir}", flush=True)
-    env = {"DFS_LOG_LEVEL": "warning"}
+    print(f"# DFS core benchmark ({'quick' if args.quick else 'full'}, DFS_SYNC={args.sync}), work dir {workdir}",
+          flush=True)
+    env = {"DFS_LOG_LEVEL": "warning", "DFS_SYNC": args.sync}
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": vars(args),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},

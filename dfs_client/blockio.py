@@ -108,7 +108,7 @@ def block_url(node: dict[str, Any], block_id: str) -> str:
 
 def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryview,
                 replication: int | None = None, exclude: Iterable[str] = (),
-                sync: bool = False) -> dict[str, Any]:
+                sync: bool = False, first: dict[str, Any] | None = None) -> dict[str, Any]:
     """Store ``data`` as one new block of ``path``'s pending write and answer its location.
 
     Each attempt asks the name node for a FRESH id and pipeline (ids are never reused, so a
@@ -121,9 +121,14 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
     failed: set[str] = set(exclude)
     excluded = failed | nn.suspects.current()
     last_error: DFSError | None = None
+    if first is not None and any(str(node["id"]) in excluded for node in first.get("pipeline") or []):
+        first = None  # handed out before a node of it became suspect: ask for another
     for attempt in range(WRITE_ATTEMPTS):
         try:
-            block = nn.add_block(path, replication=replication, exclude=excluded, length=length)
+            if first is not None:  # handed out with the create: no ADDBLOCK for the first attempt
+                block, first = first, None
+            else:
+                block = nn.add_block(path, replication=replication, exclude=excluded, length=length)
         except NoSpace:
             if excluded == failed:
                 raise

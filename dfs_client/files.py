@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from dfs_common.errors import AlreadyExists, DFSError, IllegalArgument, NotFound
 from .blockio import read_range
 from .cache import Block, BlockCache
 from .layout import Layout, NeedBlocks, Segment
+from .positioned import PositionedFile
 from .renewal import BATCH
 
 if TYPE_CHECKING:
@@ -35,11 +37,13 @@ READ_AHEAD = 4  # blocks fetched ahead of a sequential reader
 # kernel's 1 MiB FUSE requests arriving out of order from several threads, narrow enough that random
 # reads rarely trigger whole-block fetches and read-ahead.
 SEQUENTIAL_WINDOW = 1024 * 1024
+# A block handed out at open is used only this soon after (a pending block expires after an hour).
+FIRST_BLOCK_SECONDS = 600.0
 MAX_DIRTY = 16  # unfinished blocks (random writes) kept before shipping the oldest
 CACHE_BYTES = 64 * 1024 * 1024  # per open file, but always room for read-ahead plus two blocks
 
 
-class DFSFile(io.RawIOBase):
+class DFSFile(PositionedFile):
     """An open DFS file; modes ``rb``, ``wb``, ``ab``, ``r+b``, ``xb`` (``+`` adds the other side).
 
     ``wb``/``xb`` check at open everything their first COMMIT would refuse (missing parent,
@@ -84,6 +88,7 @@ class DFSFile(io.RawIOBase):
         self._version = self._committed = 0
         self._held: set[str] = set()  # shipped blocks not yet committed: kept alive by nn.renewer
         self._held_lock = threading.Lock()
+        self._first_block: dict[str, Any] | None = None  # handed out at open, for the first ship
         self._synced: set[str] = set()  # block ids every replica fsynced (shipped by ``fsync``, or synced)
         self._done = False  # closed or aborted: a block shipped from now on is given up at once
         self._pos = 0
@@ -92,7 +97,11 @@ class DFSFile(io.RawIOBase):
                                        owner=owner, group=group)
         if kind in ("w", "x"):
             replace = overwrite and kind == "w"
-            checked = nn.check_commit(path, create=True, overwrite=replace, **options)
+            # addBlock: the answer also hands out the first block and its pipeline (no ADDBLOCK for
+            # a file of one block); a name node that predates it leaves it out.
+            checked = nn.check_commit(path, create=True, overwrite=replace, addBlock=True, **options)
+            self._first_block = checked.get("Block")
+            self._first_block_at = time.monotonic()
             existing = checked.get("FileStatus") or {k: checked[k] for k in ("blockSize", "replication")}
             self._adopt({**existing, "length": 0, "ecPolicy": checked.get("ecPolicy")}, [], block_size)
             self._first_commit = dict(options, create=True, overwrite=replace, fileId=self.file_id)
@@ -139,9 +148,6 @@ class DFSFile(io.RawIOBase):
     def writable(self) -> bool:
         return self._writable
 
-    def seekable(self) -> bool:
-        return True
-
     @property
     def size(self) -> int:
         """The length as this handle sees it, unflushed writes included."""
@@ -156,27 +162,6 @@ class DFSFile(io.RawIOBase):
     def failed(self) -> bool:
         """A block write failed and the caller was told: this handle will never commit again."""
         return self._failure is not None
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._check_open()
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}.get(whence)
-        if base is None or base + offset < 0:
-            raise IllegalArgument(f"Invalid seek: offset {offset}, whence {whence}")
-        self._pos = base + offset
-        return self._pos
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        data = self.pread(size, self._pos)
-        self._pos += len(data)
-        return data
-
-    def readall(self) -> bytes:
-        return self.read(max(0, self.size - self._pos))
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
@@ -449,9 +434,13 @@ class DFSFile(io.RawIOBase):
             future.set_exception(error)
 
     def _ship(self, future: Future[dict[str, Any]], buffer: bytearray, sync: bool = False) -> None:
+        with self._lock:
+            first, self._first_block = self._first_block, None
+        if first is not None and time.monotonic() - self._first_block_at > FIRST_BLOCK_SECONDS:
+            first = None  # a pending block lives an hour: an old one may be gone by now
         try:
             location = self.nn.write_block(self.path, buffer, replication=self._replication, sync=sync,
-                                           ec_policy=self.ec_policy)
+                                           first=first, ec_policy=self.ec_policy)
         except BaseException as error:  # kept for the writer: raised by its next write or flush
             future.set_exception(error)
         else:
@@ -514,15 +503,6 @@ class DFSFile(io.RawIOBase):
             raise self._failure
 
     # -- checks ------------------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ValueError("I/O operation on closed file")
-
-    def _check_writable(self) -> None:
-        self._check_open()
-        if not self._writable:
-            raise io.UnsupportedOperation("File not open for writing")
 
     def __repr__(self) -> str:
         return f"<DFSFile {self.path!r} mode={self.mode!r}>"

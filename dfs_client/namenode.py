@@ -378,15 +378,18 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
 
     def write_block(self, path: str, data: bytes | bytearray | memoryview,
                     replication: int | None = None, exclude: Iterable[str] = (),
-                    sync: bool = False, ec_policy: str | None = None) -> dict[str, Any]:
+                    sync: bool = False, first: dict[str, Any] | None = None,
+                    ec_policy: str | None = None) -> dict[str, Any]:
         """Store one block through a pipeline, retrying with fresh ids around failed nodes.
         Answers ``{"blockId", "length", "checksum", "dataNodes"}``, ready for ``commit``.
-        ``sync``: every replica fsyncs it before the pipeline answers (whatever DFS_SYNC says).
+        ``sync``: every replica fsyncs it before the pipeline answers (whatever DFS_SYNC says);
+        ``first``: a block the name node handed out already (a create's ``addBlock``), tried first.
         With ``ec_policy`` (``RS-3-2``…) the block is one erasure-coded group instead (``striping``)."""
         if ec_policy:
             from .striping import write_group
             return write_group(self, path, data, ec_policy, exclude=frozenset(exclude), sync=sync)
-        return blockio.write_block(self, path, data, replication=replication, exclude=exclude, sync=sync)
+        return blockio.write_block(self, path, data, replication=replication, exclude=exclude, sync=sync,
+                                   first=first)
 
     def sync_blocks(self, datanode_url: str, block_ids: list[str]) -> int:
         """fsync stored blocks on one data node (``POST /sync``); answers how many it holds."""

@@ -23,6 +23,7 @@ from dfs_common.errors import DecryptionFailed, IllegalArgument
 from .encryption import (CHUNK, HEADER_SIZE, OVERHEAD, SEALED_CHUNK, ContentKey, Header, Sealer,
                          chunk_count, chunk_offset, plain_length, sealed_length)
 from .files import DFSFile
+from .positioned import PositionedFile
 
 MAX_DIRTY = 64  # changed chunks (4 MiB) kept before whole interior ones are sealed early
 DECRYPTED_CACHE = 32  # decrypted chunks (2 MiB) kept for readers that read a chunk in pieces
@@ -54,7 +55,7 @@ def stored_status(status: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-class EncryptedFile(io.RawIOBase):
+class EncryptedFile(PositionedFile):
     """An open encrypted file: modes as ``DFSFile`` (``rb wb ab r+b xb``)."""
 
     def __init__(self, stored: DFSFile, key: ContentKey, path: str, mode: str | None = None) -> None:
@@ -110,9 +111,6 @@ class EncryptedFile(io.RawIOBase):
     def writable(self) -> bool:
         return self._mode != "rb"
 
-    def seekable(self) -> bool:
-        return True
-
     @property
     def size(self) -> int:
         with self._lock:
@@ -131,27 +129,6 @@ class EncryptedFile(io.RawIOBase):
     @property
     def file_id(self) -> Any:
         return self.stored.file_id
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._check_open()
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}.get(whence)
-        if base is None or base + offset < 0:
-            raise IllegalArgument(f"Invalid seek: offset {offset}, whence {whence}")
-        self._pos = base + offset
-        return self._pos
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            size = max(0, self.size - self._pos)
-        data = self.pread(size, self._pos)
-        self._pos += len(data)
-        return data
-
-    def readall(self) -> bytes:
-        return self.read(-1)
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
@@ -384,15 +361,6 @@ class EncryptedFile(io.RawIOBase):
         if self._sealer is None:
             self._sealer = Sealer.new(self.key, self.path)
         return self._sealer
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ValueError("I/O operation on closed file.")
-
-    def _check_writable(self) -> None:
-        self._check_open()
-        if not self.writable():
-            raise io.UnsupportedOperation("File not open for writing")
 
 
 class Encryption:

@@ -1,6 +1,7 @@
 """The name node's LMDB environment: named databases, compact record encodings, one txn wrapper.
 
-Everything the name node knows lives here, so every namespace change is one write transaction and
+Everything the name node knows lives here, so every namespace change is one (nested) write
+transaction, committed together with concurrent ones (``groupcommit``), and
 survives kill -9 at any instant and a power loss within the bounds of the durability mode
 (``Store``). Keys are packed so that
 directory listings and per-node lookups are ordered range scans, never loads of a whole table.
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import lmdb
+
+from .groupcommit import GroupCommit, WriteScope
 
 log = logging.getLogger("dfs.name_node.store")
 
@@ -282,6 +285,7 @@ class Store:
         self._sync_lock = threading.Lock()
         self._stop = threading.Event()
         self._syncer: threading.Thread | None = None
+        self.group = GroupCommit(self, lambda raw: Txn(raw, self.dbs))
         with self.write() as txn:
             if txn.inode(ROOT_INO) is None:
                 format_root(txn, root_owner, root_group)
@@ -290,8 +294,9 @@ class Store:
     def read(self) -> "_Scope":
         return _Scope(self, write=False)
 
-    def write(self) -> "_Scope":
-        return _Scope(self, write=True)
+    def write(self) -> WriteScope:
+        """A write scope: its change commits together with concurrent ones (``groupcommit``)."""
+        return WriteScope(self.group)
 
     def start_syncer(self) -> None:
         """Batch mode: a thread that makes every commit durable within ``sync_interval``."""
@@ -317,7 +322,8 @@ class Store:
         """What /status shows: the mode, commits made and how many of them are on disk."""
         with self._counter_lock:
             return {"mode": "always" if self.always else "batch", "interval": self.sync_interval,
-                    "commits": self._committed, "synced": self._synced, "syncs": self.syncs}
+                    "commits": self._committed, "synced": self._synced, "syncs": self.syncs,
+                    "changes": self.group.changes}
 
     def _sync_loop(self) -> None:
         while not self._stop.wait(self.sync_interval):
@@ -354,7 +360,7 @@ class Store:
 
 
 class _Scope:
-    """``with store.write() as txn``: commits on success, aborts on any exception."""
+    """``with store.read() as txn``: a read-only snapshot, ended on leaving."""
 
     __slots__ = ("store", "write", "raw")
 
@@ -362,14 +368,11 @@ class _Scope:
         self.store, self.write = store, write
 
     def __enter__(self) -> Txn:
-        self.raw = self.store.env.begin(write=self.write)
+        self.raw = self.store.env.begin(write=False)
         return Txn(self.raw, self.store.dbs)
 
     def __exit__(self, kind: object, value: object, trace: object) -> None:
-        if kind is None and self.write:
-            self.store._commit(self.raw)
-        else:
-            self.raw.abort()
+        self.raw.abort()
 
 
 def format_root(txn: Txn, owner: str = "root", group: str = "supergroup") -> None:

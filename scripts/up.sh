@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 data=$(realpath -m "${DFS_DATA:-data}"); mnt=$(realpath -m "${DFS_MOUNT:-mnt}"); port=${DFS_PORT:-8180}
 py=.venv/bin/python
+# a mount whose daemon died answers "Transport endpoint is not connected": drop it, mount afresh below
+if ! stat "$mnt" >/dev/null 2>&1 && grep -qs " $mnt fuse" /proc/mounts; then
+  fusermount3 -u -z "$mnt" 2>/dev/null || fusermount -u -z "$mnt"
+fi
 mkdir -p "$data/logs" "$mnt"
 # Secure by default: a cluster secret and the administrator's token, made once, readable by root only.
 # Set DFS_INSECURE=1 for the development mode where user.name is believed.
@@ -31,7 +35,7 @@ start() {  # start NAME ENV... : one node in the background, its pid in data/NAM
   echo $! >"$data/$name.pid"
 }
 wait_http() {  # wait_http URL : until the node answers, or fail with its log
-  for _ in $(seq 100); do curl -fsS "$1/ping_alive" >/dev/null 2>&1 && return; sleep 0.1; done
+  for _ in $(seq 300); do curl -fsS "$1/ping_alive" >/dev/null 2>&1 && return; sleep 0.1; done
   echo "error: $1 did not start; see $data/logs/" >&2; exit 1
 }
 

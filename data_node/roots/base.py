@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from dfs_common.blocks import hasher
+from dfs_common.blocks import hasher, parse_block_id
+from dfs_common.errors import NotFound
 
 # 1 MiB: large enough that per-read overhead vanishes, small enough that many concurrent writes
 # keep memory bounded.
@@ -97,6 +98,14 @@ class StorageRoot(abc.ABC):
     @abc.abstractmethod
     def info(self, block_id: str) -> BlockInfo | None:
         """The recorded length and checksum, without touching the bytes."""
+
+    def held(self, block_id: str) -> tuple[str, BlockInfo]:
+        """``block_id`` parsed and what this root records of it; NotFound if it holds no such block."""
+        block_id = parse_block_id(block_id)
+        info = self.info(block_id)
+        if info is None:
+            raise NotFound(f"Block {block_id} not found")
+        return block_id, info
 
     @abc.abstractmethod
     def delete(self, block_id: str) -> bool:

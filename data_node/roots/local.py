@@ -176,10 +176,7 @@ class LocalRoot(StorageRoot):
     # -- reading ----------------------------------------------------------------------------
 
     def open(self, block_id: str) -> tuple[BinaryIO, int]:
-        block_id = parse_block_id(block_id)
-        info = self.info(block_id)
-        if info is None:
-            raise NotFound(f"Block {block_id} not found")
+        block_id, info = self.held(block_id)
         try:
             return open(self._path(block_id), "rb"), info.length
         except FileNotFoundError:

@@ -257,17 +257,11 @@ class S3Root(StorageRoot):
     # -- reading ----------------------------------------------------------------------------
 
     def open(self, block_id: str) -> tuple[BinaryIO, int]:
-        block_id = parse_block_id(block_id)
-        info = self.info(block_id)
-        if info is None:
-            raise NotFound(f"Block {block_id} not found")
+        block_id, info = self.held(block_id)
         return _ObjectReader(self, info), info.length  # type: ignore[return-value]
 
     def digests(self, block_id: str) -> bytes:
-        block_id = parse_block_id(block_id)
-        info = self.info(block_id)
-        if info is None:
-            raise NotFound(f"Block {block_id} not found")
+        block_id, info = self.held(block_id)
         found: bytes | None = None
         try:
             if chunk_count(info.length) <= INLINE_DIGESTS:

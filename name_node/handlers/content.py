@@ -7,11 +7,12 @@ nodes confirm them). RENEWBLOCKS and ABANDONBLOCKS keep alive or give up blocks 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from werkzeug.wrappers import Response
 
 from dfs_common.blocks import format_block_id
-from dfs_common.errors import AlreadyExists, Conflict, DFSError, IllegalArgument, NotFound
+from dfs_common.errors import AlreadyExists, Conflict, DFSError, IllegalArgument, NoSpace, NotFound
 from dfs_common.settings import Settings
 from dfs_common.web import json_response, read_json_object
 
@@ -75,17 +76,22 @@ class ContentOps:
         if coding:  # our extension: a whole erasure-coded group, ``length`` being one fragment's
             group = erasure.add_group(self.store, self.placement, parse_policy(coding), exclude, reserve)
             return json_response({"BlockGroup": group})
+        return json_response({"Block": self._new_block(replication, reserve, exclude)})
+
+    def _new_block(self, replication: int | None, reserve: int, exclude: list[str]) -> dict[str, object]:
+        """A fresh pending block and its pipeline (what ADDBLOCK answers, and a create's
+        ``addBlock``): the caller's right to write the file was checked already."""
         with self.store.write() as txn:
             number = blockmap.allocate(txn, time.time_ns())
         try:  # placed under its number: the reservation ends when the block is confirmed or abandoned
             pipeline = self.placement.choose(min(replication or self.settings.replication, 32),
-                                                  reserve, exclude, block=number)
+                                             reserve, exclude, block=number)
         except DFSError:
             with self.store.write() as txn:
                 blockmap.abandon(txn, [number])
             raise
-        return json_response({"Block": {"blockId": format_block_id(number),
-                                        "pipeline": [{"id": m.id, "url": m.client_url} for m in pipeline]}})
+        return {"blockId": format_block_id(number),
+                "pipeline": [{"id": m.id, "url": m.client_url} for m in pipeline]}
 
     def op_commit(self, call: Call) -> Response:
         body = read_json_object(call.request, MAX_COMMIT_BODY, "COMMIT body")
@@ -99,7 +105,14 @@ class ContentOps:
         check_block_size(settings, block_size)
         mtime = optional_int(body, "mtimeNs")
         if body.get("check", False) is True:
-            return self._check_commit(call, create, overwrite, file_id, replication, block_size)
+            answer = self._check_commit(call, create, overwrite, file_id, replication, block_size)
+            # the writer's first block, one request saved (an erasure-coded file's is a group: none)
+            if body.get("addBlock", False) is True and not answer["ecPolicy"]:
+                try:  # it reserves a whole block size: where that does not fit, the writer's own
+                    answer["Block"] = self._new_block(answer["replication"], answer["blockSize"], [])
+                except NoSpace:  # ADDBLOCK reserves the length it really ships
+                    pass
+            return json_response(answer)
         now = time.time_ns()
         with self.store.write() as txn:
             where = namespace.resolve(txn, call.path, call.caller, follow=True)
@@ -127,7 +140,7 @@ class ContentOps:
         return json_response({"FileStatus": status})
 
     def _check_commit(self, call: Call, create: bool, overwrite: bool, file_id: int | None,
-                      replication: int, block_size: int) -> Response:
+                      replication: int, block_size: int) -> dict[str, Any]:
         """COMMIT with ``"check": true``: every check this COMMIT would make, nothing written. A
         writer opening ``wb``/``xb`` learns at open what would refuse its first commit, while the
         old file (or the absence of one) stays until that commit."""
@@ -136,13 +149,12 @@ class ContentOps:
             buffers.check_writable(txn, where.parent_ino, call.path)
             if not _writes_existing(call, where, create, overwrite, file_id):
                 namespace.check_create(call.caller, where)
-                return json_response({"FileStatus": None, "blockSize": block_size,
-                                      "replication": replication,
-                                      "ecPolicy": erasure.effective(txn, where.parent_ino)})
+                return {"FileStatus": None, "blockSize": block_size, "replication": replication,
+                        "ecPolicy": erasure.effective(txn, where.parent_ino)}
             status = file_status("", where.ino, where.inode)  # type: ignore[arg-type]
             coding = erasure.policy_of(txn, where.ino)  # type: ignore[arg-type]
-        return json_response({"FileStatus": status, "blockSize": status["blockSize"],
-                              "replication": status["replication"], "ecPolicy": coding})
+        return {"FileStatus": status, "blockSize": status["blockSize"], "replication": status["replication"],
+                "ecPolicy": coding}
 
     def op_renewblocks(self, call: Call) -> Response:
         """A writer's pending blocks (shipped, not yet committed) stay alive another lifetime."""
