@@ -100,17 +100,15 @@ def resolve_existing(txn: Txn, path: str, caller: Caller, follow: bool = False) 
 
 def new_inode(txn: Txn, kind: str, mode: int, caller: Caller, parent: Inode, now: int,
               owner: str | None = None, group: str | None = None) -> tuple[int, Inode]:
-    """Allocate an inode; setgid parents pass on their group (and setgid to subdirectories)."""
+    """Allocate an inode in the parent's group (HDFS's rule, BSD's: a WebHDFS client gets what HDFS
+    gives it); setgid parents also pass on the bit to subdirectories. The superuser may name the
+    owner and group: the insecure mount does, with the local caller's (POSIX's rule)."""
     ino = txn.bump("next_ino")
     if not caller.superuser:
         owner, group = None, None
-    if parent.mode & stat.S_ISGID:
-        default_group = parent.group
-        if kind == DIR:
-            mode |= stat.S_ISGID
-    else:
-        default_group = caller.primary_group or parent.group
-    inode = Inode(kind, mode & 0o7777, owner or caller.user, group or default_group,
+    if parent.mode & stat.S_ISGID and kind == DIR:
+        mode |= stat.S_ISGID
+    inode = Inode(kind, mode & 0o7777, owner or caller.user, group or parent.group,
                   atime=now, mtime=now, ctime=now, nlink=2 if kind == DIR else 1)
     txn.bump("dirs" if kind == DIR else "files")
     return ino, inode
