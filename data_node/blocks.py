@@ -11,7 +11,7 @@ import io
 import logging
 import threading
 import time
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
@@ -224,7 +224,7 @@ class BlockService:
             file.seek(start)
         if stop < length and hasattr(file, "window"):
             file.window(stop)  # an object store's reader then GETs exactly the range asked for
-        body = wrap_file(request.environ, _BoundedFile(file, stop - start))
+        body = wrap_file(request.environ, cast(BinaryIO, _BoundedFile(file, stop - start)))
         response = Response(body, status=status, headers=headers,
                             mimetype="application/octet-stream", direct_passthrough=True)
         response.headers["Content-Length"] = str(stop - start)

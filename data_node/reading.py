@@ -15,7 +15,7 @@ import logging
 import struct
 import zlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dfs_common.blocks import checksum as block_checksum
 from dfs_common.blocks import chunk_span, digests_checksum, verify_span
@@ -23,6 +23,9 @@ from dfs_common.errors import IllegalArgument, NotFound, Unavailable
 
 from .roots import CHUNK, StorageRoot
 from .scrubber import Scrubber
+
+if TYPE_CHECKING:
+    from dfs_client import HttpNameNode
 
 log = logging.getLogger("dfs.data_node.reading")
 
@@ -33,7 +36,7 @@ BYTES_PER_CRC = 512
 class FileBlocks:
     """The block list of one file (from GETFILEBLOCKLOCATIONS) and a way to fetch each block."""
 
-    def __init__(self, client: Any, path: str, root: StorageRoot, scrubber: Scrubber) -> None:
+    def __init__(self, client: HttpNameNode, path: str, root: StorageRoot, scrubber: Scrubber) -> None:
         self.client = client
         self.root = root
         self.scrubber = scrubber

@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlparse
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from dfs_common.errors import DFSError, IllegalArgument
+from dfs_common.errors import DFSError, IllegalArgument, PastEndOfFile
 from dfs_common.paths import normalize
 from dfs_common.settings import Settings
 from dfs_common.web import Params, json_response
@@ -23,6 +23,9 @@ from dfs_common.web import Params, json_response
 from .reading import FileBlocks
 from .roots import CHUNK, StorageRoot
 from .scrubber import Scrubber
+
+if TYPE_CHECKING:
+    from dfs_client import HttpNameNode
 
 log = logging.getLogger("dfs.data_node.webhdfs")
 
@@ -40,7 +43,7 @@ class WebHdfs:
         self.settings = settings
         self.root = root
         self.scrubber = scrubber
-        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._clients: dict[tuple[str, str | None], HttpNameNode] = {}
         self._lock = threading.Lock()
 
     def handle(self, request: Request, raw_path: str) -> Response:
@@ -54,7 +57,7 @@ class WebHdfs:
         client = self.client(params.user("user.name") or DEFAULT_USER, params.text("delegation") or None)
         return getattr(self, f"on_{op.lower()}")(request, params, client, path)
 
-    def client(self, user: str, token: str | None = None) -> Any:
+    def client(self, user: str, token: str | None = None) -> HttpNameNode:
         """A ``dfs_client.HttpNameNode`` acting as ``user`` (with ``DFS_SECRET``: as whoever the
         ``delegation`` grant the name node put in its redirect names). Kept for reuse: its
         sessions pool connections to the name node and the peers."""
@@ -73,7 +76,7 @@ class WebHdfs:
 
     # -- operations -------------------------------------------------------------------------
 
-    def on_create(self, request: Request, params: Params, client: Any, path: str) -> Response:
+    def on_create(self, request: Request, params: Params, client: HttpNameNode, path: str) -> Response:
         options: dict[str, Any] = {
             "permission": params.permission("permission", 0o644),
             "replication": params.integer("replication", None, minimum=1),
@@ -90,11 +93,11 @@ class WebHdfs:
         location = f"webhdfs://{self._namenode_address(params)}{quote(path)}"
         return Response(b"", status=201, headers={"Location": location, "Content-Length": "0"})
 
-    def on_append(self, request: Request, params: Params, client: Any, path: str) -> Response:
+    def on_append(self, request: Request, params: Params, client: HttpNameNode, path: str) -> Response:
         self._copy_body(request, client.open(path, "ab"))
         return Response(b"", status=200, headers={"Content-Length": "0"})
 
-    def on_postrecord(self, request: Request, params: Params, client: Any, path: str) -> Response:
+    def on_postrecord(self, request: Request, params: Params, client: HttpNameNode, path: str) -> Response:
         """Step 2 of POSTRECORD: the body becomes one record of the buffer ``path`` (its blocks
         first, then the COMMITRECORD that names and counts it); answers the Record."""
         writer = client.record_writer(path, params.text("suffix") or "", params.permission("permission", 0o644),
@@ -102,11 +105,13 @@ class WebHdfs:
         self._copy_body(request, writer)
         return json_response({"Record": writer.record}, status=201)
 
-    def on_open(self, request: Request, params: Params, client: Any, path: str) -> Response:
+    def on_open(self, request: Request, params: Params, client: HttpNameNode, path: str) -> Response:
         offset = params.integer("offset", 0, minimum=0) or 0
         length = params.integer("length", None, minimum=0)
         blocks = FileBlocks(client, path, self.root, self.scrubber)
-        start = min(offset, blocks.length)
+        if offset > blocks.length:  # the file shrank since the name node checked
+            raise PastEndOfFile(f"Cannot seek after EOF: offset {offset} of a {blocks.length}-byte file")
+        start = offset
         stop = blocks.length if length is None else min(blocks.length, start + length)
         headers = {"Content-Length": str(stop - start)}
         if request.method == "HEAD" or stop == start:
@@ -116,7 +121,7 @@ class WebHdfs:
         return Response(_logged(blocks.stream(start, stop), path), status=200, headers=headers,
                         mimetype="application/octet-stream", direct_passthrough=True)
 
-    def on_getfilechecksum(self, request: Request, params: Params, client: Any, path: str) -> Response:
+    def on_getfilechecksum(self, request: Request, params: Params, client: HttpNameNode, path: str) -> Response:
         return json_response(FileBlocks(client, path, self.root, self.scrubber).checksum())
 
     # -- helpers ----------------------------------------------------------------------------

@@ -7,11 +7,12 @@ import posixpath
 import stat as stat_module
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from dfs_client import HttpNameNode, Transport
 from dfs_common.errors import NotFound
+from dfs_common.filestatus import FileStatus
 from dfs_common.paths import normalize
 
 from . import transfer
@@ -46,14 +47,14 @@ def _emit(args: argparse.Namespace, value: Any, text: str | None = None) -> None
 _KIND_CHAR = {"DIRECTORY": "d", "SYMLINK": "l", "FILE": "-"}
 
 
-def mode_string(status: dict[str, Any]) -> str:
+def mode_string(status: Mapping[str, Any]) -> str:
     mode = int(status.get("permission", "0"), 8)
     kind = _KIND_CHAR.get(status["type"], {"FIFO": "p", "SOCKET": "s", "CHAR": "c", "BLOCK": "b"}.get(
         str(status.get("kind", "")).upper(), "?"))
     return kind + stat_module.filemode(mode)[1:]
 
 
-def long_line(status: dict[str, Any], name: str, readable: bool) -> str:
+def long_line(status: Mapping[str, Any], name: str, readable: bool) -> str:
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(status.get("modificationTime", 0) / 1000))
     replication = status.get("replication") or "-"
     link = f" -> {status['symlink']}" if status.get("symlink") else ""
@@ -80,7 +81,7 @@ def do_get(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
-def _listing(nn: HttpNameNode, path: str, recursive: bool, directory: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+def _listing(nn: HttpNameNode, path: str, recursive: bool, directory: bool) -> Iterator[tuple[str, FileStatus]]:
     status = nn.get_status(path)
     if status["type"] != "DIRECTORY" or directory:
         yield path, status
@@ -199,7 +200,7 @@ def do_df(args: argparse.Namespace, target: Target) -> int:
 
 def do_stat(args: argparse.Namespace, target: Target) -> int:
     with client(target) as nn:
-        statuses = [dict(nn.get_status(path), path=normalize(path)) for path in args.paths]
+        statuses: list[dict[str, Any]] = [dict(nn.get_status(path), path=normalize(path)) for path in args.paths]
     if args.json:
         _emit(args, statuses if len(statuses) > 1 else statuses[0])
         return 0
@@ -212,8 +213,8 @@ def do_stat(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
-def _each(nn: HttpNameNode, paths: list[str], recursive: bool) -> list[tuple[str, dict[str, Any]]]:
-    found = []
+def _each(nn: HttpNameNode, paths: list[str], recursive: bool) -> list[tuple[str, FileStatus]]:
+    found: list[tuple[str, FileStatus]] = []
     for path in paths:
         path = normalize(path)
         status = nn.get_status(path)

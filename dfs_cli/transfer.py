@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dfs_common.errors import AlreadyExists, NotFound
+from dfs_common.filestatus import FileStatus
 from dfs_common.paths import normalize
 
 from .config import CliError
@@ -108,7 +109,7 @@ def put(nn: Any, sources: list[str], dest: str, *, recursive: bool, parallel: in
 
 # -- get --------------------------------------------------------------------------------------
 
-def _walk(nn: Any, root: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def _walk(nn: Any, root: str) -> Iterator[tuple[str, FileStatus]]:
     """(path, FileStatus) of everything under a remote directory, parents first."""
     stack = [root]
     while stack:

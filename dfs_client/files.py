@@ -13,7 +13,7 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +69,7 @@ class DFSFile(PositionedFile):
     def __init__(self, nn: HttpNameNode, path: str, mode: str = "rb", *, permission: int = 0o644,
                  replication: int | None = None, block_size: int | None = None,
                  owner: str | None = None, group: str | None = None, overwrite: bool = True,
-                 status: dict[str, Any] | None = None) -> None:
+                 status: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         self._aborted = False
         self.nn, self.path, self.mode = nn, path, mode
@@ -93,8 +93,8 @@ class DFSFile(PositionedFile):
         self._done = False  # closed or aborted: a block shipped from now on is given up at once
         self._pos = 0
         self._last_end = -1
-        options = dict(permission=permission, replication=replication, blockSize=block_size,
-                       owner=owner, group=group)
+        options: dict[str, Any] = dict(permission=permission, replication=replication, blockSize=block_size,
+                                       owner=owner, group=group)
         if kind in ("w", "x"):
             replace = overwrite and kind == "w"
             # addBlock: the answer also hands out the first block and its pipeline (no ADDBLOCK for
@@ -130,12 +130,12 @@ class DFSFile(PositionedFile):
         answer = self.nn.block_locations(self.path)
         self._adopt(answer, answer.get("BlockLocation") or [], block_size)
 
-    def _adopt(self, status: dict[str, Any], locations: list[dict[str, Any]], wanted: int | None) -> None:
+    def _adopt(self, status: Mapping[str, Any], locations: list[dict[str, Any]], wanted: int | None) -> None:
         self.file_id = status.get("fileId")
         size = int(status.get("blockSize") or wanted or DEFAULT_BLOCK_SIZE)
         length = int(status.get("fileLength", status.get("length", 0)) or 0)
         self._layout = Layout(size, locations, length)
-        self.status = status
+        self.status: Mapping[str, Any] = status
         # erasure coding: the policy the file was created with (COMMIT check, block locations or a
         # FileStatus that carries it); its new blocks are then coded groups
         self.ec_policy: str | None = status.get("ecPolicy") or None

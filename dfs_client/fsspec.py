@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import datetime
 import posixpath
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
@@ -26,6 +27,9 @@ from dfs_common.errors import NotFound
 from .connect import make_client
 from .files import DFSFile
 from .namenode import HttpNameNode
+
+if TYPE_CHECKING:
+    from .sealed import EncryptedFile
 
 DEFAULT_PORT = 8180
 # Reads through the fsspec file go to ``DFSFile.pread``, which has its own block cache and
@@ -103,7 +107,7 @@ class DFSFileSystem(AbstractFileSystem, metaclass=_Instances):
 
     # -- metadata ----------------------------------------------------------------------------
 
-    def _entry(self, path: str, status: dict[str, Any]) -> dict[str, Any]:
+    def _entry(self, path: str, status: Mapping[str, Any]) -> dict[str, Any]:
         kind = _TYPES.get(str(status.get("type")), "other")
         entry = {
             "name": path,
@@ -226,7 +230,7 @@ class DFSFileSystem(AbstractFileSystem, metaclass=_Instances):
         return DFSBufferedFile(self, self._strip_protocol(path), mode, block_size=block_size,
                                autocommit=autocommit, cache_options=cache_options, **kwargs)
 
-    def open_dfs(self, path: str, mode: str = "rb", **options: Any) -> DFSFile:
+    def open_dfs(self, path: str, mode: str = "rb", **options: Any) -> DFSFile | EncryptedFile:
         """The underlying ``DFSFile`` (modes ``rb wb ab r+b xb``, ``pread``/``pwrite``)."""
         path = self._strip_protocol(path)
         if mode != "rb" and self.auto_mkdir:

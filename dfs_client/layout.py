@@ -128,7 +128,7 @@ class Layout:
 
     # -- edits -------------------------------------------------------------------------------
 
-    def write(self, offset: int, data: memoryview, contents: Mapping[str, bytes]) -> list[Segment]:
+    def write(self, offset: int, data: memoryview, contents: Mapping[str, bytes | bytearray]) -> list[Segment]:
         """Put ``data`` at ``offset``; answer the dirty segments this write completed (ready to
         ship). Raises NeedBlocks, having changed nothing, if stored bytes must be read first."""
         end = offset + len(data)
@@ -158,7 +158,7 @@ class Layout:
                 completed.append(segment)
         return completed
 
-    def truncate(self, length: int, contents: Mapping[str, bytes]) -> None:
+    def truncate(self, length: int, contents: Mapping[str, bytes | bytearray]) -> None:
         """Cut the file to ``length`` (a block cut in the middle becomes a shorter new block) or
         grow it with a hole. Raises NeedBlocks, having changed nothing, like ``write``."""
         size = self.size
@@ -223,7 +223,7 @@ class Layout:
     def _stored_needed(self, offset: int, end: int) -> list[Segment]:
         """Stored blocks a write of ``[offset, end)`` changes only in part (so must read first)."""
         needed = []
-        for segment, inner, count in self.pieces(offset, end - offset):
+        for segment, _inner, count in self.pieces(offset, end - offset):
             if segment.location is not None and count < segment.length:
                 needed.append(segment)
         if end > self.size and self.segments:
@@ -234,12 +234,12 @@ class Layout:
         return needed
 
     @staticmethod
-    def _check_contents(segments: list[Segment], contents: Mapping[str, bytes]) -> None:
+    def _check_contents(segments: list[Segment], contents: Mapping[str, bytes | bytearray]) -> None:
         missing = [s for s in segments if s.location is not None and s.block_id not in contents]
         if missing:
             raise NeedBlocks(missing)
 
-    def _make_dirty(self, segment: Segment, contents: Mapping[str, bytes]) -> bytearray:
+    def _make_dirty(self, segment: Segment, contents: Mapping[str, bytes | bytearray]) -> bytearray:
         """The segment's own writable buffer (copy-on-write of stored or in-flight bytes)."""
         if segment.location is not None:
             segment.buffer = bytearray(contents[segment.location["blockId"]])
@@ -251,7 +251,7 @@ class Layout:
         self.dirty[segment] = None
         return segment.buffer
 
-    def _grow_for_write(self, end: int, contents: Mapping[str, bytes]) -> None:
+    def _grow_for_write(self, end: int, contents: Mapping[str, bytes | bytearray]) -> None:
         """Extend the file to ``end``: the last block up to block size, the rest as a hole."""
         size = self.size
         if end <= size:

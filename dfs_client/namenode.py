@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from dfs_common.errors import IllegalArgument, SafeMode
+from dfs_common.filestatus import FileStatus
 from dfs_common.paths import normalize
 
 from . import blockio
@@ -24,6 +25,7 @@ from .liveness import Liveness
 from .records import BufferCommands
 from .renewal import BlockRenewer
 from .seed import SeedCommands
+from .snapshots import SnapshotCommands
 from .transport import Transport, encode_query
 
 if TYPE_CHECKING:
@@ -72,7 +74,7 @@ def default_user() -> str:
         return "dr.who"
 
 
-class HttpNameNode(SeedCommands, BufferCommands):
+class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
     """A client of one DFS name node (and, through it, of the data nodes)."""
 
     _get_file_status = Operation("GET", "GETFILESTATUS", "FileStatus")
@@ -116,6 +118,15 @@ class HttpNameNode(SeedCommands, BufferCommands):
     _freeze_buffer = Operation("PUT", "FREEZEBUFFER", "BufferStatus", idempotent=False)
     _release_buffer = Operation("PUT", "RELEASEBUFFER", "BufferStatus", idempotent=False)
     _commit_record = Operation("POST", "COMMITRECORD", "Record", idempotent=False)
+    # snapshots (``snapshots.SnapshotCommands``)
+    _allow_snapshot = Operation("PUT", "ALLOWSNAPSHOT")
+    _disallow_snapshot = Operation("PUT", "DISALLOWSNAPSHOT")
+    _create_snapshot = Operation("PUT", "CREATESNAPSHOT", "Path", idempotent=False)
+    _rename_snapshot = Operation("PUT", "RENAMESNAPSHOT", idempotent=False)
+    _delete_snapshot = Operation("DELETE", "DELETESNAPSHOT", idempotent=False)
+    _get_snapshot_diff = Operation("GET", "GETSNAPSHOTDIFF", "SnapshotDiffReport")
+    _get_snapshottable_directories = Operation("GET", "GETSNAPSHOTTABLEDIRECTORYLIST", "SnapshottableDirectoryList")
+    _get_snapshot_list = Operation("GET", "GETSNAPSHOTLIST", "SnapshotList")
 
     def __init__(self, url: str, user: str | None = None, *, token: str | None = None,
                  transport: Transport | None = None, key: ContentKey | None = None, encrypt_under: str = "/",
@@ -222,12 +233,12 @@ class HttpNameNode(SeedCommands, BufferCommands):
 
     # -- namespace ---------------------------------------------------------------------------
 
-    def get_status(self, path: str) -> dict[str, Any]:
+    def get_status(self, path: str) -> FileStatus:
         """The FileStatus of ``path`` (symlinks are not followed)."""
         status = self._get_file_status(path)
         return self.encryption.shown(path, status) if self.encryption else status
 
-    def list_status(self, path: str) -> Iterator[dict[str, Any]]:
+    def list_status(self, path: str) -> Iterator[FileStatus]:
         """The FileStatus of every entry of a directory, fetched page by page (LISTSTATUS_BATCH)
         so a directory of a million entries never sits in memory at once."""
         start_after: str | None = None
@@ -282,7 +293,7 @@ class HttpNameNode(SeedCommands, BufferCommands):
         self._create_symlink(linkpath, destination=target, owner=owner, group=group)
 
     def mknod(self, path: str, kind: str, rdev: int = 0, permission: int = 0o644,
-              owner: str | None = None, group: str | None = None) -> dict[str, Any]:
+              owner: str | None = None, group: str | None = None) -> FileStatus:
         """A special file (``kind`` FIFO, CHAR, BLOCK or SOCKET; ``rdev`` a device's number), as
         ``mknod(2)``: no data on DFS, its I/O is the opening kernel's. Answers its FileStatus."""
         return self._mknod(path, type=kind.upper(), rdev=int(rdev), permission=f"{permission & 0o7777:o}",
@@ -425,7 +436,7 @@ class HttpNameNode(SeedCommands, BufferCommands):
         return blockio.read_range(self, location, offset, length, path=path)
 
     def commit(self, path: str, blocks: list[dict[str, Any]], *, sync: bool = False,
-               **options: Any) -> dict[str, Any]:
+               **options: Any) -> FileStatus:
         """Make ``blocks`` the whole block list of ``path`` in one name-node transaction.
 
         ``options``: ``create``, ``overwrite``, ``fileId``/``file_id``, ``permission`` (int or octal

@@ -15,7 +15,8 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
 
 from dfs_common.errors import DecryptionFailed, IllegalArgument
 
@@ -28,7 +29,10 @@ MAX_DIRTY = 64  # changed chunks (4 MiB) kept before whole interior ones are sea
 DECRYPTED_CACHE = 32  # decrypted chunks (2 MiB) kept for readers that read a chunk in pieces
 
 
-def shown_status(status: dict[str, Any]) -> dict[str, Any]:
+StatusT = TypeVar("StatusT", bound=Mapping[str, Any])
+
+
+def shown_status(status: StatusT) -> StatusT:
     """A FileStatus as a client with the key sees it: the plaintext length (the stored one kept
     as ``encryptedLength``). A stored length no encrypted file can have is shown as is; reading
     the file then fails."""
@@ -39,7 +43,7 @@ def shown_status(status: dict[str, Any]) -> dict[str, Any]:
         plain = plain_length(stored)
     except DecryptionFailed:
         plain = stored
-    return {**status, "length": plain, "encryptedLength": stored}
+    return cast(StatusT, {**status, "length": plain, "encryptedLength": stored})
 
 
 def stored_status(status: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +102,7 @@ class EncryptedFile(PositionedFile):
             self._sealer.path = path
 
     @property
-    def mode(self) -> str:  # type: ignore[override]
+    def mode(self) -> str:
         return self._mode
 
     def readable(self) -> bool:
@@ -372,7 +376,7 @@ class Encryption:
         path = "/" + path.strip("/")
         return self.under == "/" or path == self.under or path.startswith(self.under + "/")
 
-    def shown(self, path: str, status: dict[str, Any]) -> dict[str, Any]:
+    def shown(self, path: str, status: StatusT) -> StatusT:
         return shown_status(status) if isinstance(status, dict) and self.covers(path) else status
 
     def open(self, stored_opener: Any, path: str, mode: str, status: dict[str, Any] | None) -> EncryptedFile:

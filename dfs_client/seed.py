@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from dfs_common.errors import AlreadyExists, DFSError, IsADirectory, NotADirectory, NotFound
+from dfs_common.filestatus import FileStatus
 from dfs_common.paths import join, normalize, split_path
 
 if TYPE_CHECKING:
     from .files import DFSFile
+    from .sealed import EncryptedFile
 
 # Copies stream in pieces this large: big enough for whole-block writes, small enough to bound memory.
 _COPY_CHUNK = 8 * 1024 * 1024
@@ -25,8 +27,8 @@ class SeedCommands:
         url: str
         user: str
 
-        def get_status(self, path: str) -> dict[str, Any]: ...
-        def list_status(self, path: str) -> Iterator[dict[str, Any]]: ...
+        def get_status(self, path: str) -> FileStatus: ...
+        def list_status(self, path: str) -> Iterator[FileStatus]: ...
         def mkdirs(self, path: str, permission: int = 0o755, parents: bool = True,
                    owner: str | None = None, group: str | None = None) -> bool: ...
         def delete(self, path: str, recursive: bool = False) -> bool: ...
@@ -34,8 +36,8 @@ class SeedCommands:
         def symlink(self, target: str, linkpath: str, owner: str | None = None,
                     group: str | None = None) -> None: ...
         def set_times(self, path: str, mtime_ns: int | None = None, atime_ns: int | None = None) -> None: ...
-        def commit(self, path: str, blocks: list[dict[str, Any]], **options: Any) -> dict[str, Any]: ...
-        def open(self, path: str, mode: str = "rb", **options: Any) -> DFSFile: ...
+        def commit(self, path: str, blocks: list[dict[str, Any]], **options: Any) -> FileStatus: ...
+        def open(self, path: str, mode: str = "rb", *, permission: int = 0o644) -> DFSFile | EncryptedFile: ...
         def _plain(self, method: str, route: str, *, idempotent: bool | None = None) -> Any: ...
 
     def ls(self, path: str = "/") -> list[str]:
@@ -85,7 +87,7 @@ class SeedCommands:
         if not self.delete(path):
             raise NotFound(f"File does not exist: {path}")
 
-    def stat(self, path: str) -> dict[str, Any]:
+    def stat(self, path: str) -> FileStatus:
         return self.get_status(path)
 
     def cp(self, src: str, dst: str) -> None:
@@ -102,7 +104,7 @@ class SeedCommands:
             raise DFSError(f"Cannot copy {src} into itself ({dst})")
         self._copy(src, dst, status)
 
-    def _copy(self, src: str, dst: str, status: dict[str, Any]) -> None:
+    def _copy(self, src: str, dst: str, status: FileStatus) -> None:
         kind = status["type"]
         if kind == "SYMLINK":
             self.symlink(status.get("symlink", ""), dst)

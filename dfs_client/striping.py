@@ -77,11 +77,11 @@ def write_group(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
                                    **({"access": f["readAccess"]} if f.get("readAccess") else {})}
                                   for f in fragments]}
         nn.abandon_blocks([group["blockId"]])
-        for fragment, error in errors:
+        for fragment, failure in errors:
             node_id = str(fragment["pipeline"][0]["id"])
             failed.add(node_id)
             nn.suspects.add(node_id)
-            last_error = error
+            last_error = failure
         log.warning("group write for %s failed (attempt %d/%d): %s; excluding %s", path, attempt + 1,
                     blockio.WRITE_ATTEMPTS, last_error, sorted(failed))
     assert last_error is not None

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -147,7 +147,7 @@ class Transport:
 
     @contextmanager
     def get(self, url: str, headers: Mapping[str, str] | None = None,
-            expect: Iterable[int] = (200,)) -> Iterator[urllib3.BaseHTTPResponse]:
+            expect: Iterable[int] = (200,)) -> Iterator[urllib3.HTTPResponse]:
         """``with transport.get(url) as response``: a GET whose body the caller reads, through the
         same lean path as ``call`` (a small block read pays no more client CPU than it must).
         Never retried (block reads fail over to another replica instead), and a node silent for
@@ -221,9 +221,10 @@ class Transport:
     def _urlopen(self, method: str, url: str, query: str, body: bytes | None,
                  headers: Mapping[str, str] | Callable[[], Mapping[str, str]],
                  idempotent: bool | None, retry: bool, preload: bool,
-                 timeout: urllib3.Timeout | None = None) -> urllib3.BaseHTTPResponse:
-        pool = self.session.get_adapter(url).poolmanager.connection_from_url(url, pool_kwargs=self._pool_tls) \
-            if url.startswith("https:") else self.session.get_adapter(url).poolmanager.connection_from_url(url)
+                 timeout: urllib3.Timeout | None = None) -> urllib3.HTTPResponse:
+        manager = cast(HTTPAdapter, self.session.get_adapter(url)).poolmanager
+        pool = manager.connection_from_url(url, pool_kwargs=self._pool_tls) if url.startswith("https:") \
+            else manager.connection_from_url(url)
         target = "/" + url.partition("://")[2].partition("/")[2]
         if query:
             target += "?" + query

@@ -36,6 +36,19 @@ class NotFound(DFSError, FileNotFoundError):
     status, errno_code, exception = 404, errno_codes.ENOENT, "FileNotFoundException"
 
 
+class NotAFile(NotFound, IsADirectoryError):
+    """Bytes asked of a directory (OPEN, checksums, block lists): HDFS's 404 "Path is not a
+    file", EISDIR for the mount and Python (also an ``IsADirectoryError``)."""
+
+    errno_code = errno_codes.EISDIR
+
+
+class PastEndOfFile(DFSError):
+    """A read that starts beyond the end of a file: HDFS's 403 "Cannot seek after EOF"."""
+
+    status, errno_code, exception = 403, errno_codes.EINVAL, "EOFException"
+
+
 class NoAttribute(DFSError):
     """The named extended attribute does not exist (ENODATA, what getxattr(2) answers)."""
 
@@ -137,6 +150,30 @@ class ReadOnly(DFSError):
     java_package = "java.nio.file"
 
 
+class SnapshotReadOnly(ReadOnly):
+    """A change asked of a path under ``<dir>/.snapshot/`` (HDFS's 403 "Modification on a
+    read-only snapshot is disallowed"); EROFS through the mount."""
+
+    exception = "SnapshotAccessControlException"
+    java_package = "org.apache.hadoop.hdfs.protocol"
+
+
+class SnapshotError(DFSError):
+    """A snapshot operation the directory's state refuses: not snapshottable, a taken or missing
+    snapshot name, snapshots left (HDFS's 403 SnapshotException)."""
+
+    status, errno_code, exception = 403, errno_codes.EINVAL, "SnapshotException"
+    java_package = "org.apache.hadoop.hdfs.protocol"
+
+
+class AclDisabled(DFSError):
+    """An ACL change: DFS has permission bits only, and answers as an HDFS with
+    ``dfs.namenode.acls.enabled=false`` does (403 AclException; EOPNOTSUPP through the mount)."""
+
+    status, errno_code, exception = 403, errno_codes.EOPNOTSUPP, "AclException"
+    java_package = "org.apache.hadoop.hdfs.protocol"
+
+
 class NoSpace(DFSError):
     """No data node can take the block (full disks, or fewer live nodes than needed)."""
 
@@ -195,7 +232,8 @@ class WrongKey(DecryptionFailed, PermissionError):
 _BY_EXCEPTION: dict[str, type[DFSError]] = {}
 for _cls in (NotFound, AlreadyExists, AccessDenied, IllegalArgument, ChecksumMismatch,
              Unsupported, NotEmpty, NotADirectory, IsADirectory, ReadOnly, NoSpace, Conflict,
-             WrongState, Unavailable, SafeMode):
+             WrongState, Unavailable, SafeMode, PastEndOfFile, SnapshotReadOnly, SnapshotError,
+             AclDisabled):
     _BY_EXCEPTION[_cls.exception] = _cls
 _BY_EXCEPTION["SecurityException"] = Unauthenticated
 _BY_EXCEPTION["ParentNotDirectoryException"] = NotADirectory
@@ -209,6 +247,7 @@ _BY_ERRNO: dict[int, type[DFSError]] = {
     errno_codes.EFBIG: TooLarge,
     errno_codes.EINVAL: IllegalArgument,
     errno_codes.ENODATA: NoAttribute,
+    errno_codes.EISDIR: NotAFile,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+from typing import Any
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -115,7 +116,7 @@ class Settings:
         node_class = environ.get("DFS_NODE_CLASS", NAME_NODE_CLASS)
         if node_class not in DEFAULT_PORTS:
             raise ConfigError(f"DFS_NODE_CLASS must be {NAME_NODE_CLASS} or {DATA_NODE_CLASS}, not {node_class!r}")
-        values: dict[str, object] = {"node_class": node_class, "port": DEFAULT_PORTS[node_class]}
+        values: dict[str, Any] = {"node_class": node_class, "port": DEFAULT_PORTS[node_class]}
         for field in dataclasses.fields(cls):
             variable = "DFS_" + field.name.upper()
             if variable not in environ or field.name == "node_class":
@@ -223,8 +224,9 @@ def _parse(variable: str, raw: str, kind: object) -> object:
 class ClientSettings:
     """What the ``dfs`` command line reads: ``DFS_NAMENODE_URL``, ``DFS_USER`` (the user to act
     as; default the login name), ``DFS_TOKEN`` (a secured cluster's bearer token) and ``DFS_CONFIG``
-    (a TOML file with ``namenode``, ``user`` and ``token`` keys; default ``$XDG_CONFIG_HOME/dfs/config.toml`` or ``~/.config/dfs/config.toml``)
-    and ``DFS_TLS_CA`` (the CA bundle of an https cluster; default the system's)."""
+    (a TOML file with ``namenode``, ``user`` and ``token`` keys; default
+    ``$XDG_CONFIG_HOME/dfs/config.toml`` or ``~/.config/dfs/config.toml``) and ``DFS_TLS_CA``
+    (the CA bundle of an https cluster; default the system's)."""
 
     namenode_url: str | None = None
     user: str | None = None

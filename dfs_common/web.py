@@ -5,7 +5,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, overload
 from urllib.parse import urlparse
 
 from gunicorn.http.errors import NoMoreData, ParseException
@@ -134,6 +134,14 @@ class Params:
                                   f"(printable, at most {MAX_USER_NAME} characters)")
         return value
 
+    @overload
+    def integer(self, name: str, default: int, minimum: int | None = MIN_INT64,
+                maximum: int = MAX_INT64, base: int = 10) -> int: ...
+
+    @overload
+    def integer(self, name: str, default: None = None, minimum: int | None = MIN_INT64,
+                maximum: int = MAX_INT64, base: int = 10) -> int | None: ...
+
     def integer(self, name: str, default: int | None = None, minimum: int | None = MIN_INT64,
                 maximum: int = MAX_INT64, base: int = 10) -> int | None:
         """An integer in [minimum, maximum]: signed 64-bit unless the caller bounds it tighter."""
@@ -151,6 +159,15 @@ class Params:
             raise IllegalArgument(f'Invalid value for webhdfs parameter "{name}": {value[:40]} '
                                   f"(must be between {low} and {maximum})")
         return number
+
+    @overload
+    def permission(self, name: str = "permission", *, default: int) -> int: ...
+
+    @overload
+    def permission(self, name: str, default: int) -> int: ...
+
+    @overload
+    def permission(self, name: str = "permission", default: None = None) -> int | None: ...
 
     def permission(self, name: str = "permission", default: int | None = None) -> int | None:
         return self.integer(name, default, minimum=0, maximum=0o7777, base=8)

@@ -53,7 +53,7 @@ try:  # libfuse 3
     import mfusepy as fuse_binding
     BINDING = "mfusepy"
 except ImportError:  # pragma: no cover - only where mfusepy is missing
-    import fuse as fuse_binding  # type: ignore[no-redef]
+    import fuse as fuse_binding
     BINDING = "fusepy"
 
 FUSE = fuse_binding.FUSE
@@ -121,7 +121,7 @@ class _CtimeOnlySetattr:
                 or not on_dev_fuse or not all(_in_libfuse(op) for op in ops):
             log.warning("libfuse session layout not recognised: chown(-1, -1) will not update ctime")
             return False
-        self.original = _SETATTR(ops[5])
+        self.original = _SETATTR(ops[5] or 0)  # non-zero: every op was found in libfuse above
         ctypes.c_void_p.from_address(session + self.SETATTR).value = ctypes.cast(self.wrapper, ctypes.c_void_p).value
         return True
 

@@ -24,7 +24,10 @@ import stat
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dfs_client.api import NameNodeAPI
 
 DEFAULT_PORT = 8180
 DEFAULT_TIMEOUT = 1.0
@@ -286,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
                      log_file=log_file)
 
 
-def serve(client: Any, mount_point: str, options: dict[str, Any], attr_timeout: float, read_only: bool,
+def serve(client: NameNodeAPI, mount_point: str, options: dict[str, Any], attr_timeout: float, read_only: bool,
           *, ready: Any, debug: bool = False) -> int:
     """Mount and answer requests until unmounted (``fusermount -u``); returns the exit status."""
     from .binding import DFSFuse
@@ -304,7 +307,7 @@ def serve(client: Any, mount_point: str, options: dict[str, Any], attr_timeout: 
     return 0
 
 
-def daemonize(client: Any, mount_point: str, options: dict[str, Any], attr_timeout: float, read_only: bool,
+def daemonize(client: NameNodeAPI, mount_point: str, options: dict[str, Any], attr_timeout: float, read_only: bool,
               *, log_file: str | None) -> int:
     """Fork; the parent returns 0 once the child's mount is live, or 1 with the child's reason."""
     read_end, write_end = os.pipe()

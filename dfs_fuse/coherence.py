@@ -64,7 +64,7 @@ class Coherence:
         other name's kernel attributes, and ``also``'s. Answers the names dropped."""
         with self._lock:
             names = set(self._names.get(ino, ())) | set(also)
-        names.discard(keep)  # type: ignore[arg-type]
+        names.discard(keep)
         for path in names:
             self.invalidate(path)
         return sorted(names)

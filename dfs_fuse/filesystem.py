@@ -27,10 +27,11 @@ import os
 import stat as stat_mod
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dfs_client.api import NameNodeAPI
 from dfs_common import errors
 from dfs_common.paths import split_path
 
@@ -39,6 +40,7 @@ from .coherence import Coherence
 from .handles import DirHandle, FileHandle, HandleTable, OpenFile
 from .identity import IdentityMap
 
+SNAPSHOT_DIR = ".snapshot"  # a snapshottable directory's read-only snapshots (name_node/snapshots.py)
 log = logging.getLogger("dfs_fuse")
 
 MiB = 1024 * 1024
@@ -74,9 +76,9 @@ class Caller:
 
 
 class FileSystem:
-    def __init__(self, client: Any, *, attr_timeout: float = 1.0, read_only: bool = False,
+    def __init__(self, client: NameNodeAPI, *, attr_timeout: float = 1.0, read_only: bool = False,
                  identity: IdentityMap | None = None,
-                 open_file: Callable[[Any, str, str, dict[str, Any]], Any] | None = None) -> None:
+                 open_file: Callable[[Any, str, str, Mapping[str, Any]], Any] | None = None) -> None:
         self.client = client
         self._open_file = open_file or default_file_opener(client)
         self.read_only = read_only
@@ -111,7 +113,7 @@ class FileSystem:
         is worth fetching now), else from the name node."""
         split_path(path)  # ENAMETOOLONG / EINVAL without a round trip
         parent, name = os.path.split(path)
-        if name:
+        if name and name != SNAPSHOT_DIR:  # (listings never show a snapshottable directory's .snapshot)
             present = self._listings.contains(parent, name)
             # Also when the names are fresh but this entry's attributes expired (a long ``ls -l``
             # outlives the timeout it started with): one listing beats a request per entry.
@@ -152,7 +154,7 @@ class FileSystem:
         split_path(path)  # ENAMETOOLONG / EINVAL without a round trip
         return self._remember(path, self.client.get_status(path))
 
-    def _remember(self, path: str, status: dict[str, Any]) -> dict[str, Any]:
+    def _remember(self, path: str, status: Mapping[str, Any]) -> dict[str, Any]:
         """Cache a FileStatus just answered for ``path``; answer its ``stat`` dict."""
         attrs = self.to_stat(status)
         self._attrs.put(path, attrs)
@@ -169,7 +171,7 @@ class FileSystem:
         attrs["st_mtime"] = attrs["st_ctime"] = open_file.mtime_ns
         return attrs
 
-    def to_stat(self, status: dict[str, Any]) -> dict[str, Any]:
+    def to_stat(self, status: Mapping[str, Any]) -> dict[str, Any]:
         """A FileStatus as the ``stat`` dict FUSE wants (times in ns, ids mapped to this machine)."""
         kind = _SPECIAL.get(status.get("kind", "")) or _TYPES.get(status.get("type", "FILE"), stat_mod.S_IFREG)
         size = int(status.get("length", 0))
@@ -593,7 +595,7 @@ class FileSystem:
         return fh, self.coherence.keep_pages(open_file.file_id, open_file.size, open_file.mtime_ns,
                                              open_file.dirty)
 
-    def _status_for_open(self, path: str, flags: int) -> dict[str, Any]:
+    def _status_for_open(self, path: str, flags: int) -> Mapping[str, Any]:
         """Asked afresh at every open (close-to-open: never a cached size). A reader asks for the
         block list, whose answer carries the FileStatus too, so the file it opens need not ask
         again: reading a small file costs one request less."""
@@ -602,7 +604,7 @@ class FileSystem:
         located = self.client.block_locations(path)
         return {**located["FileStatus"], "BlockLocation": located.get("BlockLocation") or []}
 
-    def _add_handle(self, path: str, status: dict[str, Any], flags: int, file: Any) -> int:
+    def _add_handle(self, path: str, status: Mapping[str, Any], flags: int, file: Any) -> int:
         file_id = int(status.get("fileId", 0))
         length = int(status.get("length", 0))
         mtime = _ns(status, "modificationTimeNs", "modificationTime")
@@ -718,7 +720,7 @@ class FileSystem:
         return self.identity.owner(caller.uid), group
 
 
-def default_file_opener(client: Any) -> Callable[[Any, str, str, dict[str, Any]], Any]:
+def default_file_opener(client: NameNodeAPI) -> Callable[[Any, str, str, Mapping[str, Any]], Any]:
     """How the mount opens a file whose FileStatus it has just been answered: a ``DFSFile`` (an
     empty one then costs no request) for a real cluster, the client's own ``open`` otherwise."""
     from dfs_client import HttpNameNode
@@ -740,7 +742,7 @@ def _permission(text: Any) -> int:
     return bits
 
 
-def _ns(status: dict[str, Any], ns_key: str, ms_key: str) -> int:
+def _ns(status: Mapping[str, Any], ns_key: str, ms_key: str) -> int:
     value = status.get(ns_key)
     if value is not None:
         return int(value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import grp
 import pwd
+from collections.abc import Callable
 
 from .cache import TTLCache
 
@@ -36,7 +37,7 @@ class IdentityMap:
         return _name(self._groups, gid, lambda i: grp.getgrgid(i).gr_name)
 
 
-def _lookup(cache: TTLCache[str, int], name: str, resolve) -> int:  # type: ignore[no-untyped-def]
+def _lookup(cache: TTLCache[str, int], name: str, resolve: Callable[[str], int]) -> int:
     cached = cache.get(name)  # (twice per entry of every listing: no lock taken, see TTLCache.get)
     if cached is not None:
         return cached
@@ -51,7 +52,7 @@ def _lookup(cache: TTLCache[str, int], name: str, resolve) -> int:  # type: igno
     return number
 
 
-def _name(cache: TTLCache[int, str], number: int, resolve) -> str:  # type: ignore[no-untyped-def]
+def _name(cache: TTLCache[int, str], number: int, resolve: Callable[[int], str]) -> str:
     cached = cache.get(number)
     if cached is not None:
         return cached

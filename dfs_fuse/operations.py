@@ -56,7 +56,7 @@ def _caller() -> Caller:
     return Caller(uid, gid)
 
 
-class DFSOperations(Operations):  # type: ignore[misc, valid-type]
+class DFSOperations(Operations):
     use_ns = True  # times in integer ns both ways (utimens, stat)
 
     def __init__(self, fs: FileSystem, on_ready: Callable[[], None] | None = None) -> None:

@@ -88,7 +88,7 @@ class AdminOps:
             try:
                 value = float(threshold) if threshold else None
             except ValueError:
-                raise IllegalArgument(f'Invalid value for parameter "threshold": {threshold[:40]!r}') from None
+                raise IllegalArgument(f'Invalid value for parameter "threshold": {str(threshold)[:40]!r}') from None
             self.node.balancer.start(value, params.integer("rate", None, minimum=1))
         elif action == "stop":
             self.node.balancer.stop_run("stopped by an operator")

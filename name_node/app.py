@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from werkzeug.wrappers import Request, Response
 
 from dfs_common.discovery import Announcer
-from dfs_common.errors import IllegalArgument, MethodNotAllowed, NotFound
+from dfs_common.errors import IllegalArgument, MethodNotAllowed, NotFound, SnapshotReadOnly, Unsupported
 from dfs_common.metrics import RequestMetrics, StateCollector
 from dfs_common.settings import Settings
 from dfs_common.web import Params, answer
@@ -24,7 +24,7 @@ from .audit import AuditLog
 from .balancer import Balancer
 from .decommission import Drainer
 
-from .handlers.attributes import AttributeOps
+from .handlers.attributes import ACL_OPERATIONS, AttributeOps
 from .handlers.buffers import BUFFER_OPERATIONS, BufferOps
 from .handlers.call import PREFIX, Call, caller_of
 from .handlers.content import ContentOps
@@ -32,6 +32,7 @@ from .handlers.erasure import ERASURE_OPERATIONS, ErasureOps
 from .handlers.internal import InternalOps
 from .handlers.redirects import RedirectOps
 from .handlers.server import ServerOps
+from .handlers.snapshots import SNAPSHOT_OPERATIONS, SNAPSHOT_READS, SnapshotOps
 from .handlers.status import StatusOps
 from .handlers.tree import TreeOps
 from .heal import Healer
@@ -41,6 +42,7 @@ from .metrics import namenode_metrics
 from .permissions import Caller, GroupMapping
 from .placement import Placement
 from .safemode import SafeModeState
+from .snapshots import READ_ONLY, locate
 from .store import Store
 from .ui import WebPages
 from .users import UserOps
@@ -63,6 +65,8 @@ OPERATIONS: dict[str, str] = {
     "DELETE": "DELETE",
     **BUFFER_OPERATIONS,
     **ERASURE_OPERATIONS,
+    **SNAPSHOT_OPERATIONS,
+    **ACL_OPERATIONS,
 }
 
 ROUTES: dict[tuple[str, str], str] = {
@@ -125,7 +129,8 @@ class NameNode:
                      ContentOps(self.store, self.members, self.placement, self.healer, settings, self.identity),
                      RedirectOps(self.store, self.members, self.placement, settings, self.identity), self.users,
                      ServerOps(self.members, settings, self.store),
-                     BufferOps(self.store, self.placement, self.healer, settings, self.identity), ErasureOps(self.store)]
+                     BufferOps(self.store, self.placement, self.healer, settings, self.identity), ErasureOps(self.store),
+                     SnapshotOps(self.store)]
         self._handlers = _handler_table(resources)
         routes = [internal, AdminOps(self), WebPages(self)]
         self._routes = {key: next(getattr(r, name) for r in routes if hasattr(r, name))
@@ -192,11 +197,22 @@ class NameNode:
         if method is None:
             raise IllegalArgument(f'Invalid value for webhdfs parameter "op": No enum constant {op[:40]}')
         if request.method != method and not (method == "GET" and request.method == "HEAD"):
-            raise MethodNotAllowed(f"Operation {op} needs HTTP {method}, not {request.method}")
+            # HDFS's words: the op is parsed as an enum of the request's method
+            kind = request.method[:10].capitalize()
+            raise IllegalArgument(f'Invalid value for webhdfs parameter "op": No enum constant '
+                                  f"org.apache.hadoop.hdfs.web.resources.{kind}OpParam.Op.{op} "
+                                  f"({op} is a {method} operation)")
+        snapshot = locate(path)
+        if snapshot is not None and op not in SNAPSHOT_READS:
+            if method == "GET":
+                raise Unsupported(f"{op} is not available below a .snapshot directory")
+            raise SnapshotReadOnly(f"{READ_ONLY}: {path}")
+        if method != "GET" and locate(params.raw("destination") or "/") is not None and op in ("RENAME", "LINK"):
+            raise SnapshotReadOnly(f"{READ_ONLY}: {params.raw('destination')}")
         if method != "GET" and op not in SAFE_MODE_ALLOWED:
             self.safemode.check(op)
         sync = method != "GET" and params.boolean("sync", False)  # parsed first: a bad value changes nothing
-        response = self._handlers[op](Call(request, params, path, self.caller_of(request)))
+        response = self._handlers[op](Call(request, params, path, self.caller_of(request), snapshot))
         if sync:
             self.store.sync()  # a writer's fsync/hsync: this change is on disk before the answer
         return response

@@ -58,14 +58,18 @@ def abandon(txn: Txn, numbers: Iterable[int]) -> int:
 
 
 def drop_blocks(txn: Txn, numbers: Iterable[int]) -> int:
-    """Forget blocks no file refers to any more and queue their replicas for deletion."""
+    """Forget blocks no file refers to any more and queue their replicas for deletion; a block
+    a snapshot holds stays, owner and replicas unchanged (``snapshots.delete`` collects it)."""
     dropped = 0
     queue = list(numbers)
     coded = groups.any_groups(txn)
+    held = txn.entries("held") > 0
     while queue:
         number = queue.pop()
         if not number:
             continue
+        if held and txn.get("held", pack_u64(number)) is not None:
+            continue  # a snapshot still holds it: collected when the last such snapshot goes
         record = txn.block(number)
         if record is None:
             continue
@@ -279,7 +283,7 @@ def take_deletions(txn: Txn, node: str, limit: int = 1000) -> list[str]:
 def expire_pending(txn: Txn, now_ns: int, limit: int = 10000) -> int:
     """Drop pending blocks older than an hour (writers that died before COMMIT)."""
     cutoff = now_ns - PENDING_LIFETIME_NS
-    numbers = []
+    numbers: list[int] = []
     for key, _ in txn.scan("pending"):
         if unpack_u64(key[:8]) > cutoff or len(numbers) >= limit:
             break

@@ -95,7 +95,7 @@ class Drainer:
                 number = split_node_key(key)[1]
                 record = txn.block(number)
                 inode = txn.inode(record.owner) if record is not None and record.owner else None
-                if inode is None:
+                if inode is None or record is None:
                     continue  # pending or gone: nothing to keep
                 total += 1
                 want = min(inode.replication, max(len(serving), 1))

@@ -109,7 +109,7 @@ def annotate(txn: Txn, number: int, location: dict[str, Any], live: dict[str, An
     if found is None:
         return
     name, fragments = found
-    listed = []
+    listed: list[dict[str, Any]] = []
     for index, fragment_number in enumerate(fragments):
         record = txn.block(fragment_number)
         nodes = order([live[n] for n in (record.replicas if record else []) if n in live])

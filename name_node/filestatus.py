@@ -1,7 +1,7 @@
 """How an inode looks on the wire: WebHDFS FileStatus JSON with our extension fields."""
 from __future__ import annotations
 
-from typing import Any
+from dfs_common.filestatus import FileStatus, FileType
 
 from .namespace import SPECIAL_NAMES
 from .store import BLOCK, CHAR, DIR, FIFO, LINK, SOCKET, SPECIAL_KINDS, Inode
@@ -9,15 +9,15 @@ from .store import BLOCK, CHAR, DIR, FIFO, LINK, SOCKET, SPECIAL_KINDS, Inode
 # A special file is ``type: FILE`` (of length 0) for WebHDFS clients, which know only these three
 # types (Hadoop's JsonUtil and HdfsCLI reject or mis-handle any other), plus the extension fields
 # ``kind`` and ``rdev`` that the mount reads.
-_TYPES = {"f": "FILE", "d": "DIRECTORY", "l": "SYMLINK", FIFO: "FILE", CHAR: "FILE", BLOCK: "FILE",
+_TYPES: dict[str, FileType] = {"f": "FILE", "d": "DIRECTORY", "l": "SYMLINK", FIFO: "FILE", CHAR: "FILE", BLOCK: "FILE",
           SOCKET: "FILE"}
-SPECIAL_KIND_OF = {name: kind for kind, name in SPECIAL_NAMES.items()}
+SPECIAL_KIND_OF: dict[str, str] = {name: kind for kind, name in SPECIAL_NAMES.items()}
 
 
-def file_status(name: str, ino: int, inode: Inode) -> dict[str, Any]:
+def file_status(name: str, ino: int, inode: Inode) -> FileStatus:
     """WebHDFS FileStatus with our extension fields (ns times, nlink, 12-bit permission)."""
     is_dir = inode.kind == DIR
-    status: dict[str, Any] = {
+    status: FileStatus = {
         "accessTime": inode.atime // 1_000_000,
         "blockSize": 0 if is_dir else inode.block_size,
         "childrenNum": inode.children if is_dir else 0,

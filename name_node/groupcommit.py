@@ -85,6 +85,7 @@ class GroupCommit:
                 self._waiting -= 1
             self._busy = True
             if not lead:
+                assert batch is not None  # a follower joined this batch above
                 return batch, False
         try:
             txn = self.store.env.begin(write=True)  # LMDB's write lock: this thread's until commit

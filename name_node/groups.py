@@ -32,7 +32,7 @@ def group(txn: Txn, number: int) -> tuple[str, list[int]] | None:
 def fragment(txn: Txn, number: int) -> tuple[int, int] | None:
     """(group number, index) if ``number`` is a fragment."""
     data = txn.txn.get(pack_u64(number), db=txn.db["fragments"])
-    return None if data is None else tuple(marshal.loads(data))  # type: ignore[return-value]
+    return None if data is None else tuple(marshal.loads(data))
 
 
 def forget(txn: Txn, number: int) -> list[int]:

@@ -10,15 +10,16 @@ import stat
 from dataclasses import dataclass
 
 from dfs_common.errors import (AlreadyExists, IllegalArgument, InvalidMove, IsADirectory, NotEmpty,
-                               NotFound, NotADirectory, NotPermitted, Unsupported)
+                               NotAFile, NotFound, NotADirectory, NotPermitted, SnapshotError, Unsupported)
+from dfs_common.filestatus import SpecialKind
 from dfs_common.paths import split_path
 
 from . import blockmap, buffers
 from .permissions import EXECUTE, WRITE, Caller, allowed, check, check_sticky
-from .store import BLOCK, CHAR, DIR, FIFO, FILE, LINK, ROOT_INO, SOCKET, SPECIAL_KINDS, Inode, Txn
+from .store import BLOCK, CHAR, DIR, FIFO, FILE, LINK, ROOT_INO, SOCKET, SPECIAL_KINDS, Inode, Txn, unpack_u64
 
 MAX_SYMLINK_HOPS = 40
-SPECIAL_NAMES = {FIFO: "FIFO", CHAR: "CHAR", BLOCK: "BLOCK", SOCKET: "SOCKET"}
+SPECIAL_NAMES: dict[str, SpecialKind] = {FIFO: "FIFO", CHAR: "CHAR", BLOCK: "BLOCK", SOCKET: "SOCKET"}
 
 
 @dataclass(slots=True)
@@ -44,10 +45,11 @@ def resolve(txn: Txn, path: str, caller: Caller, follow: bool = False) -> Resolv
     Symlinks in the middle of a path are followed (absolute or relative, at most 40); the last
     component is followed only when ``follow`` is set (open, not stat).
     """
-    segments = list(split_path(path))
-    ino = ROOT_INO
-    node = txn.inode(ROOT_INO)
-    assert node is not None, "the root inode always exists"
+    segments = list(split_path(path))[txn.depth:]
+    ino = txn.root_ino
+    root = txn.inode(ino)
+    assert root is not None, "the root inode always exists"
+    node: Inode = root
     parent_ino, parent, name = ino, node, ""
     hops, i = 0, 0
     while i < len(segments):
@@ -81,7 +83,7 @@ def resolve(txn: Txn, path: str, caller: Caller, follow: bool = False) -> Resolv
             target = child_node.target
             rest = segments[i + 1:]
             if target.startswith("/"):
-                ino, node = ROOT_INO, txn.inode(ROOT_INO)  # type: ignore[assignment]
+                ino, node = txn.root_ino, root  # (in a snapshot view: its .snapshot directory)
             segments = target.split("/") + rest
             i = 0
             if not [s for s in segments if s not in ("", ".")]:
@@ -98,17 +100,15 @@ def resolve_existing(txn: Txn, path: str, caller: Caller, follow: bool = False) 
 
 def new_inode(txn: Txn, kind: str, mode: int, caller: Caller, parent: Inode, now: int,
               owner: str | None = None, group: str | None = None) -> tuple[int, Inode]:
-    """Allocate an inode; setgid parents pass on their group (and setgid to subdirectories)."""
+    """Allocate an inode in the parent's group (HDFS's rule, BSD's: a WebHDFS client gets what HDFS
+    gives it); setgid parents also pass on the bit to subdirectories. The superuser may name the
+    owner and group: the insecure mount does, with the local caller's (POSIX's rule)."""
     ino = txn.bump("next_ino")
     if not caller.superuser:
         owner, group = None, None
-    if parent.mode & stat.S_ISGID:
-        default_group = parent.group
-        if kind == DIR:
-            mode |= stat.S_ISGID
-    else:
-        default_group = caller.primary_group or parent.group
-    inode = Inode(kind, mode & 0o7777, owner or caller.user, group or default_group,
+    if parent.mode & stat.S_ISGID and kind == DIR:
+        mode |= stat.S_ISGID
+    inode = Inode(kind, mode & 0o7777, owner or caller.user, group or parent.group,
                   atime=now, mtime=now, ctime=now, nlink=2 if kind == DIR else 1)
     txn.bump("dirs" if kind == DIR else "files")
     return ino, inode
@@ -152,9 +152,12 @@ def release(txn: Txn, ino: int, inode: Inode, now: int) -> None:
     txn.bump("files", -1)
 
 
-def require_file(inode: Inode, path: str) -> None:
-    """A regular file: the only kind with bytes (OPEN, APPEND, TRUNCATE, COMMIT, block lists)."""
+def require_file(inode: Inode, path: str, read: bool = False) -> None:
+    """A regular file: the only kind with bytes (OPEN, APPEND, TRUNCATE, COMMIT, block lists).
+    A directory is EISDIR either way; for the reads (``read``) it is HDFS's 404 "Path is not a file"."""
     if inode.kind == DIR:
+        if read:
+            raise NotAFile(f"Path is not a file: {path}")
         raise IsADirectory(f"{path} is a directory")
     if inode.kind in SPECIAL_NAMES:
         raise Unsupported(f"{path} is a {SPECIAL_NAMES[inode.kind]} special file: it has no data on DFS "
@@ -256,8 +259,14 @@ def delete(txn: Txn, path: str, caller: Caller, recursive: bool, now: int,
            kind: str | None = None) -> bool:
     """Unlink a path (a whole tree with ``recursive``); False when nothing is there. ``kind``
     "file" refuses a directory (``unlink(2)``), "directory" anything else (``rmdir(2)``), decided
-    in this transaction so a name replaced meanwhile by another client is never removed by mistake."""
-    where = resolve(txn, path, caller)
+    in this transaction so a name replaced meanwhile by another client is never removed by mistake.
+    A missing parent is False as in HDFS for a plain WebHDFS DELETE, ENOENT with ``kind`` (the mount)."""
+    try:
+        where = resolve(txn, path, caller)
+    except NotFound:
+        if kind is not None:
+            raise
+        return False
     if where.ino is None or where.inode is None:
         return False
     if where.ino == ROOT_INO:
@@ -271,6 +280,7 @@ def delete(txn: Txn, path: str, caller: Caller, recursive: bool, now: int,
     if where.inode.is_dir:
         if where.inode.children and not recursive:
             raise NotEmpty(f"{path} is non empty': Directory is not empty")
+        check_no_snapshots(txn, where.ino, path)
         _empty_directory(txn, where.ino, where.inode, caller, path, now)
         txn.delete_inode(where.ino)
         txn.bump("dirs", -1)
@@ -354,7 +364,12 @@ def rename(txn: Txn, source: str, destination: str, caller: Caller, now: int,
     """HDFS rename (``options`` None: into a directory, False on most failures) or POSIX rename(2)
     (``options`` NONE/OVERWRITE: exact errors, an existing target replaced atomically)."""
     posix = options is not None
-    src = resolve(txn, source, caller)
+    try:
+        src = resolve(txn, source, caller)
+    except (NotFound, NotADirectory):  # a missing parent: HDFS answers false, POSIX ENOENT/ENOTDIR
+        if posix:
+            raise
+        return False
     if src.ino is None or src.inode is None:
         if posix:
             raise NotFound(f"File does not exist: {source}")
@@ -378,7 +393,7 @@ def rename(txn: Txn, source: str, destination: str, caller: Caller, now: int,
             return True
         if not posix:
             return False
-        if options.upper() != "OVERWRITE":
+        if (options or "").upper() != "OVERWRITE":
             raise AlreadyExists(f"rename destination {destination} already exists")
         if dst.inode.is_dir and not src.inode.is_dir:
             raise IsADirectory(f"rename destination {destination} is a directory")
@@ -386,6 +401,8 @@ def rename(txn: Txn, source: str, destination: str, caller: Caller, now: int,
             raise NotADirectory(f"rename destination {destination} is not a directory")
         if dst.inode.is_dir and dst.inode.children:
             raise NotEmpty(f"rename destination directory is not empty: {destination}")
+        if dst.inode.is_dir:
+            check_no_snapshots(txn, dst.ino, destination)
     check(caller, src.parent, WRITE | EXECUTE, source)
     check_sticky(caller, src.parent, src.inode, source)
     check(caller, dst.parent, WRITE | EXECUTE, destination)
@@ -409,6 +426,18 @@ def rename(txn: Txn, source: str, destination: str, caller: Caller, now: int,
     src.inode.ctime = now
     add_entry(txn, Resolved(destination, None, None, dst.parent_ino, dst.parent, dst.name), src.ino, src.inode, now)
     return True
+
+
+def check_no_snapshots(txn: Txn, ino: int, path: str) -> None:
+    """A directory that is, or holds, a snapshottable directory with snapshots is not removed
+    (HDFS's rule: delete the snapshots first). Free while no directory is snapshottable."""
+    if not txn.entries("snapdirs"):
+        return
+    for key, _ in txn.scan("snapdirs"):
+        snap_dir = unpack_u64(key)
+        if _is_inside(txn, snap_dir, ino) and next(txn.scan("snapshots", key), None) is not None:
+            raise SnapshotError(f"The directory {path} cannot be deleted since it is or holds a "
+                                "snapshottable directory with snapshots")
 
 
 def _is_inside(txn: Txn, ino: int, ancestor: int) -> bool:

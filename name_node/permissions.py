@@ -1,6 +1,6 @@
 """Who is asking and what POSIX bits let them do.
 
-The caller is the WebHDFS ``user.name`` (``doas`` honoured when that is the superuser); group
+The caller is the WebHDFS ``user.name``; ``doas`` is honoured for the superuser and refused (403) for anyone else; group
 membership comes from the local ``grp``/``pwd`` databases, as Hadoop's shell group mapping does,
 cached because the lookups cost far more than the checks.
 """
@@ -46,8 +46,13 @@ class GroupMapping:
 
     def caller(self, user: str | None, doas: str | None = None) -> Caller:
         name = user or DEFAULT_USER
-        if doas and name == self.superuser:
+        if doas and doas != name:
+            if not self._resolve(name).superuser:  # as HDFS without a proxy-user rule for ``name``
+                raise NotPermitted(f"User: {name} is not allowed to impersonate {doas}")
             name = doas
+        return self._resolve(name)
+
+    def _resolve(self, name: str) -> Caller:
         hit = self._cache.get(name)
         now = time.monotonic()
         if hit is not None and hit[0] > now:

@@ -33,7 +33,10 @@ SPECIAL_KINDS = (FIFO, CHAR, BLOCK, SOCKET)
 _U64 = struct.Struct(">Q")
 _DB_NAMES = ("inodes", "dirents", "extents", "xattrs", "blocks", "replicas", "pending",
              "deletions", "members", "meta", "users", "tokens", "buffers", "frozen", "bufferlog",
-             "ecpolicy", "groups", "fragments")
+             "ecpolicy", "groups", "fragments",
+             # snapshots (name_node.snapshots): snapshottable directories, their snapshots, the
+             # frozen records of each, and how many snapshots hold each block
+             "snapdirs", "snapshots", "snapnodes", "snapents", "snapextents", "snapxattrs", "held")
 
 
 def pack_u64(number: int) -> bytes:
@@ -123,6 +126,11 @@ class Txn:
 
     __slots__ = ("txn", "db")
 
+    # Where ``namespace.resolve`` starts, and how many leading path segments it skips: the live
+    # tree here; a snapshot view (``name_node.snapshots.SnapshotView``) starts at ``.snapshot``.
+    root_ino = ROOT_INO
+    depth = 0
+
     def __init__(self, txn: lmdb.Transaction, dbs: dict[str, lmdb._Database]) -> None:
         self.txn = txn
         self.db = dbs
@@ -144,6 +152,7 @@ class Txn:
         self.txn.delete(key, db=self.db["buffers"])  # a buffer directory's row (name_node.buffers)
         self.txn.delete(key, db=self.db["frozen"])
         self.txn.delete(key, db=self.db["ecpolicy"])  # an erasure coding policy (name_node.erasure)
+        self.txn.delete(key, db=self.db["snapdirs"])  # snapshottable, no snapshots (namespace.delete checks)
 
     # directory entries ---------------------------------------------------------------------
     def child(self, parent: int, name: str) -> int | None:
@@ -174,7 +183,7 @@ class Txn:
     # file extents: [(block number or 0 for a hole, length), ...] --------------------------
     def extents(self, ino: int) -> list[tuple[int, int]]:
         data = self.txn.get(_U64.pack(ino), db=self.db["extents"])
-        return [] if data is None else [tuple(e) for e in marshal.loads(data)]  # type: ignore[misc]
+        return [] if data is None else [tuple(e) for e in marshal.loads(data)]
 
     def put_extents(self, ino: int, extents: list[tuple[int, int]]) -> None:
         self.txn.put(_U64.pack(ino), marshal.dumps(extents), db=self.db["extents"])

@@ -192,7 +192,8 @@ class WebPages:
         path = normalize(params.text("path") or "/")
         start_after = params.text("after") or ""
         caller = self.node.caller_of(request)
-        rows, last = [], None
+        rows: list[str] = []
+        last: str | None = None
         with self.node.store.read() as txn:
             ino, inode = namespace.resolve_existing(txn, path, caller, follow=True)
             if inode.kind != DIR:

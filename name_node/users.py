@@ -76,6 +76,8 @@ class UserOps:
     # -- WebHDFS delegation tokens --------------------------------------------------------
     def op_getdelegationtoken(self, call: "Call") -> Response:
         renewer = call.params.user("renewer")
+        if self.identity.tokens is None:  # as an HDFS without security: no token, and no error
+            return json_response({"Token": None})
         token = self._tokens().delegate(call.caller.user, renewer)
         return json_response({"Token": {"urlString": token}})
 

@@ -7,6 +7,7 @@ request can name a location outside it. Errors are ``dfs_common.errors`` classes
 from __future__ import annotations
 
 import abc
+import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
@@ -124,7 +125,7 @@ class StorageRoot(abc.ABC):
         ``list`` in order always checks the block that went longest unchecked (a new block
         counts as checked when stored: it was verified on receipt)."""
 
-    def audit(self) -> list[str]:
+    def audit(self) -> builtins.list[str]:
         """Forget every replica whose bytes are no longer where the root keeps them (a file
         deleted or cut short behind our back), so a block report lists only what is really
         there; answers the ids dropped. A backend that cannot lose bytes behind its own back

@@ -23,6 +23,7 @@ add up to the recorded checksum the block is quarantined like any other that fai
 """
 from __future__ import annotations
 
+import builtins
 import errno
 import logging
 import os
@@ -208,7 +209,7 @@ class LocalRoot(StorageRoot):
             if info is not None:
                 self._index[block_id] = info
 
-    def audit(self) -> list[str]:
+    def audit(self) -> builtins.list[str]:
         """One ``stat`` per block, outside the lock: a missing file leaves the index (and its
         sidecar goes), a file whose size no longer matches is quarantined."""
         dropped = []

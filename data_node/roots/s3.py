@@ -26,6 +26,7 @@ configured quota (``DFS_S3_QUOTA``), since a bucket has no size of its own.
 """
 from __future__ import annotations
 
+import builtins
 import io
 import logging
 import secrets
@@ -291,7 +292,7 @@ class S3Root(StorageRoot):
             if info is not None:
                 self._index[block_id] = info
 
-    def audit(self) -> list[str]:
+    def audit(self) -> builtins.list[str]:
         """Forget blocks whose objects are gone (deleted in the bucket behind our back). An
         unreachable bucket audits nothing: the index stays what it was."""
         before = {info.block_id: info for info in self.list()}

@@ -10,6 +10,7 @@ import time
 
 from werkzeug.wrappers import Response
 
+from dfs_common.errors import AclDisabled
 from dfs_common.web import json_response
 
 from .. import attributes, namespace
@@ -19,8 +20,18 @@ from ..store import Store
 from .call import Call, boolean, empty, replication_param, time_ns
 
 
+ACL_OPERATIONS: dict[str, str] = {
+    "SETACL": "PUT", "MODIFYACLENTRIES": "PUT", "REMOVEACLENTRIES": "PUT", "REMOVEDEFAULTACL": "PUT",
+    "REMOVEACL": "PUT",
+}
+ACLS_DISABLED = ("The ACL operation has been rejected.  Support for ACLs has been disabled by setting "
+                 "dfs.namenode.acls.enabled to false.")
+
+
 class AttributeOps:
-    """SETPERMISSION, SETOWNER, SETTIMES, SETREPLICATION, the xattr calls, CHECKACCESS, GETACLSTATUS."""
+    """SETPERMISSION, SETOWNER, SETTIMES, SETREPLICATION, the xattr calls, CHECKACCESS, GETACLSTATUS;
+    the ACL changes are refused as by an HDFS with ACLs disabled: DFS has permission bits only
+    (GETACLSTATUS answers them, with no entries, as HDFS does for a path that has no ACL)."""
 
     def __init__(self, store: Store, healer: Healer) -> None:
         self.store = store
@@ -29,7 +40,7 @@ class AttributeOps:
     def op_setpermission(self, call: Call) -> Response:
         mode = call.params.permission(default=0o755)
         with self.store.write() as txn:
-            attributes.set_mode(txn, call.path, call.caller, mode, time.time_ns())  # type: ignore[arg-type]
+            attributes.set_mode(txn, call.path, call.caller, mode, time.time_ns())
         return empty()
 
     def op_setowner(self, call: Call) -> Response:
@@ -60,13 +71,13 @@ class AttributeOps:
         wanted = [attributes.check_xattr_name(n) for n in call.request.args.getlist("xattr.name")]
         encoding = call.params.text("encoding")
         attributes.encode_xattr_value(b"", encoding)  # an unknown encoding is a 400 even with no values
-        with self.store.read() as txn:
+        with call.read(self.store) as txn:
             values = attributes.get_xattrs(txn, call.path, call.caller, wanted)
         return json_response({"XAttrs": [{"name": n, "value": attributes.encode_xattr_value(v, encoding)}
                                          for n, v in values]})
 
     def op_listxattrs(self, call: Call) -> Response:
-        with self.store.read() as txn:
+        with call.read(self.store) as txn:
             names = attributes.list_xattrs(txn, call.path, call.caller)
         return json_response({"XAttrNames": json.dumps(names)})
 
@@ -86,13 +97,18 @@ class AttributeOps:
 
     def op_checkaccess(self, call: Call) -> Response:
         want = parse_fsaction(call.params.required("fsaction"))
-        with self.store.read() as txn:
+        with call.read(self.store) as txn:
             _, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
             check(call.caller, inode, want, call.path)
         return empty()
 
+    def op_setacl(self, call: Call) -> Response:
+        raise AclDisabled(ACLS_DISABLED)
+
+    op_modifyaclentries = op_removeaclentries = op_removedefaultacl = op_removeacl = op_setacl
+
     def op_getaclstatus(self, call: Call) -> Response:
-        with self.store.read() as txn:
+        with call.read(self.store) as txn:
             _, inode = namespace.resolve_existing(txn, call.path, call.caller)
         return json_response({"AclStatus": {"entries": [], "group": inode.group, "owner": inode.owner,
                                             "permission": format(inode.mode & 0o7777, "o"),

@@ -4,6 +4,7 @@ Every handler reads its parameters through here, so a bad value is the same 400 
 """
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +15,10 @@ from dfs_common.errors import IllegalArgument
 from dfs_common.settings import Settings
 from dfs_common.web import MAX_INT64, Params, json_response, read_json_object
 
+from .. import snapshots
 from ..identity import effective_user
 from ..permissions import Caller, GroupMapping
+from ..store import Store, Txn
 
 PREFIX = "/webhdfs/v1"
 MAX_REPLICATION = 512  # replicas a file may ask for; placement never gives more than 32
@@ -25,12 +28,20 @@ MAX_BLOCK_LIST_BODY = 1024 * 1024
 
 @dataclass(slots=True)
 class Call:
-    """One WebHDFS request: its parsed parameters, path and caller."""
+    """One WebHDFS request: its parsed parameters, path and caller; ``snapshot`` when the path
+    is below a ``.snapshot`` directory (only read ops get that far)."""
 
     request: Request
     params: Params
     path: str
     caller: Caller
+    snapshot: snapshots.SnapshotPath | None = None
+
+    def read(self, store: Store) -> AbstractContextManager[Txn]:
+        """The read transaction a read op resolves ``path`` in: the live tree, or a snapshot's."""
+        if self.snapshot is None:
+            return store.read()
+        return snapshots.reading(store, self.snapshot, self.caller)
 
 
 def caller_of(request: Request, groups: GroupMapping) -> Caller:

@@ -7,6 +7,7 @@ nodes confirm them). RENEWBLOCKS and ABANDONBLOCKS keep alive or give up blocks 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from werkzeug.wrappers import Response
 
@@ -126,17 +127,17 @@ class ContentOps:
                     block_size, now, optional_str(body, "owner"), optional_str(body, "group"))
                 erasure.record_for_file(txn, ino, where.parent_ino)
             else:
-                ino, inode = where.ino, where.inode  # type: ignore[assignment]
+                ino, inode = where.existing()
                 buffers.check_writable(txn, where.parent_ino, call.path)
             old_size = inode.size
-            _, inode.size, adopted = blockmap.swap_extents(txn, ino, entries)  # type: ignore[arg-type]
+            _, inode.size, adopted = blockmap.swap_extents(txn, ino, entries)
             buffers.resized(txn, where.parent_ino, old_size, inode.size)
             inode.mtime = mtime if mtime is not None else now
             inode.ctime = now
-            txn.put_inode(ino, inode)  # type: ignore[arg-type]
+            txn.put_inode(ino, inode)
             short = [n for n in adopted if len(txn.block(n).replicas) < inode.replication]  # type: ignore[union-attr]
-            status = file_status("", ino, inode)  # type: ignore[arg-type]
-            coding = erasure.policy_of(txn, ino)  # type: ignore[arg-type]
+            status = file_status("", ino, inode)
+            coding = erasure.policy_of(txn, ino)
             if coding is not None:
                 status["ecPolicy"] = coding
         if short:
@@ -144,7 +145,7 @@ class ContentOps:
         return json_response({"FileStatus": status})
 
     def _check_commit(self, call: Call, create: bool, overwrite: bool, file_id: int | None,
-                      replication: int, block_size: int) -> dict[str, object]:
+                      replication: int, block_size: int) -> dict[str, Any]:
         """COMMIT with ``"check": true``: every check this COMMIT would make, nothing written. A
         writer opening ``wb``/``xb`` learns at open what would refuse its first commit, while the
         old file (or the absence of one) stays until that commit."""

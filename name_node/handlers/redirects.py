@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 from werkzeug.wrappers import Response
 
 from dfs_common.blocks import format_block_id
-from dfs_common.errors import AlreadyExists, IllegalArgument, IsADirectory, NotFound, Unavailable
+from dfs_common.errors import AlreadyExists, IllegalArgument, IsADirectory, NotFound, PastEndOfFile, Unavailable
 from dfs_common.hosts import addresses, url_host
 from dfs_common.paths import normalize
 from dfs_common.settings import Settings
@@ -44,10 +44,12 @@ class RedirectOps:
         call.params.integer("length", None, minimum=0)
         live = {m.id: m for m in self.members.alive()}
         target = None
-        with self.store.read() as txn:
+        with call.read(self.store) as txn:
             ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
-            namespace.require_file(inode, call.path)
+            namespace.require_file(inode, call.path, read=True)
             check(call.caller, inode, READ, call.path)
+            if offset > inode.size:
+                raise PastEndOfFile(f"Cannot seek after EOF: offset {offset} of a {inode.size}-byte file")
             position = 0
             for number, size in txn.extents(ino):
                 if position <= offset < position + size:
@@ -63,7 +65,7 @@ class RedirectOps:
         return self._to(call, target or self.placement.any_alive())
 
     def op_getfilechecksum(self, call: Call) -> Response:
-        return self._redirect_for_file(call, READ)
+        return self._redirect_for_file(call, READ, read=True)
 
     def op_create(self, call: Call) -> Response:
         overwrite = call.params.boolean("overwrite", False)
@@ -92,11 +94,11 @@ class RedirectOps:
     def op_append(self, call: Call) -> Response:
         return self._redirect_for_file(call, WRITE)
 
-    def _redirect_for_file(self, call: Call, access: int) -> Response:
+    def _redirect_for_file(self, call: Call, access: int, read: bool = False) -> Response:
         """To any live data node, once the path is a file the caller may ``access``."""
-        with self.store.read() as txn:
+        with call.read(self.store) as txn:
             _, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
-            namespace.require_file(inode, call.path)
+            namespace.require_file(inode, call.path, read)
             check(call.caller, inode, access, call.path)
         return self._to(call, self.placement.any_alive())
 

@@ -34,7 +34,7 @@ class StatusOps:
         self.members = members
 
     def op_getfilestatus(self, call: Call) -> Response:
-        with self.store.read() as txn:
+        with call.read(self.store) as txn:
             ino, inode = namespace.resolve_existing(txn, call.path, call.caller)
             return json_response({"FileStatus": file_status("", ino, inode)})
 
@@ -42,14 +42,14 @@ class StatusOps:
         return self.op_getfilestatus(call)
 
     def op_getlinktarget(self, call: Call) -> Response:
-        with self.store.read() as txn:
+        with call.read(self.store) as txn:
             _, inode = namespace.resolve_existing(txn, call.path, call.caller)
         if inode.kind != "l":
             raise IllegalArgument(f"Not a symbolic link: {call.path}")
         return json_response({"Path": inode.target})
 
     def op_liststatus(self, call: Call) -> Response:
-        txn_scope = self.store.read()
+        txn_scope = call.read(self.store)
         txn = txn_scope.__enter__()
         try:
             ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
@@ -66,7 +66,7 @@ class StatusOps:
 
     def op_liststatus_batch(self, call: Call) -> Response:
         start_after = call.params.text("startAfter", "") or ""
-        with self.store.read() as txn:
+        with call.read(self.store) as txn:
             ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
             if inode.kind != DIR:
                 page = [file_status("", ino, inode)]
@@ -88,7 +88,7 @@ class StatusOps:
                                                    "remainingEntries": remaining}})
 
     def op_getcontentsummary(self, call: Call) -> Response:
-        with self.store.read() as txn:
+        with call.read(self.store) as txn:
             ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
             dirs, files, length, consumed = _summarize(txn, ino, inode)
         return json_response({"ContentSummary": {
@@ -96,7 +96,7 @@ class StatusOps:
             "spaceConsumed": consumed, "spaceQuota": -1, "typeQuota": {}, "ecPolicy": ""}})
 
     def op_getquotausage(self, call: Call) -> Response:
-        with self.store.read() as txn:
+        with call.read(self.store) as txn:
             ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
             dirs, files, _, consumed = _summarize(txn, ino, inode)
         return json_response({"QuotaUsage": {"fileAndDirectoryCount": dirs + files, "quota": -1,
@@ -106,9 +106,9 @@ class StatusOps:
         offset = call.params.integer("offset", 0, minimum=0) or 0
         length = call.params.integer("length", None, minimum=0)
         live = {m.id: m for m in self.members.alive()}
-        with self.store.read() as txn:
+        with call.read(self.store) as txn:
             ino, inode = namespace.resolve_existing(txn, call.path, call.caller, follow=True)
-            namespace.require_file(inode, call.path)
+            namespace.require_file(inode, call.path, read=True)
             check(call.caller, inode, READ, call.path)
             end = inode.size if length is None else offset + length
             locations: list[dict[str, Any]] = []

@@ -30,7 +30,7 @@ class TreeOps:
     def op_mkdirs(self, call: Call) -> Response:
         mode = call.params.permission(default=0o755)
         with self.store.write() as txn:
-            namespace.mkdirs(txn, call.path, call.caller, mode, time.time_ns(),  # type: ignore[arg-type]
+            namespace.mkdirs(txn, call.path, call.caller, mode, time.time_ns(),
                              call.params.boolean("parents", True), call.params.user("owner"),
                              call.params.user("group"))
         return boolean(True)
@@ -66,7 +66,7 @@ class TreeOps:
             raise IllegalArgument(f'Invalid value for webhdfs parameter "rdev": {rdev}')
         mode = call.params.permission(default=0o644)
         with self.store.write() as txn:
-            ino, inode = namespace.mknod(txn, call.path, kind, mode, rdev, call.caller,  # type: ignore[arg-type]
+            ino, inode = namespace.mknod(txn, call.path, kind, mode, rdev, call.caller,
                                          time.time_ns(), call.params.text("owner"), call.params.text("group"))
             status = file_status("", ino, inode)
         return json_response({"FileStatus": status})

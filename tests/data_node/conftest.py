@@ -117,7 +117,7 @@ def live_nodes(tmp_path: Path, namenode: FakeNameNode) -> Iterator[Any]:
     started: list[tuple[DataNode, Served]] = []
 
     def make(count: int, **extra: Any) -> list[tuple[DataNode, Served]]:
-        for index in range(count):
+        for _ in range(count):
             served = Served(lambda environ, start_response: [])
             node = DataNode(data_settings(tmp_path / f"live{len(started)}", namenode.url, served.port,
                                           **extra))

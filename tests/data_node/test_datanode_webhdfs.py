@@ -151,7 +151,7 @@ def test_a_body_that_breaks_off_is_never_committed(served: Any) -> None:
 @pytest.mark.parametrize(("query", "start", "stop"), [
     ("", 0, len(WHOLE)), ("&offset=100", 100, len(WHOLE)), ("&offset=5000&length=1000", 5000, 6000),
     ("&offset=5200&length=300", 5200, 5500), ("&offset=5900&length=99999", 5900, len(WHOLE)),
-    ("&offset=99999", len(WHOLE), len(WHOLE)), ("&length=0", 0, 0),
+    (f"&offset={len(WHOLE)}", len(WHOLE), len(WHOLE)), ("&length=0", 0, 0),
 ])
 def test_open_streams_the_range_across_blocks_and_holes(served: Any, query: str, start: int, stop: int) -> None:
     node, _, _ = served
@@ -160,6 +160,13 @@ def test_open_streams_the_range_across_blocks_and_holes(served: Any, query: str,
     assert response.headers["Content-Type"] == "application/octet-stream"
     assert response.headers["Content-Length"] == str(stop - start)
     assert response.get_data() == WHOLE[start:stop]
+
+
+def test_open_past_the_end_is_hdfs_cannot_seek_after_eof(served: Any) -> None:
+    node, _, _ = served
+    response = Client(node).get("/webhdfs/v1/data/f?op=OPEN&offset=99999")
+    assert response.status_code == 403
+    assert response.get_json()["RemoteException"]["exception"] == "EOFException"
 
 
 def test_open_reads_local_replicas_locally_and_others_from_peers(served: Any) -> None:

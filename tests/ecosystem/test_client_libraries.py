@@ -127,8 +127,31 @@ def test_hdfscli_acl_status_and_acl_changes_are_refused_clearly(hdfscli: hdfs.Cl
     hdfscli.write(f"{home}/acl", data=b"x", permission="644")
     acl = hdfscli.acl_status(f"{home}/acl")
     assert (acl["owner"], acl["permission"], acl["entries"]) == (USER, "644", [])
-    with pytest.raises(hdfs.HdfsError, match="ACL"):
+    with pytest.raises(hdfs.HdfsError, match="acls.enabled"):
         hdfscli.set_acl(f"{home}/acl", "user:someone:rw-")
+
+
+def test_hdfscli_and_pyhdfs_snapshots(cluster: Cluster, hdfscli: hdfs.Client,
+                                      pyhdfs_client: pyhdfs.HdfsClient, home: str) -> None:
+    hdfscli.write(f"{home}/f", data=b"old")
+    with pytest.raises(hdfs.HdfsError, match="Superuser"):
+        hdfscli.allow_snapshot(home)
+    hdfs.TokenClient(cluster.namenode_url, cluster.token).allow_snapshot(home)  # the administrator
+    hdfscli.create_snapshot(home, "s1")  # the owner takes them
+    hdfscli.write(f"{home}/f", data=b"new", overwrite=True)
+    with hdfscli.read(f"{home}/.snapshot/s1/f") as reader:
+        assert reader.read() == b"old"
+    assert hdfscli.list(f"{home}/.snapshot") == ["s1"]
+    with pytest.raises(hdfs.HdfsError, match="read-only snapshot"):
+        hdfscli.write(f"{home}/.snapshot/s1/g", data=b"x")
+    hdfscli.rename_snapshot(home, "s1", "s2")
+    assert pyhdfs_client.create_snapshot(home, snapshotname="p1") == f"{home}/.snapshot/p1"
+    with pyhdfs_client.open(f"{home}/.snapshot/p1/f") as reader:
+        assert reader.read() == b"new"
+    pyhdfs_client.rename_snapshot(home, "p1", "p2")
+    pyhdfs_client.delete_snapshot(home, "p2")
+    hdfscli.delete_snapshot(home, "s2")
+    assert hdfscli.list(f"{home}/.snapshot") == []
 
 
 def test_hdfscli_without_a_token_is_refused(cluster: Cluster, home: str) -> None:

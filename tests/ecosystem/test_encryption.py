@@ -192,7 +192,7 @@ def test_chunks_cannot_be_reordered_swapped_cut_or_grown(sealed: Any, plain: Any
     cut = stored_a[:HEADER_SIZE + 2 * SEALED_CHUNK]  # at a chunk boundary
     grown = stored_a + chunk(stored_a, 1)
     b_with_a_header = header + stored_b[HEADER_SIZE:]
-    for name, forged in [("reordered", reordered), ("from_b", from_b), ("cut", cut), ("grown", grown),
+    for _name, forged in [("reordered", reordered), ("from_b", from_b), ("cut", cut), ("grown", grown),
                          ("b_with_a_header", b_with_a_header)]:
         plain.tee(a, forged)
         with pytest.raises(DecryptionFailed):

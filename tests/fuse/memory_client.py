@@ -10,10 +10,12 @@ import itertools
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from dfs_common import errors
+from dfs_common.filestatus import FileStatus
 from dfs_common.paths import split_path
 
 
@@ -63,18 +65,27 @@ class MemoryNameNode:
             raise errors.NotFound(path)
         return node
 
-    def _status(self, node: Inode, name: str) -> dict[str, Any]:
-        extra = {"kind": node.special, "rdev": node.rdev} if node.special else {}
-        return {**extra, "pathSuffix": name, "type": node.kind, "length": len(node.data), "fileId": node.file_id,
-                "permission": f"{node.permission:o}", "owner": node.owner, "group": node.group,
-                "nlink": node.nlink, "symlink": node.target or None, "childrenNum": len(node.children),
-                "accessTimeNs": node.atime, "modificationTimeNs": node.mtime, "changeTimeNs": node.ctime}
+    def _status(self, node: Inode, name: str) -> FileStatus:
+        is_dir = node.kind == "DIRECTORY"
+        status: FileStatus = {
+            "pathSuffix": name, "type": node.kind, "length": 0 if is_dir else len(node.data),  # type: ignore[typeddict-item]
+            "fileId": node.file_id, "permission": f"{node.permission:o}", "owner": node.owner,
+            "group": node.group, "nlink": node.nlink, "childrenNum": len(node.children),
+            "accessTime": node.atime // 1_000_000, "modificationTime": node.mtime // 1_000_000,
+            "accessTimeNs": node.atime, "modificationTimeNs": node.mtime, "changeTimeNs": node.ctime,
+            "blockSize": 0 if is_dir else 128 << 20, "replication": 0 if is_dir else 1, "storagePolicy": 0}
+        if node.target:
+            status["symlink"] = node.target
+        if node.special:
+            status["kind"] = node.special  # type: ignore[typeddict-item]
+            status["rdev"] = node.rdev
+        return status
 
     # -- the API the mount uses
     def ping_alive(self) -> bool:
         return True
 
-    def get_status(self, path: str) -> dict[str, Any]:
+    def get_status(self, path: str) -> FileStatus:
         self.calls["get_status"] += 1
         with self.lock:
             return self._status(self._get(path), "")
@@ -86,7 +97,7 @@ class MemoryNameNode:
             raise errors.IsADirectory(path)
         return {"FileStatus": status, "BlockLocation": []}
 
-    def list_status(self, path: str):  # type: ignore[no-untyped-def]
+    def list_status(self, path: str) -> Iterator[FileStatus]:
         self.calls["list_status"] += 1
         with self.lock:
             node = self._get(path)
@@ -122,7 +133,7 @@ class MemoryNameNode:
             self._new(linkpath, "SYMLINK", 0o777, owner, group).target = target
 
     def mknod(self, path: str, kind: str, rdev: int = 0, permission: int = 0o644,
-              owner: str | None = None, group: str | None = None) -> dict[str, Any]:
+              owner: str | None = None, group: str | None = None) -> FileStatus:
         with self.lock:
             node = self._new(path, "FILE", permission, owner, group)
             node.special, node.rdev = kind, rdev
@@ -255,7 +266,7 @@ class MemoryNameNode:
 
     def commit(self, path: str, blocks: list[dict[str, Any]], *, create: bool = False, overwrite: bool = False,
                permission: int = 0o644, owner: str | None = None, group: str | None = None,
-               **_: Any) -> dict[str, Any]:
+               **_: Any) -> FileStatus:
         """Only what the mount sends: COMMIT of no blocks with ``create`` (a new empty file)."""
         self.calls["commit"] += 1
         assert create and not blocks and not overwrite, "the memory name node only creates with COMMIT"
@@ -274,16 +285,16 @@ class MemoryNameNode:
     def open(self, path: str, mode: str = "rb", *, permission: int = 0o644, owner: str | None = None,
              group: str | None = None, overwrite: bool = True, **_: Any) -> "MemoryFile":
         with self.lock:
-            _, _, node = self._walk(path)
+            found = self._walk(path)[2]
             if mode == "wb":
-                if node is not None and not overwrite:
+                if found is not None and not overwrite:
                     raise errors.AlreadyExists(path)
-                if node is None:
-                    node = self._new(path, "FILE", permission, owner, group)
-                node.data.clear()
-            elif node is None:
+                if found is None:
+                    found = self._new(path, "FILE", permission, owner, group)
+                found.data.clear()
+            elif found is None:
                 raise errors.NotFound(path)
-            return MemoryFile(self, node, path)
+            return MemoryFile(self, found, path)
 
 
 class MemoryFile:

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 import pytest
 from tests.cluster import Cluster
 from tests.integration.sync_counters import BLOCK, QUIET, durability, payload, synced_blocks

@@ -3,7 +3,6 @@ three distinct data nodes, and those replicas really on the data nodes' disks wi
 from __future__ import annotations
 
 import pytest
-import requests
 
 from dfs_common.blocks import hasher as block_hasher
 from tests.cluster import Cluster, web

@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import pytest
-import requests
 
 from tests.cluster import Cluster, web
 from tests.integration.payload import MiB, Pattern, check_described, describe, stream_digest

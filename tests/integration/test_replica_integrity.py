@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import requests
 
 from dfs_common.blocks import CHECKSUM_HEADER, CONFIRM_HEADER
 from dfs_common.blocks import checksum as block_checksum

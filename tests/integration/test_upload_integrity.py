@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 
 from dfs_common.errors import AlreadyExists, NotFound
 from tests.cluster import REPO, Cluster, web

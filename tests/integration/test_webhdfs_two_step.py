@@ -167,7 +167,8 @@ def test_curl_follows_the_redirects_both_ways(cluster: Cluster, unique_path: str
     assert status_of(cluster, path)["length"] == len(data)
 
     target = tmp_path / "back.bin"
-    get = subprocess.run(["curl", *curl_auth(cluster), "-sS", "-f", "-L", "-o", str(target), url(cluster, path) + "?op=OPEN&user.name=root"],
+    get = subprocess.run(["curl", *curl_auth(cluster), "-sS", "-f", "-L", "-o", str(target),
+                          url(cluster, path) + "?op=OPEN&user.name=root"],
                          capture_output=True, timeout=120)
     assert get.returncode == 0, get.stderr.decode()
     assert target.read_bytes() == data

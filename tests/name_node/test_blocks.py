@@ -31,7 +31,7 @@ def test_commit_accepts_confirmed_blocks_and_holes(nn: NN) -> None:
     assert status == 200 and body["FileStatus"]["length"] == 150
     located = nn.ok("GET", "/f", "GETFILEBLOCKLOCATIONS")
     locations = located["BlockLocations"]["BlockLocation"]
-    assert [(l["blockId"], l["offset"], l["length"]) for l in locations] == [(block["blockId"], 0, 100), (None, 100, 50)]
+    assert [(loc["blockId"], loc["offset"], loc["length"]) for loc in locations] == [(block["blockId"], 0, 100), (None, 100, 50)]
     # the file's FileStatus rides along, so a reader's open needs no GETFILESTATUS
     assert located["FileStatus"] == nn.ok("GET", "/f", "GETFILESTATUS")["FileStatus"]
 
@@ -68,7 +68,7 @@ def test_truncate_shrinks_to_prefix_and_grows_with_hole(nn: NN) -> None:
     body = nn.ok("GET", "/f", "GETFILEBLOCKLOCATIONS")
     locations = body["BlockLocations"]["BlockLocation"]
     assert body["fileLength"] == 1000
-    assert [(l["blockId"], l["length"]) for l in locations] == [(block["blockId"], 40), (None, 960)]
+    assert [(loc["blockId"], loc["length"]) for loc in locations] == [(block["blockId"], 40), (None, 960)]
     assert locations[0]["blockLength"] == 100
 
 

@@ -49,6 +49,14 @@ def test_setgid_directory_passes_group_and_bit(nn: NN) -> None:
     assert status["group"] == "projects" and status["permission"] == "2755"
 
 
+def test_new_entries_take_the_parent_directorys_group_as_hdfs_does(nn: NN) -> None:
+    nn.ok("PUT", "/h", "MKDIRS", permission="777")
+    nn.ok("PUT", "/h", "SETOWNER", group="lab")  # no setgid bit: HDFS's rule is BSD's, always
+    nn.ok("PUT", "/h/d", "MKDIRS", user="nobody")  # nobody's primary group is nogroup
+    status = nn.ok("GET", "/h/d", "GETFILESTATUS")["FileStatus"]
+    assert (status["owner"], status["group"], status["permission"]) == ("nobody", "lab", "755")
+
+
 def test_superuser_sets_owner_at_create(nn: NN) -> None:
     nn.ok("PUT", "/u", "MKDIRS", owner="alice", group="staff")
     status = nn.ok("GET", "/u", "GETFILESTATUS")["FileStatus"]
@@ -61,8 +69,8 @@ def test_superuser_sets_owner_at_create(nn: NN) -> None:
 @pytest.mark.parametrize("method,path,params,status", [
     ("GET", "/", {"op": "NOSUCHOP"}, 400),
     ("GET", "/", {}, 400),
-    ("PUT", "/a", {"op": "GETFILESTATUS"}, 405),
-    ("GET", "/a", {"op": "MKDIRS"}, 405),
+    ("PUT", "/a", {"op": "GETFILESTATUS"}, 400),
+    ("GET", "/a", {"op": "MKDIRS"}, 400),
     ("PUT", "/a", {"op": "MKDIRS", "permission": "99x"}, 400),
     ("PUT", "/a", {"op": "MKDIRS", "permission": "77777"}, 400),
     ("PUT", "/a", {"op": "RENAME"}, 400),

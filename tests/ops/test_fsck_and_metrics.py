@@ -19,7 +19,7 @@ def metrics(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def value(samples, name: str, **labels: str) -> float:
     """Sum of the samples of ``name`` whose labels include ``labels``."""
-    return sum(v for (n, l), v in samples.items() if n == name and set(labels.items()) <= set(l))
+    return sum(v for (n, have), v in samples.items() if n == name and set(labels.items()) <= set(have))
 
 
 def test_fsck_finds_missing_and_under_replicated_blocks(make_cluster):
