@@ -14,6 +14,7 @@ needs a node's request signature (``dfs_common.auth``); only ``/ping_alive`` and
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -42,7 +43,7 @@ class Access:
             log.warning("INSECURE development mode: DFS_SECRET is not set, so anyone may read, write "
                         "and delete blocks on this node by id")
 
-    def admit(self, request: Request, endpoint: str, args: dict[str, Any]) -> None:
+    def admit(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> None:
         """Return if ``request`` may reach ``endpoint``; raise the 401/403 it deserves if not."""
         if self.urls is None or endpoint in PUBLIC:
             return
