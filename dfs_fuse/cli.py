@@ -23,6 +23,7 @@ import signal
 import stat
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--yes", action="store_true", help="do not ask before --mkfs")
     parser.add_argument("--log", metavar="FILE", help="where the daemon logs (default: nowhere once mounted)")
     parser.add_argument("--debug", action="store_true", help="log every FUSE request (implies --foreground)")
+    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                        help="keep trying to reach the name node this long before giving up (as NFS's retry=; "
+                             "default: fail at once)")
     parser.add_argument("--token", help="bearer token of a cluster with DFS_SECRET (default: $DFS_TOKEN; "
                                         "the environment keeps it out of `ps`)")
     secret = parser.add_mutually_exclusive_group()
@@ -244,6 +248,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def reachable(client: NameNodeAPI, wait: float) -> bool:
+    """Whether the name node answers, asking every half second for up to ``wait`` seconds: a mount
+    started at boot, or beside a name node that is restarting, need not race it."""
+    deadline = time.monotonic() + max(0.0, wait)
+    while not client.ping_alive():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     token = args.token or client_settings().token
     if args.discover == bool(args.host):
@@ -267,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
     if cache_size:
         from dfs_client.cache import BlockCache
         client.block_cache = BlockCache(cache_size)
-    if not client.ping_alive():
+    if not reachable(client, args.wait):
         raise UsageError(f"cannot reach the name node at {url}")
     if client.token:
         try:

@@ -1,9 +1,11 @@
 """``dfs.py`` refuses clearly (one line on stderr, non-zero exit) before touching anything."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,26 @@ def test_a_relative_log_path_is_the_callers_and_the_daemon_lets_go_of_its_pipes(
         deadline = time.monotonic() + 10
         while os.path.ismount(mnt) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def test_wait_mounts_once_a_stopped_name_node_comes_back(make_cluster, mount_base: Path) -> None:  # type: ignore[no-untyped-def]
+    cluster = make_cluster(datanodes=1)
+    cluster.namenode.stop()
+    mnt = mount_base / "waited"
+    mnt.mkdir()
+    started = subprocess.Popen([sys.executable, str(REPO / "dfs.py"), str(mnt), "127.0.0.1",
+                                str(cluster.namenode_port), "--wait", "60"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster.mount_env())
+    try:
+        time.sleep(2)
+        assert started.poll() is None, started.communicate()  # still asking, not given up
+        cluster.namenode.start()
+        _, stderr = started.communicate(timeout=60)
+        assert started.returncode == 0, stderr
+        assert os.path.ismount(mnt)
+        (mnt / "after-wait").write_bytes(b"mounted")
+        with cluster.client().open("/after-wait", "rb") as file:
+            assert file.read() == b"mounted"
+    finally:
+        started.kill()
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)

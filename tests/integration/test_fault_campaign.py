@@ -133,7 +133,8 @@ class Mount:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, str(REPO / "dfs.py"), str(self.point), "127.0.0.1",
-                 str(self.cluster.namenode_port), "--foreground", "-o", "allow_other"],
+                 str(self.cluster.namenode_port), "--foreground", "-o", "allow_other",
+                 "--wait", "60"],  # a fault may have the name node down while the mount restarts
                 stdout=log, stderr=log, start_new_session=True, env=self.cluster.mount_env())
         self.cluster.wait_for(lambda: os.path.ismount(self.point), timeout=60, message="the mount")
 
