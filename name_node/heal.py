@@ -27,10 +27,10 @@ from dfs_common.errors import DFSError
 from dfs_common.loops import BackgroundLoop
 from dfs_common.settings import Settings
 
-from . import blockmap, groups
+from . import blockmap, groups, snapshots
 from .members import Members
 from .placement import Placement
-from .store import Store, Txn, node_prefix, split_node_key, unpack_u64
+from .store import Inode, Store, Txn, node_prefix, split_node_key, unpack_u64
 
 log = logging.getLogger("dfs.name_node.heal")
 
@@ -178,7 +178,7 @@ class Healer(BackgroundLoop):
                     record = blockmap.BlockRecord.decode(value)
                     if not record.owner:
                         continue
-                    inode = txn.inode(record.owner)
+                    inode = _file_of(txn, unpack_u64(key), record)
                     want = _wanted(txn, unpack_u64(key), inode.replication if inode is not None else 0)
                     if want is None:
                         continue
@@ -201,7 +201,7 @@ class Healer(BackgroundLoop):
         with self.store.read() as txn:
             for number in ready:
                 record = txn.block(number)
-                inode = txn.inode(record.owner) if record is not None and record.owner else None
+                inode = _file_of(txn, number, record) if record is not None else None
                 if record is None or inode is None:
                     self._settle(number)
                     continue
@@ -364,6 +364,14 @@ class Healer(BackgroundLoop):
             member = self.members.get(node)
             return member.remaining if member is not None else 0
         return sorted(holders, key=room)[:count]
+
+
+def _file_of(txn: Txn, number: int, record: blockmap.BlockRecord) -> Inode | None:
+    """The file whose replication a block keeps: its live owner, else the frozen copy of a
+    snapshot that still holds it (a snapshot's bytes are healed like any others)."""
+    if not record.owner:
+        return None
+    return txn.inode(record.owner) or snapshots.frozen_file(txn, number, record.owner)
 
 
 def _wanted(txn: Txn, number: int, replication: int) -> int | None:

@@ -290,6 +290,19 @@ def _freeze(txn: Txn, snapshot_id: int, root: int) -> None:
                 txn.put("held", pack_u64(number), pack_u64(1 + (unpack_u64(count) if count else 0)))
 
 
+def frozen_file(txn: Txn, number: int, ino: int) -> Inode | None:
+    """A frozen copy of file ``ino`` when some snapshot still holds block ``number``: what the
+    healer keeps a block's copies by once the live file that named it is gone."""
+    if txn.get("held", pack_u64(number)) is None:
+        return None
+    for _, value in txn.scan("snapshots"):
+        snapshot_id, _ = marshal.loads(value)
+        data = txn.get("snapnodes", pack_u64(snapshot_id) + pack_u64(ino))
+        if data is not None:
+            return Inode.decode(data)
+    return None
+
+
 def _unhold(txn: Txn, number: int) -> bool:
     """One snapshot fewer holds ``number``; True when none does any more."""
     count = txn.get("held", pack_u64(number))
