@@ -4,7 +4,9 @@ Work is driven by a set of suspect blocks fed by the events that change replica 
 dies or returns, a bad block is reported, a commit lands short, replication is changed), so a quiet
 cluster costs nothing. A full scan at a slow interval is the safety net, run early when a node
 returns (blocks written while too few nodes were live settled short and sit in no queue); pending
-blocks older than an hour are expired here too.
+blocks older than an hour are expired here too. A batch judges its suspects on one snapshot, so a
+block suspected again while the batch runs (a COMMIT landing short just after its pipeline's
+confirmation) stays a suspect whatever that stale verdict said.
 
 A surplus copy is trimmed only once every copy the block keeps has just been verified on its disk
 (a ``verify`` command each, answered by a confirmation): a replica the map counts but whose bytes
@@ -66,6 +68,9 @@ class Healer(BackgroundLoop):
         self._checks: dict[int, _TrimCheck] = {}  # over-replicated blocks waiting for their keepers
         self._lost_on: dict[int, set[str]] = {}   # nodes a suspect block was lost or found bad on
         self._corrupt: set[int] = set()           # blocks with a copy found bad, not yet healed
+        # suspected again since the current batch took its snapshot: a verdict made on that
+        # snapshot (settled, or nothing to copy from) missed the event and must not drop them
+        self._resuspected: set[int] = set()
         super().__init__()
         self._last_expire = time.monotonic()
         # the first full scan runs once a restart's grace window is over: suspects are not persisted
@@ -83,6 +88,7 @@ class Healer(BackgroundLoop):
             for number in numbers:
                 self._suspects.add(number)
                 self._waiting.pop(number, None)
+                self._resuspected.add(number)
 
     def lost(self, node_id: str, numbers: Iterable[int]) -> None:
         """``node_id`` lost these blocks' replicas (reported bad or missing, or left out of its
@@ -193,6 +199,7 @@ class Healer(BackgroundLoop):
     def heal_batch(self, now: float) -> None:
         with self._lock:
             ready = [n for n in self._suspects if self._waiting.get(n, 0.0) <= now][:_BATCH]
+            self._resuspected.clear()  # before the snapshot: what is suspected from now on is news
         if not ready:
             return
         live = self.members.live_ids()
@@ -223,10 +230,7 @@ class Healer(BackgroundLoop):
                         self._checks.pop(number, None)
                     self._rebuild(txn, number, record, fragment, live)
                 elif not sources:
-                    with self._lock:
-                        self._suspects.discard(number)
-                        self._missing.add(number)
-                        self._checks.pop(number, None)
+                    self._park_missing(number)
                 elif counted < want:
                     with self._lock:
                         self._checks.pop(number, None)
@@ -249,12 +253,27 @@ class Healer(BackgroundLoop):
                 self._settle(number)
 
     def _settle(self, number: int) -> None:
+        """The block needs nothing (more): forget it, unless it was suspected again since the
+        snapshot this verdict was made on (a COMMIT that landed short meanwhile, a copy reported
+        bad): then the next tick judges it afresh, else it would wait for the full scan."""
         with self._lock:
+            if number in self._resuspected:
+                return
             self._suspects.discard(number)
             self._waiting.pop(number, None)
             self._checks.pop(number, None)
             self._lost_on.pop(number, None)
             self._corrupt.discard(number)
+
+    def _park_missing(self, number: int) -> None:
+        """No copy to heal from: out of the suspects until a node returns (``tick``), unless it
+        was suspected again since the snapshot (a copy confirmed meanwhile)."""
+        with self._lock:
+            if number in self._resuspected:
+                return
+            self._suspects.discard(number)
+            self._missing.add(number)
+            self._checks.pop(number, None)
 
     def _trim_ready(self, number: int, holders: list[str], want: int, now: float) -> frozenset[str] | None:
         """The copies to keep once they all confirmed since asked, else None: the first call
@@ -335,9 +354,7 @@ class Healer(BackgroundLoop):
                                     "length": other_record.length, "checksum": other_record.checksum,  # type: ignore[union-attr]
                                     "url": member.url})
         if len(sources) < policy.k:
-            with self._lock:
-                self._suspects.discard(number)
-                self._missing.add(number)
+            self._park_missing(number)
             log.warning("fragment %s of group %s: only %d of %d fragments left, cannot rebuild",
                         format_block_id(number), format_block_id(group_number), len(sources), policy.k)
             return

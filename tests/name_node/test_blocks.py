@@ -1,7 +1,11 @@
 """COMMIT validation, the deletion queue, data node endpoints, healing and redirects."""
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from nn_helpers import NN
@@ -184,6 +188,51 @@ def test_receiving_a_block_cancels_its_queued_deletion_on_that_node(nn: NN) -> N
     node = trimmed.pop()
     nn.post("/internal/block_received", {"id": node, "blocks": [block]})  # sent back before it heard
     assert not [c for c in nn.heartbeat(node)["commands"] if c["op"] == "delete"]
+
+
+class _CommitDuringSnapshot:
+    """The healer's store, except that its next read scope runs ``action`` in another thread
+    right after the snapshot is taken: an event the healer's evaluation cannot have seen."""
+
+    def __init__(self, store: Any, action: Callable[[], None]) -> None:
+        self.store, self.action = store, action
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        with self.store.read() as txn:
+            action, self.action = self.action, lambda: None
+            thread = threading.Thread(target=action)
+            thread.start()
+            thread.join()
+            yield txn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def test_a_commit_landing_while_the_healer_evaluates_its_block_is_not_forgotten(nn: NN) -> None:
+    """A pipeline's confirmation makes its pending block a suspect; a COMMIT that lands short
+    while the healer judges that suspect on an older snapshot (still pending: nothing to heal)
+    must keep it a suspect, or the block stays short until the next full scan, 15 minutes on."""
+    for node in ("dn1", "dn2", "dn3", "dn4"):
+        nn.heartbeat(node)
+    block = nn.write_block("/f", nodes=("dn1", "dn2"))  # the healer suspects it, still pending
+    healer = nn.node.healer
+    store = healer.store
+
+    def commit() -> None:
+        assert nn.commit("/f", [block], create=True, replication=3)[0] == 200
+
+    healer.store = _CommitDuringSnapshot(store, commit)  # type: ignore[assignment]
+    try:
+        healer.tick()
+    finally:
+        healer.store = store
+    assert healer.under_replicated == 1
+    healer.tick()
+    commands = [c for n in ("dn1", "dn2") for c in nn.heartbeat(n)["commands"] if c["op"] == "replicate"]
+    assert [c["blockId"] for c in commands] == [block["blockId"]]
+    assert len(commands[0]["targets"]) == 1
 
 
 def test_dead_node_gets_no_blocks(nn: NN) -> None:
