@@ -168,8 +168,11 @@ class LocalRoot(StorageRoot):
                 os.replace(self._path(block_id) + _META, target + _META)
             except FileNotFoundError:
                 pass
-        with open(target + ".reason", "w", encoding="utf-8") as file:
-            file.write(reason + "\n")
+        try:  # a note for the operator; the rename above needed no space, a full disk refuses this
+            with open(target + ".reason", "w", encoding="utf-8") as file:
+                file.write(reason + "\n")
+        except OSError as error:
+            log.warning("quarantined block %s without its reason file (%s)", block_id, error)
         log.warning("quarantined block %s: %s", block_id, reason)
         return True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +214,22 @@ def test_status_and_ping(make_node: Any) -> None:
 
 def test_node_is_a_wsgi_app_built_from_settings(make_node: Any) -> None:
     assert isinstance(make_node(), DataNode)
+
+
+def test_quarantine_works_on_a_full_disk(tmp_path: Path) -> None:
+    """Moving a corrupt replica aside is a rename: a full disk must not stop it (the reason note
+    is best effort), or the scrubber never reports the bad copy."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    try:
+        root = LocalRoot(str(disk))
+        root.store(BLOCK, io.BytesIO(DATA), 1 << 20, None)
+        with pytest.raises(OSError), open(disk / "ballast", "wb") as ballast:
+            while True:
+                ballast.write(bytes(1 << 16))
+        assert root.quarantine(BLOCK, "checksum mismatch")
+        assert not root.exists(BLOCK)
+        assert any(name.startswith(BLOCK) for name in os.listdir(disk / "quarantine"))
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
