@@ -53,7 +53,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -645,6 +646,47 @@ class Cluster:
             tail = node.log_tail(lines, since_mark).strip("\n") or "(nothing logged during the test)"
             parts.append(f"---- {node.name} {node.url} ({state}) {node.log_path} ----\n" + tail)
         return "\n".join(parts)
+
+
+@contextmanager
+def tmpfs_cluster(base: Path, size: int, env: Mapping[str, str], datanodes: int = 4,
+                  heartbeat: float = 0.5) -> Iterator[Cluster]:
+    """A started cluster whose data nodes each have a tmpfs root of ``size`` bytes of their own,
+    so a test can really fill one disk (``fill_disk``) without touching the others."""
+    roots: list[Path] = []
+    try:
+        for index in range(datanodes):
+            root = base / f"data{index}"
+            root.mkdir()
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(root)], check=True)
+            roots.append(root)
+        cluster = Cluster(base, datanodes=datanodes, env=dict(env), heartbeat=heartbeat).start()
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
+    finally:
+        for root in roots:
+            subprocess.run(["umount", "-l", str(root)], check=False)
+
+
+def fill_disk(ballast: Path) -> None:
+    """Write zeros to ``ballast`` until its filesystem has no room left (ENOSPC)."""
+    try:
+        with open(ballast, "wb") as file:
+            while True:
+                file.write(bytes(1 << 20))
+    except OSError:
+        pass  # the disk is full, as wanted
+
+
+def flip_byte(path: Path, where: int) -> None:
+    """Flip one bit of the byte at ``where``, in place: no new page needed, even on a full disk."""
+    with open(path, "r+b") as file:
+        file.seek(where)
+        byte = file.read(1)
+        file.seek(where)
+        file.write(bytes([byte[0] ^ 0x40]))
 
 
 def remote_exception(response: requests.Response) -> dict[str, Any]:

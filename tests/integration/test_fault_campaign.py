@@ -36,7 +36,8 @@ import pytest
 import requests
 
 from dfs_common.blocks import checksum
-from tests.cluster import REPO, Cluster, Node
+from tests.cluster import REPO, Cluster, Node, fill_disk, flip_byte
+from tests.cluster import tmpfs_cluster as tmpfs_cluster_of
 
 KiB, MiB = 1024, 1024 * 1024
 BLOCK_SIZE = 128 * KiB  # small blocks: most files span several, so faults hit the middle of files
@@ -201,14 +202,9 @@ class Faults:
         path = self._block_file()
         if path is not None:
             try:
-                with open(path, "r+b") as block:
-                    size = block.seek(0, os.SEEK_END)
-                    if size:
-                        where = self.rng.randrange(size)
-                        block.seek(where)
-                        byte = block.read(1)
-                        block.seek(where)
-                        block.write(bytes([byte[0] ^ 0x40]))
+                size = path.stat().st_size
+                if size:
+                    flip_byte(path, self.rng.randrange(size))
             except FileNotFoundError:
                 pass  # deleted meanwhile: nothing struck
         return lambda: None
@@ -221,12 +217,7 @@ class Faults:
 
     def fill_disk(self) -> Callable[[], None]:
         ballast = self._datanode().root / "ballast"
-        try:
-            with open(ballast, "wb") as file:
-                while True:
-                    file.write(bytes(MiB))
-        except OSError:
-            pass  # ENOSPC: the disk is full, as wanted
+        fill_disk(ballast)
         return lambda: ballast.unlink(missing_ok=True)
 
 
@@ -436,24 +427,10 @@ def unknown_files(nn: Any, ledger: Ledger) -> list[str]:
 @pytest.fixture
 def tmpfs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """4 data nodes on tmpfs roots of their own, so a disk can really be filled."""
-    base = tmp_path_factory.mktemp("campaign")
-    roots = []
-    try:
-        for index in range(4):
-            root = base / f"data{index}"
-            root.mkdir()
-            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={ROOT_SIZE}", "tmpfs", str(root)], check=True)
-            roots.append(root)
-        env = {"DFS_BLOCK_SIZE": str(BLOCK_SIZE), "DFS_REPLICATION": str(REPLICATION),
-               "DFS_SCRUB_INTERVAL": "5", "DFS_BLOCK_REPORT_INTERVAL": "5"}
-        cluster = Cluster(base, datanodes=4, env=env, heartbeat=0.5).start()
-        try:
-            yield cluster
-        finally:
-            cluster.stop()
-    finally:
-        for root in roots:
-            subprocess.run(["umount", "-l", str(root)], check=False)
+    env = {"DFS_BLOCK_SIZE": str(BLOCK_SIZE), "DFS_REPLICATION": str(REPLICATION),
+           "DFS_SCRUB_INTERVAL": "5", "DFS_BLOCK_REPORT_INTERVAL": "5"}
+    with tmpfs_cluster_of(tmp_path_factory.mktemp("campaign"), ROOT_SIZE, env) as cluster:
+        yield cluster
 
 
 @pytest.mark.timeout(1200)

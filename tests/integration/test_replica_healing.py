@@ -3,7 +3,6 @@ replica flipped on disk is never served (the reader fails over) and is eventuall
 blocks left short by a full disk get their third copy once it has room."""
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +12,8 @@ from typing import Any
 import pytest
 
 from dfs_common.blocks import checksum as block_checksum
-from tests.cluster import Cluster
+from tests.cluster import Cluster, fill_disk, flip_byte
+from tests.cluster import tmpfs_cluster as tmpfs_cluster_of
 from tests.integration.payload import MiB, Pattern
 
 ENV = {"DFS_BLOCK_SIZE": str(MiB)}
@@ -128,32 +128,10 @@ DISK = 32 * MiB  # each data node's tmpfs: filled to the last byte in a moment
 @pytest.fixture
 def tmpfs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """4 data nodes on tmpfs roots of their own (as the fault campaign's), so a disk can be filled."""
-    base = tmp_path_factory.mktemp("fulldisk")
-    roots: list[Path] = []
-    try:
-        for index in range(4):
-            root = base / f"data{index}"
-            root.mkdir()
-            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK}", "tmpfs", str(root)], check=True)
-            roots.append(root)
-        env = {"DFS_BLOCK_SIZE": str(SMALL_BLOCK), "DFS_REPLICATION": "3", "DFS_SCRUB_INTERVAL": "2",
-               "DFS_BLOCK_REPORT_INTERVAL": "5"}
-        cluster = Cluster(base, datanodes=4, env=env, heartbeat=0.5).start()
-        try:
-            yield cluster
-        finally:
-            cluster.stop()
-    finally:
-        for root in roots:
-            subprocess.run(["umount", "-l", str(root)], check=False)
-
-
-def flip_byte(path: Path, where: int = 1000) -> None:
-    with open(path, "r+b") as file:  # in place: no new page needed, even on a full disk
-        file.seek(where)
-        byte = file.read(1)
-        file.seek(where)
-        file.write(bytes([byte[0] ^ 0x40]))
+    env = {"DFS_BLOCK_SIZE": str(SMALL_BLOCK), "DFS_REPLICATION": "3", "DFS_SCRUB_INTERVAL": "2",
+           "DFS_BLOCK_REPORT_INTERVAL": "5"}
+    with tmpfs_cluster_of(tmp_path_factory.mktemp("fulldisk"), DISK, env) as cluster:
+        yield cluster
 
 
 def is_rotten(path: Path, block: dict[str, Any]) -> bool:
@@ -180,12 +158,7 @@ def test_blocks_left_short_by_a_full_disk_and_rotten_copies_all_heal(tmpfs_clust
     assert fully_replicated(cluster, nn, "/rot.bin")
 
     ballast = full.root / "ballast"
-    try:
-        with open(ballast, "wb") as file:
-            while True:
-                file.write(bytes(MiB))
-    except OSError:
-        pass  # ENOSPC: the disk is full, as wanted
+    fill_disk(ballast)
 
     def full_as_the_name_node_sees_it() -> bool:
         return any(d["id"] == full.node_id and d["remaining"] < SMALL_BLOCK for d in cluster.status()["datanodes"])
@@ -199,7 +172,7 @@ def test_blocks_left_short_by_a_full_disk_and_rotten_copies_all_heal(tmpfs_clust
               (cluster.datanode_by_id(beside_full["dataNodes"][0]["id"]).block_path(beside_full["blockId"]),
                beside_full)]
     for path, _ in rotten:
-        flip_byte(path)
+        flip_byte(path, 1000)
 
     others = [node.node_id for node in cluster.datanodes[:3]]
     short: list[str] = []
