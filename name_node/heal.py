@@ -184,12 +184,13 @@ class Healer(BackgroundLoop):
                     record = blockmap.BlockRecord.decode(value)
                     if not record.owner:
                         continue
-                    inode = _file_of(txn, unpack_u64(key), record)
-                    want = _wanted(txn, unpack_u64(key), inode.replication if inode is not None else 0)
+                    number = unpack_u64(key)
+                    inode = _file_of(txn, number, record)
+                    want = _wanted(txn, number, inode.replication if inode is not None else 0)
                     if want is None:
                         continue
                     if sum(node in live for node in record.replicas) != want:
-                        found.append(unpack_u64(key))
+                        found.append(number)
             self.suspect(found)
             if last is None:
                 return
