@@ -71,7 +71,7 @@ class WebHdfs:
                     self._clients.pop(next(iter(self._clients)))
                 client = self._clients[key] = HttpNameNode(
                     self.settings.namenode_url, user=user, token=token,
-                    transport=Transport(ca_bundle=self.settings.tls_ca or None))
+                    transport=Transport(ca_bundle=self.settings.tls_ca or None), site=self.settings.site)
             return client
 
     # -- operations -------------------------------------------------------------------------

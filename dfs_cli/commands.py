@@ -24,7 +24,7 @@ PARALLEL = 4  # files moved at once by put/get: enough to fill a LAN link with s
 
 def client(target: Target) -> HttpNameNode:
     transport = Transport(ca_bundle=target.tls_ca) if target.tls_ca else None
-    return HttpNameNode(target.url, user=target.user, token=target.token, transport=transport)
+    return HttpNameNode(target.url, user=target.user, token=target.token, transport=transport, site=target.site)
 
 
 def human(size: float) -> str:

@@ -23,6 +23,7 @@ class Target:
     user: str | None
     token: str | None = None
     tls_ca: str | None = None  # DFS_TLS_CA: what an https name node's certificate is verified with
+    site: str = ""  # DFS_CLIENT_SITE: reads prefer replicas there
 
 
 def read_config(path: str) -> dict[str, Any]:
@@ -48,4 +49,4 @@ def resolve(namenode: str | None, user: str | None, environ: dict[str, str] | No
     if "://" not in url:
         url = "http://" + url
     return Target(url.rstrip("/"), user or settings.user or config.get("user"),
-                  token or settings.token or config.get("token"), settings.tls_ca)
+                  token or settings.token or config.get("token"), settings.tls_ca, settings.site)

@@ -91,14 +91,16 @@ class ReadLoad:
             return dict(self._reads)
 
 
-def replica_order(nodes: list[dict[str, Any]], suspects: set[str], load: dict[str, int]) -> list[dict[str, Any]]:
+def replica_order(nodes: list[dict[str, Any]], suspects: set[str], load: dict[str, int],
+                  site: str = "") -> list[dict[str, Any]]:
     """The order to try a block's replicas in, as HDFS reads: closest first (a replica on this
-    machine), then the least busy; equals shuffled, so that every copy is read (and verified) by
-    ordinary reads, not only the one the name node lists first. Suspects go last."""
-    def key(node: dict[str, Any]) -> tuple[bool, bool, int, float]:
+    machine, then one in the reader's ``site``), then the least busy; equals shuffled, so that
+    every copy is read (and verified) by ordinary reads, not only the one the name node lists
+    first. Suspects go last."""
+    def key(node: dict[str, Any]) -> tuple[bool, bool, bool, int, float]:
         node_id = str(node.get("id"))
         return (node_id in suspects, not is_local(url_host(str(node.get("url", "")))),
-                load.get(node_id, 0), random.random())
+                bool(site) and node.get("site") != site, load.get(node_id, 0), random.random())
     return sorted(nodes, key=key)
 
 
@@ -280,7 +282,8 @@ def _first_intact(nn: HttpNameNode, location: dict[str, Any], path: str,
     block_id = location.get("blockId")
     failures: list[str] = []
     corrupt = False
-    for node in replica_order(list(location.get("dataNodes") or []), nn.suspects.current(), nn.reads.current()):
+    for node in replica_order(list(location.get("dataNodes") or []), nn.suspects.current(), nn.reads.current(),
+                              nn.site):
         try:
             with nn.reads.reading(str(node.get("id"))):
                 data = attempt(node)

@@ -104,6 +104,10 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
     _set_ec_policy = Operation("PUT", "SETERASURECODINGPOLICY")
     _get_ec_policy = Operation("GET", "GETERASURECODINGPOLICY", "ErasureCodingPolicy")
     _unset_ec_policy = Operation("POST", "UNSETERASURECODINGPOLICY", idempotent=True)
+    _set_storage_policy = Operation("PUT", "SETSTORAGEPOLICY")
+    _unset_storage_policy = Operation("POST", "UNSETSTORAGEPOLICY", idempotent=True)
+    _get_storage_policy = Operation("GET", "GETSTORAGEPOLICY", "BlockStoragePolicy")
+    _get_all_storage_policies = Operation("GET", "GETALLSTORAGEPOLICY", "BlockStoragePolicies")
     _commit = Operation("POST", "COMMIT", "FileStatus")
     _check_commit = Operation("POST", "COMMIT", idempotent=True)  # ``"check": true`` writes nothing
     _report_bad_block = Operation("POST", "REPORTBADBLOCK", idempotent=True)
@@ -130,14 +134,16 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
 
     def __init__(self, url: str, user: str | None = None, *, token: str | None = None,
                  transport: Transport | None = None, key: ContentKey | None = None, encrypt_under: str = "/",
-                 safemode_wait: float = SAFEMODE_WAIT) -> None:
+                 safemode_wait: float = SAFEMODE_WAIT, site: str = "") -> None:
         """``token``: the bearer token of a cluster with ``DFS_SECRET`` (then the name node decides
-        who the client is; ``user``, sent as ``user.name``, matters only in insecure mode)."""
+        who the client is; ``user``, sent as ``user.name``, matters only in insecure mode).
+        ``site``: where this client stands (``DFS_CLIENT_SITE``); reads prefer replicas there."""
         if "://" not in url:
             url = "http://" + url
         self.url = url.rstrip("/")
         self.user = user or default_user()
         self.safemode_wait = safemode_wait
+        self.site = site
         self.token = token or None
         # sent to the name node only, never to a data node (their URLs carry their own signatures)
         self._auth = {"Authorization": f"Bearer {token}"} if token else None
@@ -416,6 +422,22 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
 
     def unset_ec_policy(self, path: str) -> None:
         self._unset_ec_policy(path)
+
+    def set_storage_policy(self, path: str, policy: str) -> None:
+        """Where the replicas of ``path`` (a file, or every file below a directory) live: ``HOT``
+        (any root), ``ALL_LOCAL`` (disks only) or ``ONE_S3`` (one copy in a bucket); existing
+        blocks are moved by the healer."""
+        self._set_storage_policy(path, storagepolicy=policy)
+
+    def unset_storage_policy(self, path: str) -> None:
+        self._unset_storage_policy(path)
+
+    def get_storage_policy(self, path: str) -> dict[str, Any]:
+        """The effective policy of ``path`` (its own or inherited) as HDFS's BlockStoragePolicy."""
+        return dict(self._get_storage_policy(path))
+
+    def storage_policies(self) -> list[dict[str, Any]]:
+        return list(self._get_all_storage_policies("/")["BlockStoragePolicy"])
 
     def renew_blocks(self, block_ids: list[str]) -> None:
         """Restart the name node's one-hour lifetime of these pending (uncommitted) blocks."""

@@ -95,6 +95,8 @@ class Settings:
     # racks): free-form names, "" for the default site / rack
     site: str = ""
     rack: str = ""
+    # a client's (the mount's) site: its reads prefer replicas on data nodes of that site
+    client_site: str = ""
     # both: the durability contract (README "Durability"). batch: an acknowledged change survives
     # kill -9 of any node (it is in the page cache) and a power loss loses at most the last
     # ``sync_interval`` of namespace changes (never LMDB's consistency); data nodes fsync a block
@@ -152,7 +154,7 @@ class Settings:
             raise ConfigError("DFS_LUSTRE_STRIPE_COUNT must be -1 (all OSTs), 0 (default) or a count and "
                               "DFS_LUSTRE_STRIPE_SIZE bytes (0: default), not "
                               f"{self.lustre_stripe_count} / {self.lustre_stripe_size}")
-        for variable, name in (("DFS_SITE", self.site), ("DFS_RACK", self.rack)):
+        for variable, name in (("DFS_SITE", self.site), ("DFS_RACK", self.rack), ("DFS_CLIENT_SITE", self.client_site)):
             if len(name) > 64 or not name.isprintable() or "/" in name:
                 raise ConfigError(f"{variable} must be a name of at most 64 printable characters "
                                   f"without '/', not {name!r}")
@@ -226,13 +228,15 @@ class ClientSettings:
     as; default the login name), ``DFS_TOKEN`` (a secured cluster's bearer token) and ``DFS_CONFIG``
     (a TOML file with ``namenode``, ``user`` and ``token`` keys; default
     ``$XDG_CONFIG_HOME/dfs/config.toml`` or ``~/.config/dfs/config.toml``) and ``DFS_TLS_CA``
-    (the CA bundle of an https cluster; default the system's)."""
+    (the CA bundle of an https cluster; default the system's) and ``DFS_CLIENT_SITE`` (the site
+    reads prefer replicas in)."""
 
     namenode_url: str | None = None
     user: str | None = None
     config_file: str = ""
     token: str | None = None  # DFS_TOKEN: the bearer token of a cluster with DFS_SECRET
     tls_ca: str | None = None  # DFS_TLS_CA: the CA bundle an https cluster is verified with
+    site: str = ""  # DFS_CLIENT_SITE: reads prefer replicas on data nodes of this site
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "ClientSettings":
@@ -242,4 +246,5 @@ class ClientSettings:
         config_home = environ.get("XDG_CONFIG_HOME") or (environ.get("HOME", "") + "/.config")
         return cls(url, environ.get("DFS_USER") or None,
                    environ.get("DFS_CONFIG") or f"{config_home}/dfs/config.toml",
-                   environ.get("DFS_TOKEN") or None, environ.get("DFS_TLS_CA") or None)
+                   environ.get("DFS_TOKEN") or None, environ.get("DFS_TLS_CA") or None,
+                   environ.get("DFS_CLIENT_SITE", ""))

@@ -79,10 +79,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def client_settings() -> Any:
-    """``DFS_TOKEN``, ``DFS_SECRET`` and ``DFS_TLS_CA`` from the environment, through the one configuration object."""
+    """``DFS_TOKEN``, ``DFS_SECRET``, ``DFS_TLS_CA`` and ``DFS_CLIENT_SITE`` from the environment,
+    through the one configuration object."""
     from dfs_common.settings import ConfigError, Settings
     try:
-        return Settings.from_env({k: v for k, v in os.environ.items() if k in ("DFS_TOKEN", "DFS_SECRET", "DFS_TLS_CA")})
+        return Settings.from_env({k: v for k, v in os.environ.items() if k in ("DFS_TOKEN", "DFS_SECRET", "DFS_TLS_CA", "DFS_CLIENT_SITE")})
     except ConfigError as error:
         raise UsageError(str(error)) from None
 
@@ -276,9 +277,10 @@ def run(args: argparse.Namespace) -> int:
     key = content_key(args)
     # Insecure mode: the superuser, each entry's owner the caller (see filesystem). With DFS_SECRET the
     # token's user, whom the name node checks every operation for.
-    tls_ca = client_settings().tls_ca
+    settings = client_settings()
     client = HttpNameNode(url, user="root", token=token, key=key, encrypt_under=args.encrypt_under,
-                          transport=Transport(ca_bundle=tls_ca) if tls_ca else None)
+                          transport=Transport(ca_bundle=settings.tls_ca) if settings.tls_ca else None,
+                          site=settings.client_site)
     if cache_size:
         from dfs_client.cache import BlockCache
         client.block_cache = BlockCache(cache_size)

@@ -34,6 +34,7 @@ from .handlers.redirects import RedirectOps
 from .handlers.server import ServerOps
 from .handlers.snapshots import SNAPSHOT_OPERATIONS, SNAPSHOT_READS, SnapshotOps
 from .handlers.status import StatusOps
+from .handlers.storagepolicy import STORAGE_POLICY_OPERATIONS, StoragePolicyOps
 from .handlers.tree import TreeOps
 from .heal import Healer
 from .identity import Identity
@@ -65,6 +66,7 @@ OPERATIONS: dict[str, str] = {
     "DELETE": "DELETE",
     **BUFFER_OPERATIONS,
     **ERASURE_OPERATIONS,
+    **STORAGE_POLICY_OPERATIONS,
     **SNAPSHOT_OPERATIONS,
     **ACL_OPERATIONS,
 }
@@ -117,7 +119,7 @@ class NameNode:
         self.safemode = SafeModeState(self.store, settings.safemode_threshold)
         self.healer.paused = lambda: self.safemode.on
         self.drainer = Drainer(self.store, self.members, self.healer, min(1.0, settings.heartbeat))
-        self.balancer = Balancer(self.store, self.members, settings)
+        self.balancer = Balancer(self.store, self.members, self.placement, settings)
         self.balancer.paused = lambda: self.safemode.on
         self.healer.extra_ticks += [self.drainer.tick, self.balancer.tick]
         self.metrics = RequestMetrics("namenode")
@@ -130,7 +132,7 @@ class NameNode:
                      RedirectOps(self.store, self.members, self.placement, settings, self.identity), self.users,
                      ServerOps(self.members, settings, self.store),
                      BufferOps(self.store, self.placement, self.healer, settings, self.identity), ErasureOps(self.store),
-                     SnapshotOps(self.store)]
+                     SnapshotOps(self.store), StoragePolicyOps(self.store, self.healer)]
         self._handlers = _handler_table(resources)
         routes = [internal, AdminOps(self), WebPages(self)]
         self._routes = {key: next(getattr(r, name) for r in routes if hasattr(r, name))

@@ -7,8 +7,8 @@ command); only when the target has confirmed an intact copy (``block_received``,
 on receipt) is the source's replica dropped from the block map and queued for deletion. A move
 never unconfirmed is forgotten after a deadline and its block left as it was. Moves run at most
 ``rate`` bytes per second and a few per node at a time, from the nodes above the mean to the
-nodes below it, and only blocks at full replication move, to a node holding no copy yet, so that
-the copies keep spanning as many sites as before (sites as ``placement`` knows them). Operators
+nodes below it, and only blocks at full replication move, to a node holding no copy yet, where
+the block stays as well placed (sites, racks, storage policy: ``placement.keeps``). Operators
 start a run (``POST /admin/balancer?action=start``); it ends by itself once balanced.
 """
 from __future__ import annotations
@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any
 from dfs_common.blocks import format_block_id
 from dfs_common.errors import IllegalArgument
 
-from . import blockmap
-from .fsck import site_of
+from . import blockmap, storagepolicy
 from .members import Member
 from .store import node_prefix, split_node_key
 
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
     from dfs_common.settings import Settings
 
     from .members import Members
+    from .placement import Placement
     from .store import Store
 
 log = logging.getLogger("dfs.name_node.balancer")
@@ -49,8 +49,8 @@ class _Move:
 
 
 class Balancer:
-    def __init__(self, store: "Store", members: "Members", settings: "Settings") -> None:
-        self.store, self.members, self.settings = store, members, settings
+    def __init__(self, store: "Store", members: "Members", placement: "Placement", settings: "Settings") -> None:
+        self.store, self.members, self.placement, self.settings = store, members, placement, settings
         self.paused = lambda: False  # safe mode
         self._lock = threading.Lock()
         self._moves: dict[int, _Move] = {}
@@ -165,7 +165,6 @@ class Balancer:
     def _move_one(self, source: str, target: str, now: float) -> bool:
         """Start one move of a block from ``source`` to ``target``; False if none qualifies."""
         serving, _ = self.members.counted_ids()
-        sites = {site_of(m) for m in self.members.writable()} - {""}
         target_member, source_member = self.members.get(target), self.members.get(source)
         if target_member is None or source_member is None:
             return False
@@ -184,12 +183,9 @@ class Balancer:
                 inode = txn.inode(record.owner)
                 if inode is None or sum(n in serving for n in record.replicas) < min(inode.replication, len(serving)):
                     continue  # the healer's business first
-                if sites:
-                    before = {site_of(self.members.get(n)) for n in record.replicas if n in serving}
-                    after = {site_of(self.members.get(n)) for n in record.replicas if n in serving and n != source}
-                    after.add(site_of(target_member))
-                    if len(after) < len(before):
-                        continue  # would put more copies in fewer sites
+                holders = [n for n in record.replicas if n in serving]
+                if not self.placement.keeps(holders, source, target, storagepolicy.effective(txn, record.owner)):
+                    continue  # would spread the copies less, or fit the policy worse
                 chosen = (number, record.length)
                 break
         if chosen is None:

@@ -116,7 +116,7 @@ def annotate(txn: Txn, number: int, location: dict[str, Any], live: dict[str, An
         listed.append({"index": index, "blockId": format_block_id(fragment_number),
                        "length": record.length if record else -1,
                        "checksum": record.checksum if record else None,
-                       "dataNodes": [{"id": m.id, "url": m.client_url} for m in nodes]})
+                       "dataNodes": [m.replica() for m in nodes]})
     hosts = {d["url"] for f in listed for d in f["dataNodes"]}
     location["ecPolicy"] = name
     location["fragments"] = listed

@@ -29,8 +29,8 @@ from dfs_common.errors import DFSError
 from dfs_common.loops import BackgroundLoop
 from dfs_common.settings import Settings
 
-from . import blockmap, groups, snapshots
-from .members import Members
+from . import blockmap, groups, snapshots, storagepolicy
+from .members import Member, Members
 from .placement import Placement
 from .store import Inode, Store, Txn, node_prefix, split_node_key, unpack_u64
 
@@ -170,8 +170,12 @@ class Healer(BackgroundLoop):
             self.suspect(split_node_key(key)[1] for key, _ in txn.scan("replicas", node_prefix(node_id)))
 
     def full_scan(self) -> None:
-        """Safety net: every committed block whose live replica count is off becomes a suspect."""
+        """Safety net: every committed block whose live replica count is off becomes a suspect,
+        and, in a cluster of several sites, racks or kinds of root, one placed worse than it could
+        be (written while a site or the bucket was away)."""
         live = self.members.live_ids()
+        writable = self.members.writable()
+        placing = len({(m.site, m.rack) for m in writable}) > 1 or any(m.root == "s3" for m in writable)
         start = b""
         while not self._stop.is_set():
             found: list[int] = []
@@ -189,7 +193,9 @@ class Healer(BackgroundLoop):
                     want = _wanted(txn, number, inode.replication if inode is not None else 0)
                     if want is None:
                         continue
-                    if sum(node in live for node in record.replicas) != want:
+                    copies = [node for node in record.replicas if node in live]
+                    if len(copies) != want or placing and _placeable(txn, number, want) and self.placement.better(
+                            copies, max(record.length, 1), storagepolicy.effective(txn, record.owner)) is not None:
                         found.append(number)
             self.suspect(found)
             if last is None:
@@ -224,7 +230,16 @@ class Healer(BackgroundLoop):
                     continue
                 want = min(wanted, max(len(serving) + len(resting), 1))
                 counted = len(holders) + len(resting_copies)
-                if counted == want or (counted > want and resting_copies):
+                policy = storagepolicy.effective(txn, record.owner)
+                size = inode.block_size or self.settings.block_size
+                if counted == want and not resting_copies and _placeable(txn, number, want):
+                    # enough copies: are they where placement would put them (sites, policy)?
+                    target = self.placement.better(holders, size, policy, [*record.replicas, *self._lost(number)])
+                    if target is None:
+                        self._settle(number)
+                    else:  # one copy more there; the trim then drops the worst placed
+                        self._send_copy(number, sources, [target], size)
+                elif counted == want or (counted > want and resting_copies):
                     self._settle(number)  # surplus beside a resting copy waits for its return
                 elif not sources and (fragment := groups.fragment(txn, number)) is not None:
                     with self._lock:
@@ -235,9 +250,9 @@ class Healer(BackgroundLoop):
                 elif counted < want:
                     with self._lock:
                         self._checks.pop(number, None)
-                    self._replicate(number, sources, record.replicas, want - counted, inode.block_size)
+                    self._replicate(number, sources, record.replicas, holders, want - counted, size, policy)
                 else:
-                    keepers = self._trim_ready(number, holders, want, now)
+                    keepers = self._trim_ready(number, holders, want, now, policy)
                     if keepers is not None:
                         trims.append((number, keepers, [h for h in holders if h not in keepers]))
         if trims:
@@ -276,7 +291,8 @@ class Healer(BackgroundLoop):
             self._missing.add(number)
             self._checks.pop(number, None)
 
-    def _trim_ready(self, number: int, holders: list[str], want: int, now: float) -> frozenset[str] | None:
+    def _trim_ready(self, number: int, holders: list[str], want: int, now: float,
+                    policy: storagepolicy.StoragePolicy) -> frozenset[str] | None:
         """The copies to keep once they all confirmed since asked, else None: the first call
         picks them and queues a ``verify`` to each; an overdue check asks the silent ones again.
         A keeper that fails its check is reported bad and removed, and the plan starts over."""
@@ -294,7 +310,7 @@ class Healer(BackgroundLoop):
                 self._waiting[number] = now + self.retry_after  # surplus copies can wait
                 return None
             if check is None:
-                extras = set(self._pick_extras(holders, len(holders) - want))
+                extras = set(self.placement.surplus(holders, len(holders) - want, policy))
                 check = _TrimCheck(frozenset(h for h in holders if h not in extras), now)
                 self._checks[number] = check
             check.deadline = now + self.retry_after
@@ -304,23 +320,32 @@ class Healer(BackgroundLoop):
             self.members.queue(node, {"op": "verify", "blockId": format_block_id(number)})
         return None
 
-    def _replicate(self, number: int, holders: list[str], all_holders: list[str], need: int,
-                   block_size: int) -> None:
-        """Ask one live holder to copy the block to fresh nodes; retried if nothing is confirmed."""
+    def _lost(self, number: int) -> list[str]:
+        """Nodes the block was lost or found bad on: a new copy goes elsewhere if it can."""
         with self._lock:
-            lost_on = sorted(self._lost_on.get(number, ()))
-        size = block_size or self.settings.block_size
+            return sorted(self._lost_on.get(number, ()))
+
+    def _replicate(self, number: int, sources: list[str], all_holders: list[str], holders: list[str],
+                   need: int, size: int, policy: storagepolicy.StoragePolicy) -> None:
+        """Copy the block to ``need`` fresh nodes, spread away from its ``holders``."""
+        lost_on = self._lost(number)
         try:
-            targets = self.placement.choose(need, size, exclude=[*all_holders, *lost_on], block=number)
+            targets = self.placement.choose(need, size, exclude=[*all_holders, *lost_on], block=number,
+                                            placed=holders, policy=policy)
         except DFSError:
             try:  # nowhere else: the node that lost it is better than no copy
-                targets = self.placement.choose(need, size, exclude=all_holders) if lost_on else []
+                targets = self.placement.choose(need, size, exclude=all_holders, placed=holders,
+                                                policy=policy) if lost_on else []
             except DFSError:
                 targets = []
+        self._send_copy(number, sources, targets, size)
+
+    def _send_copy(self, number: int, sources: list[str], targets: list[Member], size: int) -> None:
+        """Ask one live holder to copy the block to ``targets``; retried if nothing is confirmed."""
         if targets:
             # a healthy in-service copy first: a draining node serves its readers and has work enough
-            healthy = [h for h in holders if (m := self.members.get(h)) is not None and m.healthy]
-            source = random.choice(self._in_service(healthy) or healthy or holders)
+            healthy = [h for h in sources if (m := self.members.get(h)) is not None and m.healthy]
+            source = random.choice(self._in_service(healthy) or healthy or sources)
             self.replications += 1
             self.replicated_bytes += size
             self.members.queue(source, {"op": "replicate", "blockId": format_block_id(number),
@@ -331,6 +356,7 @@ class Healer(BackgroundLoop):
     def _in_service(self, nodes: list[str]) -> list[str]:
         return [node for node in nodes if (member := self.members.get(node)) is not None
                 and member.admin == "normal"]
+
     def _rebuild(self, txn: Txn, number: int, record: blockmap.BlockRecord, fragment: tuple[int, int],
                  live: set[str]) -> None:
         """A fragment has no copy left: a node holding no other fragment of its group rebuilds it
@@ -359,13 +385,14 @@ class Healer(BackgroundLoop):
             log.warning("fragment %s of group %s: only %d of %d fragments left, cannot rebuild",
                         format_block_id(number), format_block_id(group_number), len(sources), policy.k)
             return
-        with self._lock:
-            lost_on = sorted(self._lost_on.get(number, ()))
+        lost_on = self._lost(number)
+        spread = [node for node in taken if node in live]  # away from the group's other fragments
         try:
-            targets = self.placement.choose(1, max(record.length, 1), exclude=[*taken, *lost_on])
+            targets = self.placement.choose(1, max(record.length, 1), exclude=[*taken, *lost_on], placed=spread)
         except DFSError:
             try:  # nowhere else: the node whose copy rotted is better than no copy
-                targets = self.placement.choose(1, max(record.length, 1), exclude=taken) if lost_on else []
+                targets = self.placement.choose(1, max(record.length, 1), exclude=taken,
+                                                placed=spread) if lost_on else []
             except DFSError:
                 targets = []
         if targets:
@@ -376,13 +403,6 @@ class Healer(BackgroundLoop):
         with self._lock:
             self._waiting[number] = time.monotonic() + self.retry_after
 
-    def _pick_extras(self, holders: list[str], count: int) -> list[str]:
-        """Trim the fullest nodes first."""
-        def room(node: str) -> int:
-            member = self.members.get(node)
-            return member.remaining if member is not None else 0
-        return sorted(holders, key=room)[:count]
-
 
 def _file_of(txn: Txn, number: int, record: blockmap.BlockRecord) -> Inode | None:
     """The file whose replication a block keeps: its live owner, else the frozen copy of a
@@ -390,6 +410,12 @@ def _file_of(txn: Txn, number: int, record: blockmap.BlockRecord) -> Inode | Non
     if not record.owner:
         return None
     return txn.inode(record.owner) or snapshots.frozen_file(txn, number, record.owner)
+
+
+def _placeable(txn: Txn, number: int, want: int) -> bool:
+    """Whether the healer may move the block's copies for a better placement: not a coded
+    group's fragment (its group's layout decides where it lives)."""
+    return want > 1 or not groups.any_groups(txn) or groups.fragment(txn, number) is None
 
 
 def _wanted(txn: Txn, number: int, replication: int) -> int | None:

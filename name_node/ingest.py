@@ -16,7 +16,7 @@ from typing import Any
 from dfs_common.errors import AlreadyExists, IllegalArgument, NotADirectory, NotFound, WrongState
 from dfs_common.paths import join, split_path
 
-from . import blockmap, namespace
+from . import blockmap, namespace, storagepolicy
 from .buffers import FROZEN, OPERATIONAL, Buffer, check_writable, forget, get, put, resized
 from .permissions import WRITE, Caller, check
 from .store import DIR, Inode, Txn, pack_u64, unpack_u64
@@ -77,6 +77,7 @@ def post_record(txn: Txn, path: str, caller: Caller, entries: list[tuple[str | N
     if txn.child(dir_ino, name) is not None:
         raise AlreadyExists(f"{target.path} already exists")
     ino, inode = namespace.create_file(txn, target, caller, mode, replication, block_size, now)
+    storagepolicy.stamp_new_file(txn, ino, dir_ino)
     _, inode.size, adopted = blockmap.swap_extents(txn, ino, entries)
     resized(txn, dir_ino, 0, inode.size)
     txn.put_inode(ino, inode)

@@ -63,6 +63,15 @@ class Member:
     def client_url(self) -> str:
         return (self.public_url or self.url).rstrip("/")
 
+    @property
+    def topology(self) -> str:
+        """Its place as HDFS's NetworkTopology writes it: ``/site/rack``, ``/default-rack``."""
+        return "/" + "/".join([*([self.site] if self.site else []), self.rack or "default-rack"])
+
+    def replica(self) -> dict[str, str]:
+        """How a block location lists a replica on it (readers prefer their own site)."""
+        return {"id": self.id, "url": self.client_url, "site": self.site, "rack": self.rack}
+
     def record(self) -> dict[str, Any]:
         return {"id": self.id, "url": self.url, "public_url": self.public_url, "capacity": self.capacity,
                 "used": self.used, "remaining": self.remaining, "blocks": self.blocks,

@@ -1,4 +1,12 @@
-"""Where new block replicas go: distinct live nodes, most free space first.
+"""Where new block replicas go: distinct live nodes spread over sites, then racks, most free
+space first, on the kinds of root the file's storage policy asks for.
+
+Spreading is HDFS's rule made greedy: each replica goes to the site holding the fewest of the
+block's replicas so far, within it to the least used rack, within that to the emptiest node. A
+cluster that declares no sites or racks (``DFS_SITE``, ``DFS_RACK``) is one site and one rack, and
+placement is by free space alone. The healer keeps a block's copies where this rule would put
+them: ``better`` finds a node whose copy would improve a block's spread or its policy fit (one
+copy is added there), ``surplus`` the copies to drop so that what remains is the best placed.
 
 Free space is what a node last reported, minus the blocks placed on it and still in flight (a
 reservation of the block size each, held until the block is confirmed, abandoned or old), minus
@@ -15,7 +23,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from dfs_common.errors import NoSpace
@@ -23,6 +32,7 @@ from dfs_common.errors import NoSpace
 from dfs_common.blocks import format_block_id
 
 from .members import Member, Members
+from .storagepolicy import HOT, StoragePolicy
 
 _JITTER = 0.05  # nodes within ~5 % free space of each other are treated as equals
 # A reservation whose block was neither confirmed nor abandoned within this many seconds (plus ten
@@ -44,21 +54,22 @@ class Placement:
         self._reservations: dict[int, _Reservation] = {}
         self._lifetime = RESERVATION_SECONDS + 10 * members.settings.heartbeat
 
-    def choose(self, count: int, block_size: int, exclude: Iterable[str] = (),
-               block: int | None = None) -> list[Member]:
-        """Up to ``count`` distinct live nodes with room for a block; NoSpace if there is none.
-        With ``block`` (its number), the space is reserved on them until it is confirmed there
-        (``confirmed``), abandoned (``abandoned``) or old."""
+    def choose(self, count: int, block_size: int, exclude: Iterable[str] = (), block: int | None = None,
+               placed: Iterable[str] = (), policy: StoragePolicy = HOT) -> list[Member]:
+        """Up to ``count`` distinct live nodes with room for a block, spread away from the nodes
+        already holding it (``placed``) and on the roots ``policy`` asks for; NoSpace if there is
+        none. With ``block`` (its number), the space is reserved on them until it is confirmed
+        there (``confirmed``), abandoned (``abandoned``) or old."""
         excluded = set(exclude)
         with self._lock:
             self._expire(time.monotonic())
-            candidates = [m for m in self.members.writable() if m.id not in excluded and m.healthy
-                          and (m.capacity == 0 or free(m) >= block_size)]
-            candidates.sort(key=lambda m: free(m) * random.uniform(1 - _JITTER, 1 + _JITTER), reverse=True)
-            chosen = candidates[:max(1, count)]
+            candidates = self._candidates(block_size, excluded)
+            holding = [m for node in placed if (m := self.members.get(node)) is not None]
+            chosen = _spread(candidates, holding, max(1, count), policy)
             if not chosen:
                 alive = len(self.members.alive())
-                raise NoSpace(f"No data node can take a block of {block_size} bytes "
+                kinds = "" if policy is HOT else f" under storage policy {policy.name}"
+                raise NoSpace(f"No data node can take a block of {block_size} bytes{kinds} "
                               f"({alive} alive, {len(excluded)} excluded)")
             if block is not None:
                 reservation = self._reservations.setdefault(
@@ -67,7 +78,57 @@ class Placement:
                     if member.id not in reservation.nodes:
                         reservation.nodes.add(member.id)
                         member.reserved += reservation.size
-            return chosen
+            return sorted(chosen, key=lambda m: m.root == "s3")  # a bucket last in the pipeline
+
+    def better(self, holders: Sequence[str], block_size: int, policy: StoragePolicy,
+               exclude: Iterable[str] = ()) -> Member | None:
+        """A node (not holding the block) whose copy, in place of one of ``holders``', would spread
+        the block wider or fit its policy better; None when the placement is as good as it gets.
+        The common case (placed as well as the cluster allows) costs no search."""
+        holding = [m for node in holders if (m := self.members.get(node)) is not None]
+        if not holding:
+            return None
+        with self._lock:
+            candidates = self._candidates(block_size, set(exclude) | set(holders))
+        if not candidates:
+            return None
+        now = _score(holding, policy)
+        if now >= _ideal(holding, candidates, policy):
+            return None
+        best, best_score = None, now
+        for candidate in sorted(candidates, key=free, reverse=True):
+            for index in range(len(holding)):
+                score = _score([*holding[:index], *holding[index + 1:], candidate], policy)
+                if score > best_score:
+                    best, best_score = candidate, score
+        return best
+
+    def surplus(self, holders: Sequence[str], count: int, policy: StoragePolicy) -> list[str]:
+        """The ``count`` copies to drop from ``holders``: each time the one whose loss leaves the
+        best placed rest, the fullest node among equals."""
+        members = {node: self.members.get(node) for node in holders}
+        keep = list(holders)
+        dropped: list[str] = []
+        for _ in range(min(count, len(keep))):
+            def after(node: str) -> tuple[tuple[int, int, int], int]:
+                rest = [m for other in keep if other != node and (m := members[other]) is not None]
+                member = members[node]
+                return _score(rest, policy), -(member.remaining if member is not None else 0)
+            victim = max(keep, key=after)
+            keep.remove(victim)
+            dropped.append(victim)
+        return dropped
+
+    def keeps(self, holders: Sequence[str], source: str, target: str, policy: StoragePolicy) -> bool:
+        """Whether moving the copy on ``source`` to ``target`` leaves the block as well placed."""
+        def members(nodes: Iterable[str]) -> list[Member]:
+            return [m for node in nodes if (m := self.members.get(node)) is not None]
+        after = members([*(node for node in holders if node != source), target])
+        return _score(after, policy) >= _score(members(holders), policy)
+
+    def _candidates(self, block_size: int, excluded: set[str]) -> list[Member]:
+        return [m for m in self.members.writable() if m.id not in excluded and m.healthy
+                and (m.capacity == 0 or free(m) >= block_size)]
 
     def confirmed(self, block: int, holders: Iterable[str], length: int) -> None:
         """A block landed on ``holders``: their reservation becomes its real length, counted
@@ -128,3 +189,47 @@ def free(member: Member) -> int:
     if member.capacity == 0:
         return 1 << 62
     return member.remaining - member.reserved - member.landed
+
+
+def _spread(candidates: list[Member], holding: list[Member], count: int, policy: StoragePolicy) -> list[Member]:
+    """Greedy placement: per replica the kind of root the policy wants (the other kind if it
+    allows a fallback and the wanted has none left), then the least used site, rack, and the
+    emptiest node (near-equals shuffled: concurrent writers spread)."""
+    weight = {m.id: free(m) * random.uniform(1 - _JITTER, 1 + _JITTER) for m in candidates}
+    sites = Counter(m.site for m in holding)
+    racks = Counter((m.site, m.rack) for m in holding)
+    on_s3 = sum(m.root == "s3" for m in holding)
+    left, chosen = list(candidates), list[Member]()
+    while left and len(chosen) < count:
+        wants = policy.wants_s3(on_s3)
+        pool = left if wants is None else [m for m in left if (m.root == "s3") == wants]
+        if not pool and policy.fallback:
+            pool = left
+        if not pool:
+            break
+        pick = min(pool, key=lambda m: (sites[m.site], racks[(m.site, m.rack)], -weight[m.id]))
+        left.remove(pick)
+        chosen.append(pick)
+        sites[pick.site] += 1
+        racks[(pick.site, pick.rack)] += 1
+        on_s3 += pick.root == "s3"
+    return chosen
+
+
+def _score(members: list[Member], policy: StoragePolicy) -> tuple[int, int, int]:
+    """How well a block's copies are placed, larger is better: fit to the policy, sites, racks."""
+    on_s3 = sum(m.root == "s3" for m in members)
+    return (-policy.misfit(len(members), on_s3), len({m.site for m in members}),
+            len({(m.site, m.rack) for m in members}))
+
+
+def _ideal(holding: list[Member], candidates: list[Member], policy: StoragePolicy) -> tuple[int, int, int]:
+    """An upper bound of ``_score`` for as many copies as ``holding`` over these nodes."""
+    nodes = [*holding, *candidates]
+    count = len(holding)
+    fit = 0
+    if policy.s3 is not None:  # the S3 count nearest the policy's that these nodes allow
+        buckets = sum(m.root == "s3" for m in nodes)
+        wanted = min(policy.s3, count)
+        fit = -policy.misfit(count, min(max(wanted, count - (len(nodes) - buckets)), buckets))
+    return (fit, min(count, len({m.site for m in nodes})), min(count, len({(m.site, m.rack) for m in nodes})))

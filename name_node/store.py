@@ -33,7 +33,7 @@ SPECIAL_KINDS = (FIFO, CHAR, BLOCK, SOCKET)
 _U64 = struct.Struct(">Q")
 _DB_NAMES = ("inodes", "dirents", "extents", "xattrs", "blocks", "replicas", "pending",
              "deletions", "members", "meta", "users", "tokens", "buffers", "frozen", "bufferlog",
-             "ecpolicy", "groups", "fragments",
+             "ecpolicy", "groups", "fragments", "storagepolicy",
              # snapshots (name_node.snapshots): snapshottable directories, their snapshots, the
              # frozen records of each, and how many snapshots hold each block
              "snapdirs", "snapshots", "snapnodes", "snapents", "snapextents", "snapxattrs", "held")
@@ -152,6 +152,7 @@ class Txn:
         self.txn.delete(key, db=self.db["buffers"])  # a buffer directory's row (name_node.buffers)
         self.txn.delete(key, db=self.db["frozen"])
         self.txn.delete(key, db=self.db["ecpolicy"])  # an erasure coding policy (name_node.erasure)
+        self.txn.delete(key, db=self.db["storagepolicy"])  # a storage policy (name_node.storagepolicy)
         self.txn.delete(key, db=self.db["snapdirs"])  # snapshottable, no snapshots (namespace.delete checks)
 
     # directory entries ---------------------------------------------------------------------

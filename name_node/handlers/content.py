@@ -18,7 +18,7 @@ from dfs_common.web import json_response, read_json_object
 
 from dfs_common.erasure import parse_policy
 
-from .. import attributes, blockmap, buffers, erasure, groups, namespace
+from .. import attributes, blockmap, buffers, erasure, groups, namespace, storagepolicy
 from ..filestatus import file_status
 from ..heal import Healer
 from ..identity import Identity
@@ -74,15 +74,17 @@ class ContentOps:
             else:
                 namespace.check_create(call.caller, where)
             buffers.check_writable(txn, where.parent_ino, call.path)
+            policy = storagepolicy.effective(txn, where.parent_ino if where.ino is None else where.ino)
         reserve = block_size if length is None else min(length, self.settings.max_block_size)
         coding = call.params.text("ecpolicy")
         if coding:  # our extension: a whole erasure-coded group, ``length`` being one fragment's
             group = erasure.add_group(self.store, self.placement, parse_policy(coding), exclude, reserve,
                                       self.block_ids)
             return json_response({"BlockGroup": self.identity.sign_group(group)})
-        return json_response({"Block": self._new_block(replication, reserve, exclude)})
+        return json_response({"Block": self._new_block(replication, reserve, exclude, policy)})
 
-    def _new_block(self, replication: int | None, reserve: int, exclude: list[str]) -> dict[str, object]:
+    def _new_block(self, replication: int | None, reserve: int, exclude: list[str],
+                   policy: storagepolicy.StoragePolicy) -> dict[str, object]:
         """A fresh pending block and its pipeline (what ADDBLOCK answers, and a create's
         ``addBlock``), signed for the data nodes: the caller's right to write the file was
         checked already."""
@@ -90,7 +92,7 @@ class ContentOps:
             number = blockmap.allocate(txn, time.time_ns(), self.block_ids)
         try:  # placed under its number: the reservation ends when the block is confirmed or abandoned
             pipeline = self.placement.choose(min(replication or self.settings.replication, 32),
-                                             reserve, exclude, block=number)
+                                             reserve, exclude, block=number, policy=policy)
         except DFSError:
             with self.store.write() as txn:
                 blockmap.abandon(txn, [number])
@@ -114,7 +116,8 @@ class ContentOps:
             # the writer's first block, one request saved (an erasure-coded file's is a group: none)
             if body.get("addBlock", False) is True and not answer["ecPolicy"]:
                 try:  # it reserves a whole block size: where that does not fit, the writer's own
-                    answer["Block"] = self._new_block(answer["replication"], answer["blockSize"], [])
+                    answer["Block"] = self._new_block(answer["replication"], answer["blockSize"], [],
+                                                      storagepolicy.parse(answer["storagePolicy"]))
                 except NoSpace:  # ADDBLOCK reserves the length it really ships
                     pass
             return json_response(answer)
@@ -126,6 +129,7 @@ class ContentOps:
                     txn, where, call.caller, 0o644 if mode is None else mode, replication,
                     block_size, now, optional_str(body, "owner"), optional_str(body, "group"))
                 erasure.record_for_file(txn, ino, where.parent_ino)
+                storagepolicy.stamp_new_file(txn, ino, where.parent_ino)
             else:
                 ino, inode = where.existing()
                 buffers.check_writable(txn, where.parent_ino, call.path)
@@ -155,11 +159,13 @@ class ContentOps:
             if not _writes_existing(call, where, create, overwrite, file_id):
                 namespace.check_create(call.caller, where)
                 return {"FileStatus": None, "blockSize": block_size, "replication": replication,
-                        "ecPolicy": erasure.effective(txn, where.parent_ino)}
+                        "ecPolicy": erasure.effective(txn, where.parent_ino),
+                        "storagePolicy": storagepolicy.effective(txn, where.parent_ino).name}
             status = file_status("", where.ino, where.inode)  # type: ignore[arg-type]
             coding = erasure.policy_of(txn, where.ino)  # type: ignore[arg-type]
+            policy = storagepolicy.effective(txn, where.ino)  # type: ignore[arg-type]
         return {"FileStatus": status, "blockSize": status["blockSize"], "replication": status["replication"],
-                "ecPolicy": coding}
+                "ecPolicy": coding, "storagePolicy": policy.name}
 
     def op_renewblocks(self, call: Call) -> Response:
         """A writer's pending blocks (shipped, not yet committed) stay alive another lifetime."""

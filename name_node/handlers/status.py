@@ -14,7 +14,7 @@ from dfs_common.blocks import format_block_id
 from dfs_common.errors import IllegalArgument
 from dfs_common.web import json_response
 
-from .. import erasure, namespace
+from .. import erasure, namespace, storagepolicy
 from ..filestatus import file_status
 from ..identity import Identity
 from ..members import Members
@@ -136,11 +136,12 @@ def _location(txn: Txn, number: int, offset: int, size: int, live: dict[str, Any
     names = [m.client_url.split("//", 1)[-1] for m in nodes]
     location: dict[str, Any] = {
         "offset": offset, "length": size, "hosts": hosts, "names": names,
-        "topologyPaths": ["/default-rack/" + n for n in names], "storageTypes": ["DISK"] * len(nodes),
+        "topologyPaths": [m.topology + "/" + n for m, n in zip(nodes, names)],
+        "storageTypes": [storagepolicy.storage_type(m.root) for m in nodes],
         "cachedHosts": [], "corrupt": False,
         "blockId": format_block_id(number) if number else None,
         "checksum": record.checksum if record else None,
-        "dataNodes": [{"id": m.id, "url": m.client_url} for m in nodes],
+        "dataNodes": [m.replica() for m in nodes],
     }
     if record is not None and record.length != size:
         location["blockLength"] = record.length

@@ -39,10 +39,11 @@ class NN:
         response = self.client.post(path, data=data, content_type="application/json")
         return response.status_code, json.loads(response.get_data() or b"null")
 
-    def heartbeat(self, node_id: str, remaining: int = 10**12) -> dict[str, Any]:
+    def heartbeat(self, node_id: str, remaining: int = 10**12, **place: str) -> dict[str, Any]:
+        """``place``: ``site``, ``rack``, ``root`` as the data node reports them."""
         status, body = self.post("/internal/heartbeat", {
             "id": node_id, "url": f"http://{node_id}:8181", "public_url": "", "capacity": 2 * 10**12,
-            "used": 0, "remaining": remaining, "blocks": 0})
+            "used": 0, "remaining": remaining, "blocks": 0, **place})
         assert status == 200, body
         return body
 

@@ -133,4 +133,12 @@ CASES: list[Case] = [
     Case("deletesnapshot", "DELETE", f"{D}/dir", {"op": "DELETESNAPSHOT", "snapshotname": "s2"}),
     Case("deletesnapshot-missing", "DELETE", f"{D}/dir", {"op": "DELETESNAPSHOT", "snapshotname": "s2"}),
     Case("disallowsnapshot", "PUT", f"{D}/dir", {"op": "DISALLOWSNAPSHOT"}),
+    # -- storage policies ------------------------------------------------------------------------
+    Case("setstoragepolicy", "PUT", f"{D}/dir", {"op": "SETSTORAGEPOLICY", "storagepolicy": "ONE_S3"}),
+    Case("mkdirs-below-a-policy", "PUT", f"{D}/dir/cold", {"op": "MKDIRS"}),
+    Case("getstoragepolicy-inherited", "GET", f"{D}/dir/cold", {"op": "GETSTORAGEPOLICY"}),
+    Case("setstoragepolicy-unknown", "PUT", f"{D}/dir", {"op": "SETSTORAGEPOLICY", "storagepolicy": "WARM"}),
+    Case("getallstoragepolicy", "GET", "/", {"op": "GETALLSTORAGEPOLICY"}),
+    Case("unsetstoragepolicy", "POST", f"{D}/dir", {"op": "UNSETSTORAGEPOLICY"}),
+    Case("getstoragepolicy-default", "GET", f"{D}/dir", {"op": "GETSTORAGEPOLICY"}),
 ]
