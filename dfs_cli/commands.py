@@ -288,6 +288,22 @@ def do_evict(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
+def do_storagepolicy(args: argparse.Namespace, target: Target) -> int:
+    """HDFS's ``storagepolicies``: list the policies, show, set or unset a path's."""
+    with client(target) as nn:
+        if args.path is None:
+            policies = nn.storage_policies()
+            _emit(args, policies, "\n".join(f"{p['name']}\t{','.join(p['storageTypes'])}" for p in policies))
+            return 0
+        if args.unset:
+            nn.unset_storage_policy(args.path)
+        elif args.policy:
+            nn.set_storage_policy(args.path, args.policy)
+        policy = nn.get_storage_policy(args.path)
+    _emit(args, policy, policy["name"])
+    return 0
+
+
 def register(sub: Any) -> None:
     def command(name: str, handler: Any, help_text: str) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help_text, description=help_text)
@@ -348,6 +364,12 @@ def register(sub: Any) -> None:
     p.add_argument("-w", dest="wait", action="store_true", help="wait until the replicas are there")
     p.add_argument("replication", type=int)
     p.add_argument("paths", nargs="+", metavar="PATH")
+    p = command("storagepolicy", do_storagepolicy,
+                "where a path's replicas live: HOT (any root), ALL_LOCAL (disks only), ONE_S3 (one in a bucket); "
+                "no PATH: list them")
+    p.add_argument("--unset", action="store_true", help="back to the directory's (inherited) policy")
+    p.add_argument("path", nargs="?", metavar="PATH")
+    p.add_argument("policy", nargs="?", metavar="POLICY", help="set this policy (existing files move too)")
     p = command("exists", do_exists, "exit 0 if a path exists, 1 if not")
     p.add_argument("path")
     p = command("evict", do_evict, "remove stored objects (files)")

@@ -155,6 +155,11 @@ def test_file_commands(cli_cluster, tmp_path):
     assert dfs(cli_cluster, "exists", "/cmd/moved").stdout.strip() == "true"
     missing = dfs(cli_cluster, "exists", "/cmd/none", check=False)
     assert missing.returncode == 1 and missing.stdout.strip() == "false" and missing.stderr == ""
+    names = json.loads(run("--json", "storagepolicy").stdout)
+    assert [p["name"] for p in names] == ["HOT", "ALL_LOCAL", "ONE_S3"]
+    assert run("storagepolicy", "/cmd/a", "all_local").stdout.strip() == "ALL_LOCAL"
+    assert run("storagepolicy", "/cmd/a/b/x").stdout.strip() == "ALL_LOCAL"  # the file below follows
+    assert run("storagepolicy", "--unset", "/cmd/a").stdout.strip() == "HOT"
     run("evict", "/cmd/moved")
     assert dfs(cli_cluster, "exists", "/cmd/moved", check=False).returncode == 1
     run("rm", "-r", "/cmd/copy")
@@ -220,6 +225,8 @@ BAD_INPUT = [
     ["chown", ":", "/"],
     ["setrep", "0", "/"],
     ["setrep", "abc", "/"],
+    ["storagepolicy", "/", "WARM"],
+    ["storagepolicy", "/no/such"],
     ["fsck", "/no/such"],
     ["decommission", "no-such-node"],
     ["recommission", "no-such-node"],
