@@ -149,7 +149,8 @@ class Healer(BackgroundLoop):
                 with self._lock:
                     self._suspects |= self._missing
                     self._missing.clear()
-                # blocks settled short while too few nodes were live are in no queue: rescan
+                # blocks settled short while too few nodes were live are in no queue, and those
+                # placed worse than a new node allows (its site, its bucket): rescan
                 self._scan_due = True
         self.heal_batch(now)
         for tick in self.extra_ticks:  # the operators' loops (decommission, balancer)

@@ -91,6 +91,7 @@ class Members:
         self._lock = threading.Lock()
         self._members: dict[str, Member] = {}
         self._alive: dict[str, bool] = {}
+        self._primed = False
         now = time.monotonic()
         with store.read() as txn:
             for key, value in txn.scan("members"):
@@ -213,15 +214,18 @@ class Members:
             return commands
 
     def transitions(self) -> list[tuple[str, bool]]:
-        """Nodes whose alive/dead state changed since the last call (the healer polls this)."""
+        """Nodes whose alive/dead state changed since the last call (the healer polls this), and
+        nodes that joined since (alive): the first call only learns who is there."""
         now = time.monotonic()
         changed = []
+        primed = self._primed
         for member in self.all():
             state = self.is_alive(member, now)
             if self._alive.get(member.id) != state:
-                if member.id in self._alive or not state:
+                if member.id in self._alive or not state or primed:
                     changed.append((member.id, state))
                 self._alive[member.id] = state
+        self._primed = True
         return changed
 
     def status(self) -> list[dict[str, Any]]:

@@ -49,6 +49,15 @@ def test_every_block_keeps_a_replica_on_both_sites_when_a_node_of_one_dies(make_
     assert all(h & site_b for h in holders_of(nn, "/spread.bin"))  # the one B node left holds them all
     assert nn.cat("/spread.bin") == data
 
+    cluster.datanodes[2].kill()  # no node of site B left: both copies on site A meanwhile
+    site_a = {n.node_id for n in cluster.datanodes[:2]}
+    cluster.wait_for(lambda: all(h == site_a for h in holders_of(nn, "/spread.bin")), timeout=120,
+                     interval=0.5, message="every block on the two A nodes")
+    newcomer = cluster.add_datanode(env={"DFS_SITE": "B"})  # a new B node: blocks spread to it
+    cluster.wait_for(lambda: all(h in ({a, newcomer.node_id} for a in site_a) for h in holders_of(nn, "/spread.bin")),
+                     timeout=120, interval=0.5, message="every block back on both sites, two copies")
+    assert nn.cat("/spread.bin") == data
+
 
 @pytest.mark.timeout(400)
 def test_one_s3_keeps_one_copy_in_the_bucket_through_its_node_dying_and_returning(
