@@ -21,10 +21,19 @@ from collections.abc import Iterable
 
 import crc32c as _crc32c
 
+from .errors import IllegalArgument
+
 POLYNOMIAL = 0x82F63B78  # Castagnoli, reflected
 _ONE = 0x80000000  # the polynomial 1 (x^0) in the reflected representation
 _MASK = 0xFFFFFFFF
 _HEX = frozenset("0123456789abcdef")
+
+# WebHDFS GETFILECHECKSUM's choice of form, named after HDFS's client setting
+# ``dfs.checksum.combine.mode`` (HDFS's own WebHDFS has no parameter: its data nodes always answer
+# MD5MD5CRC). The default stays MD5MD5CRC, as in HDFS.
+COMBINE_MODE_PARAM = "checksum.combine.mode"
+MD5MD5CRC = "MD5MD5CRC"
+COMPOSITE_CRC = "COMPOSITE_CRC"
 
 
 def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
@@ -96,3 +105,13 @@ def parse_hex(text: object) -> int | None:
     if not isinstance(text, str) or len(text) != 8 or not all(c in _HEX for c in text):
         return None
     return int(text, 16)
+
+
+def combine_mode(value: str | None) -> str:
+    """The ``checksum.combine.mode`` parameter's value: MD5MD5CRC (the default) or COMPOSITE_CRC,
+    in any case; anything else is IllegalArgument (HDFS's CRC32-only mode included)."""
+    mode = (value or MD5MD5CRC).strip().upper()
+    if mode not in (MD5MD5CRC, COMPOSITE_CRC):
+        raise IllegalArgument(f'Invalid value for webhdfs parameter "{COMBINE_MODE_PARAM}": {value!r} '
+                              f"(one of {MD5MD5CRC}, {COMPOSITE_CRC})")
+    return mode

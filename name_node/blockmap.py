@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from dfs_common import crc
 from dfs_common.blocks import format_block_id, parse_block_id, parse_checksum
 from dfs_common.errors import IllegalArgument, TooLarge
 
@@ -187,12 +188,15 @@ def _adopt_group(txn: Txn, ino: int, number: int, record: BlockRecord, fragments
     txn.put_block(number, record)
 
 
-def receive(txn: Txn, node: str, block_id: Any, length: Any, checksum: Any) -> int | None:
-    """Record that ``node`` holds a block; None when the block is unknown or does not match."""
-    return _receive(txn, node, block_id, length, checksum)[0]
+def receive(txn: Txn, node: str, block_id: Any, length: Any, checksum: Any, crc32c: Any = None) -> int | None:
+    """Record that ``node`` holds a block; None when the block is unknown or does not match.
+    ``crc32c`` (``dfs_common.crc.to_hex``), the CRC32C the data node took of the bytes it
+    received, is kept with the block if it has none yet (a garbled one is ignored)."""
+    return _receive(txn, node, block_id, length, checksum, crc32c)[0]
 
 
-def _receive(txn: Txn, node: str, block_id: Any, length: Any, checksum: Any) -> tuple[int | None, bool]:
+def _receive(txn: Txn, node: str, block_id: Any, length: Any, checksum: Any,
+             crc32c: Any = None) -> tuple[int | None, bool]:
     """``receive``, also saying whether the replica is new to the block map."""
     try:
         number = int(parse_block_id(block_id), 16)
@@ -208,6 +212,9 @@ def _receive(txn: Txn, node: str, block_id: Any, length: Any, checksum: Any) -> 
         record.length, record.checksum = length, checksum
     elif (record.length, record.checksum) != (length, checksum):
         return None, False
+    value = crc.parse_hex(crc32c)
+    if value is not None and record.crc32c < 0:
+        record.crc32c = value
     added = node not in record.replicas
     if added:
         record.replicas.append(node)
