@@ -101,10 +101,10 @@ class BlockRecord:
     crc32c: int = -1
 
     def encode(self) -> bytes:
-        fields: tuple[object, ...] = (self.length, self.checksum, self.replicas, self.owner, self.pending_since)
-        if self.crc32c >= 0:  # records without one keep the five-field form older versions read
-            fields += (self.crc32c,)
-        return marshal.dumps(fields)
+        if self.crc32c < 0:  # records without one keep the five-field form older versions read
+            return marshal.dumps((self.length, self.checksum, self.replicas, self.owner, self.pending_since))
+        return marshal.dumps((self.length, self.checksum, self.replicas, self.owner, self.pending_since,
+                              self.crc32c))
 
     @classmethod
     def decode(cls, data: bytes) -> "BlockRecord":
