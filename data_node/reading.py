@@ -134,10 +134,10 @@ class FileBlocks:
         the CRC32C of the file's bytes, 4 bytes big-endian, composed from each block's CRC32C and
         length (``dfs_common.crc``), so it does not depend on block sizes and matches an HDFS
         cluster's for the same bytes. Each block's CRC32C comes from the name node's record, kept
-        when a data node received it: no byte is read. Read and computed here only for blocks
-        without one: written before it was kept, erasure-coded groups (their record holds no
-        CRC of the logical bytes), and blocks a truncated file uses a prefix of. Holes are
-        composed from their length. An empty file answers what HDFS answers for one whatever the
+        when a data node received it (an erasure-coded group's: from its writer, of its logical
+        bytes): no byte is read. Read and computed here only for blocks without one (written
+        before it was kept) and blocks a truncated file uses a prefix of. Holes are composed
+        from their length. An empty file answers what HDFS answers for one whatever the
         mode: its MD5MD5CRC form with no CRCs (``empty_checksum``)."""
         if self.length == 0:
             return empty_checksum()
@@ -149,7 +149,7 @@ class FileBlocks:
                 continue
             stored = crc.parse_hex(location.get("crc32c"))
             whole = int(location.get("blockLength", length)) == length
-            if stored is None or not whole or location.get("fragments"):
+            if stored is None or not whole:
                 stored = crc.crc32c(self.fetch(location))
             parts.append((stored, length))
         return {"FileChecksum": {"algorithm": "COMPOSITE-CRC32C", "bytes": crc.to_hex(crc.compose(parts)),

@@ -133,3 +133,24 @@ def test_composite_crc_reads_no_block(make_cluster: Callable[..., Cluster]) -> N
     assert file_checksum(cluster, "/c/f", **COMPOSITE) == composite_of(data)
     response = web.get(url(cluster, "/c/f"), params={"op": "GETFILECHECKSUM", "user.name": "root"}, timeout=60)
     assert response.status_code >= 400, response.text  # reading found every copy bad
+
+
+@pytest.mark.timeout(300)
+def test_composite_crc_of_an_erasure_coded_file(make_cluster: Callable[..., Cluster]) -> None:
+    """A group's CRC32C is of its logical bytes, which no data node receives whole: its writer
+    sends it with the COMMIT (like the group's checksum), for WebHDFS and dfs_client writers alike."""
+    cluster = make_cluster(datanodes=5, env={"DFS_BLOCK_SIZE": str(BLOCK)})
+    nn = cluster.client("root")
+    nn.mkdirs("/ec")
+    nn.set_ec_policy("/ec", "RS-3-2")
+    data = os.urandom(3 * BLOCK + 12345)
+    with nn.open("/ec/client.bin", "wb") as f:
+        f.write(data)
+    create_two_step(cluster, "/ec/webhdfs.bin", data)
+    for path in ("/ec/client.bin", "/ec/webhdfs.bin"):
+        groups = locations(cluster, path)
+        assert len(groups) > 1 and all(g.get("fragments") for g in groups)
+        for group in groups:
+            start = group["offset"]
+            assert group["crc32c"] == f"{crc32c.crc32c(data[start:start + group['length']]):08x}", group
+        assert file_checksum(cluster, path, **COMPOSITE) == composite_of(data)
