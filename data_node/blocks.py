@@ -16,6 +16,7 @@ from typing import Any, BinaryIO, cast
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
+from dfs_common import crc
 from dfs_common.blocks import (CHECKSUM_HEADER, CONFIRM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER, SYNC_HEADER,
                                chunk_count, parse_block_id, parse_checksum)
 from dfs_common.errors import AlreadyExists, IllegalArgument, RangeNotSatisfiable, TooLarge
@@ -25,6 +26,7 @@ from dfs_common.web import error_response
 from .namenode import NameNodeLink
 from .pipeline import Forwarder, PipelineRules
 from .roots import BlockInfo, StorageRoot
+from .roots.base import Readable
 
 log = logging.getLogger("dfs.data_node.blocks")
 
@@ -90,15 +92,18 @@ class BlockService:
         existing = self.root.info(block_id)
         if existing is not None and existing.checksum != checksum:
             raise AlreadyExists(f"Block {block_id} is stored here with other contents")
+        # The block's CRC32C, taken on the way in and kept in the name node's block record: the
+        # WebHDFS COMPOSITE-CRC32C file checksum is composed from these without reading a byte.
+        body = _CrcReader(request.stream)
         if not pipeline:
             relay = None
-            info = self.root.store(block_id, request.stream, limit, checksum, sync=sync)
+            info = self.root.store(block_id, body, limit, checksum, sync=sync)
         else:
             # Cut-through: downstream receives while we do, so the pipeline's stores and fsyncs
             # overlap; each node still verifies its own bytes before keeping them.
             relay = self.forwarder.relay(block_id, checksum, pipeline, request.content_length, sync)
             try:
-                info = self.root.store(block_id, relay.tee(request.stream), limit, checksum, sync=sync)
+                info = self.root.store(block_id, relay.tee(body), limit, checksum, sync=sync)
             except BaseException:
                 relay.abort()
                 raise
@@ -108,8 +113,10 @@ class BlockService:
             stored = [self.node_id, *(relay.finish() if relay is not None else [])]
             if self._buried(block_id):  # its writer gave it up while it was on its way here
                 raise IllegalArgument(f"Block {block_id} was abandoned by its writer")
+            # only when the root read the body to its end, i.e. the CRC covers the stored bytes
+            crc32c = crc.to_hex(body.crc) if body.length == info.length else None
             if head:
-                self.confirm(info, stored)
+                self.confirm(info, stored, crc32c)
         except BaseException:
             if existing is None:
                 self.root.delete(block_id)  # a failed pipeline leaves nothing half-replicated here
@@ -133,12 +140,16 @@ class BlockService:
         block_id = parse_block_id(block_id)
         return self.forwarder.forward(self.root, block_id, self.pipelines.parse(",".join(targets)))
 
-    def confirm(self, info: BlockInfo, holders: list[str]) -> None:
+    def confirm(self, info: BlockInfo, holders: list[str], crc32c: str | None = None) -> None:
         """Tell the name node which nodes hold this verified block: the head of a pipeline does it
         once for all of them (each answered it had stored it), so one name-node transaction
-        covers a block however many replicas it has. A rejected block (unknown or mismatching)
-        is deleted and the write fails."""
-        rejected = self.namenode.block_received(self.node_id, [{**info.as_json(), "holders": holders}])
+        covers a block however many replicas it has. ``crc32c`` (``dfs_common.crc.to_hex``) is the
+        block's CRC32C as received, which the name node keeps with the block. A rejected block
+        (unknown or mismatching) is deleted and the write fails."""
+        item: dict[str, Any] = {**info.as_json(), "holders": holders}
+        if crc32c is not None:
+            item["crc32c"] = crc32c
+        rejected = self.namenode.block_received(self.node_id, [item])
         if info.block_id in rejected:
             log.warning("name node rejected block %s; deleting it", info.block_id)
             raise IllegalArgument(f"Name node rejected block {info.block_id}")
@@ -278,3 +289,20 @@ class _BoundedFile(io.RawIOBase):
             self._file.close()
         finally:
             super().close()
+
+
+class _CrcReader:
+    """A block body as ``StorageRoot.store`` reads it, with the CRC32C and the count of every byte
+    read so far (``dfs_common.crc``)."""
+
+    def __init__(self, source: Readable) -> None:
+        self._source = source
+        self.crc = 0
+        self.length = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        chunk = self._source.read(size)
+        if chunk:
+            self.crc = crc.crc32c(chunk, self.crc)
+            self.length += len(chunk)
+        return chunk

@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from dfs_common import crc
 from dfs_common.blocks import checksum as block_checksum
 from dfs_common.blocks import chunk_span, digests_checksum, verify_span
 from dfs_common.errors import IllegalArgument, NotFound, Unavailable
@@ -71,6 +72,9 @@ class FileBlocks:
         block_id = str(location.get("blockId"))
         expected = location.get("checksum")
         data = self._local(block_id, expected)
+        length = int(location.get("length", 0))
+        if data is not None and len(data) == int(location.get("blockLength", length)) > length:
+            data = data[:length]  # a truncated file uses a prefix of the block (as read_block answers)
         if data is None:
             data = bytes(self.client.read_block(self._peers(location)))
         if len(data) != int(location.get("length", len(data))):
@@ -125,12 +129,41 @@ class FileBlocks:
         own = self.root.node_id()
         return {**location, "dataNodes": [n for n in location.get("dataNodes") or [] if n.get("id") != own]}
 
+    def composite_checksum(self) -> dict[str, Any]:
+        """HDFS's ``COMPOSITE-CRC32C`` file checksum (``dfs.checksum.combine.mode=COMPOSITE_CRC``):
+        the CRC32C of the file's bytes, 4 bytes big-endian, composed from each block's CRC32C and
+        length (``dfs_common.crc``), so it does not depend on block sizes and matches an HDFS
+        cluster's for the same bytes. Each block's CRC32C comes from the name node's record, kept
+        when a data node received it (an erasure-coded group's: from its writer, of its logical
+        bytes): no byte is read. Read and computed here only for blocks without one (written
+        before it was kept) and blocks a truncated file uses a prefix of. Holes are composed
+        from their length. An empty file answers what HDFS answers for one whatever the
+        mode: its MD5MD5CRC form with no CRCs (``empty_checksum``)."""
+        if self.length == 0:
+            return empty_checksum()
+        parts: list[tuple[int, int]] = []
+        for location in self.blocks:
+            length = int(location.get("length", 0))
+            if not location.get("blockId"):
+                parts.append((crc.zeros(length), length))
+                continue
+            stored = crc.parse_hex(location.get("crc32c"))
+            whole = int(location.get("blockLength", length)) == length
+            if stored is None or not whole:
+                stored = crc.crc32c(self.fetch(location))
+            parts.append((stored, length))
+        return {"FileChecksum": {"algorithm": "COMPOSITE-CRC32C", "bytes": crc.to_hex(crc.compose(parts)),
+                                 "length": 4}}
+
     def checksum(self) -> dict[str, Any]:
         """Hadoop's ``MD5-of-<n>MD5-of-512CRC32`` of the file, as WebHDFS answers it.
 
         Per block: MD5 over the big-endian CRC32s of each 512-byte chunk; the file: MD5 over the
         block MD5s. ``n`` (CRCs per block) is that of the first block when the file has more than
-        one block, else 0, as HDFS computes it, so Hadoop's Java client accepts the answer."""
+        one block, else 0, as HDFS computes it, so Hadoop's Java client accepts the answer. An
+        empty file answers HDFS's fixed value for one (``empty_checksum``)."""
+        if self.length == 0:
+            return empty_checksum()
         block_md5s = hashlib.md5()
         crc_per_block = 0
         for index, location in enumerate(self.blocks):
@@ -154,6 +187,14 @@ class FileBlocks:
             "bytes": raw.hex(),
             "length": len(raw),
         }}
+
+
+def empty_checksum() -> dict[str, Any]:
+    """What HDFS answers for an empty file in either combine mode (its ``FileChecksumHelper``
+    keeps the value older versions gave): ``MD5-of-0MD5-of-0CRC32``, 0 bytes per CRC, 0 CRCs per
+    block, and the MD5 of 32 zero bytes."""
+    raw = struct.pack(">iq", 0, 0) + hashlib.md5(bytes(32)).digest()
+    return {"FileChecksum": {"algorithm": "MD5-of-0MD5-of-0CRC32", "bytes": raw.hex(), "length": len(raw)}}
 
 
 def _zeros(count: int) -> Iterator[bytes]:

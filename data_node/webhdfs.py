@@ -15,6 +15,7 @@ from urllib.parse import quote, urlparse
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from dfs_common import crc
 from dfs_common.errors import DFSError, IllegalArgument, PastEndOfFile
 from dfs_common.paths import normalize
 from dfs_common.settings import Settings
@@ -122,7 +123,11 @@ class WebHdfs:
                         mimetype="application/octet-stream", direct_passthrough=True)
 
     def on_getfilechecksum(self, request: Request, params: Params, client: HttpNameNode, path: str) -> Response:
-        return json_response(FileBlocks(client, path, self.root, self.scrubber).checksum())
+        """Hadoop's MD5MD5CRC form, or with ``checksum.combine.mode=COMPOSITE_CRC`` the
+        COMPOSITE-CRC32C one, from the CRC32Cs kept with the blocks (``FileBlocks``)."""
+        mode = crc.combine_mode(params.text(crc.COMBINE_MODE_PARAM))
+        blocks = FileBlocks(client, path, self.root, self.scrubber)
+        return json_response(blocks.composite_checksum() if mode == crc.COMPOSITE_CRC else blocks.checksum())
 
     # -- helpers ----------------------------------------------------------------------------
 

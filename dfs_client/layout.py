@@ -216,6 +216,8 @@ class Layout:
             else:
                 blocks.append({"blockId": segment.location["blockId"], "length": segment.length,
                                "checksum": segment.location["checksum"]})
+                if segment.location.get("crc32c"):  # an erasure-coded group's (``striping``)
+                    blocks[-1]["crc32c"] = segment.location["crc32c"]
         return blocks
 
     # -- helpers -----------------------------------------------------------------------------

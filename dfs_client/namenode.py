@@ -536,7 +536,10 @@ def _commit_body(blocks: list[dict[str, Any]], options: dict[str, Any]) -> dict[
 def _commit_entry(block: dict[str, Any]) -> dict[str, Any]:
     if block.get("blockId") is None:
         return {"blockId": None, "length": int(block["length"])}
-    return {"blockId": block["blockId"], "length": int(block["length"]), "checksum": block["checksum"]}
+    entry = {"blockId": block["blockId"], "length": int(block["length"]), "checksum": block["checksum"]}
+    if block.get("crc32c"):  # an erasure-coded group's, of its logical bytes (``striping``)
+        entry["crc32c"] = block["crc32c"]
+    return entry
 
 
 def decode_xattr_value(value: str | None) -> bytes:

@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from dfs_common import crc
 from dfs_common.blocks import CHECKSUM_HEADER, PIPELINE_HEADER, SYNC_HEADER, checksum
 from dfs_common.erasure import parse_policy
 from dfs_common.errors import ChecksumMismatch, DFSError, IllegalArgument, NoSpace, NotFound, Unavailable
@@ -70,8 +71,10 @@ def write_group(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
             except DFSError as error:
                 errors.append((fragment, error))
         if not errors:
+            # its CRC32C too: the name node keeps it for WebHDFS's COMPOSITE-CRC checksum, which
+            # no data node can take (each sees a fragment)
             return {"blockId": group["blockId"], "length": len(data), "checksum": checksum(data),
-                    "ecPolicy": policy.name,
+                    "crc32c": crc.to_hex(crc.crc32c(data)), "ecPolicy": policy.name,
                     "fragments": [{"index": f["index"], "blockId": f["blockId"], "length": len(pieces[f["index"]]),
                                    "checksum": digests[f["index"]], "dataNodes": f["pipeline"][:1],
                                    **({"access": f["readAccess"]} if f.get("readAccess") else {})}

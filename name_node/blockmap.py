@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from dfs_common import crc
 from dfs_common.blocks import format_block_id, parse_block_id, parse_checksum
 from dfs_common.errors import IllegalArgument, TooLarge
 
@@ -116,11 +117,27 @@ def parse_extents(entries: Any, max_block_size: int,
     return parsed
 
 
-def swap_extents(txn: Txn, ino: int, entries: list[tuple[str | None, int, str | None]]) -> tuple[list[tuple[int, int]], int, list[int]]:
+def parse_crcs(entries: Any) -> dict[str, int]:
+    """The ``crc32c`` (``dfs_common.crc.to_hex``) COMMIT entries carry, by block id: a writer's
+    CRC32C of an erasure-coded group's logical bytes, which no data node sees whole. Garbled
+    ones are left out (the group's WebHDFS COMPOSITE-CRC is then computed from its bytes)."""
+    found: dict[str, int] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("blockId"), str):
+            value = crc.parse_hex(entry.get("crc32c"))
+            if value is not None:
+                found[entry["blockId"]] = value
+    return found
+
+
+def swap_extents(txn: Txn, ino: int, entries: list[tuple[str | None, int, str | None]],
+                 crcs: dict[str, int] | None = None) -> tuple[list[tuple[int, int]], int, list[int]]:
     """Replace a file's block list, the heart of COMMIT. Answers (extents, size, adopted blocks).
 
     Each id must already belong to this file (a prefix of it may be kept, as truncate does) or be
     a pending block a data node confirmed with the same length and checksum; anything else is 400.
+    ``crcs`` (``parse_crcs``) is used only for erasure-coded groups joining the file: a replicated
+    block's CRC32C is the one its data node confirmed.
     """
     old = txn.extents(ino)
     old_numbers = {number for number, _ in old if number}
@@ -150,7 +167,7 @@ def swap_extents(txn: Txn, ino: int, entries: list[tuple[str | None, int, str | 
         elif record.owner:
             raise IllegalArgument(f"Block {block_id} belongs to another file")
         elif (group := groups.group(txn, number) if groups.any_groups(txn) else None) is not None:
-            _adopt_group(txn, ino, number, record, group[1], length, checksum)
+            _adopt_group(txn, ino, number, record, group[1], length, checksum, (crcs or {}).get(block_id))
         else:
             if not record.replicas:
                 raise IllegalArgument(f"Block {block_id} has not been confirmed by any data node")
@@ -168,7 +185,7 @@ def swap_extents(txn: Txn, ino: int, entries: list[tuple[str | None, int, str | 
 
 
 def _adopt_group(txn: Txn, ino: int, number: int, record: BlockRecord, fragments: list[int],
-                 length: int, checksum: str | None) -> None:
+                 length: int, checksum: str | None, crc32c: int | None = None) -> None:
     """A pending erasure-coded group joins a file: every fragment must have been confirmed by its
     data node (invariant 4); the group's length and checksum are those of its logical bytes, as
     its writer encoded them (readers check them after decoding)."""
@@ -184,15 +201,19 @@ def _adopt_group(txn: Txn, ino: int, number: int, record: BlockRecord, fragments
         txn.put_block(fragment_number, fragment)
     txn.delete("pending", pack_u64(record.pending_since) + pack_u64(number))
     record.owner, record.pending_since, record.length, record.checksum = ino, 0, length, checksum
+    record.crc32c = -1 if crc32c is None else crc32c
     txn.put_block(number, record)
 
 
-def receive(txn: Txn, node: str, block_id: Any, length: Any, checksum: Any) -> int | None:
-    """Record that ``node`` holds a block; None when the block is unknown or does not match."""
-    return _receive(txn, node, block_id, length, checksum)[0]
+def receive(txn: Txn, node: str, block_id: Any, length: Any, checksum: Any, crc32c: Any = None) -> int | None:
+    """Record that ``node`` holds a block; None when the block is unknown or does not match.
+    ``crc32c`` (``dfs_common.crc.to_hex``), the CRC32C the data node took of the bytes it
+    received, is kept with the block if it has none yet (a garbled one is ignored)."""
+    return _receive(txn, node, block_id, length, checksum, crc32c)[0]
 
 
-def _receive(txn: Txn, node: str, block_id: Any, length: Any, checksum: Any) -> tuple[int | None, bool]:
+def _receive(txn: Txn, node: str, block_id: Any, length: Any, checksum: Any,
+             crc32c: Any = None) -> tuple[int | None, bool]:
     """``receive``, also saying whether the replica is new to the block map."""
     try:
         number = int(parse_block_id(block_id), 16)
@@ -208,6 +229,9 @@ def _receive(txn: Txn, node: str, block_id: Any, length: Any, checksum: Any) -> 
         record.length, record.checksum = length, checksum
     elif (record.length, record.checksum) != (length, checksum):
         return None, False
+    value = crc.parse_hex(crc32c)
+    if value is not None and record.crc32c < 0:
+        record.crc32c = value
     added = node not in record.replicas
     if added:
         record.replicas.append(node)

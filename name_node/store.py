@@ -88,6 +88,9 @@ class BlockRecord:
     """A block the name node handed out: ``owner`` is the file's inode, 0 while pending.
 
     ``length`` is -1 until a data node first confirms the block; replicas are confirmed node ids.
+    ``crc32c`` is the CRC32C of the block's bytes as the confirming data node received them (of an
+    erasure-coded group: of its logical bytes, from its writer), -1 when unknown: a block written
+    before it was kept, whose WebHDFS COMPOSITE-CRC checksum is then computed from its bytes.
     """
 
     length: int = -1
@@ -95,14 +98,18 @@ class BlockRecord:
     replicas: list[str] = field(default_factory=list)
     owner: int = 0
     pending_since: int = 0
+    crc32c: int = -1
 
     def encode(self) -> bytes:
-        return marshal.dumps((self.length, self.checksum, self.replicas, self.owner, self.pending_since))
+        if self.crc32c < 0:  # records without one keep the five-field form older versions read
+            return marshal.dumps((self.length, self.checksum, self.replicas, self.owner, self.pending_since))
+        return marshal.dumps((self.length, self.checksum, self.replicas, self.owner, self.pending_since,
+                              self.crc32c))
 
     @classmethod
     def decode(cls, data: bytes) -> "BlockRecord":
-        length, checksum, replicas, owner, since = marshal.loads(data)
-        return cls(length, checksum, list(replicas), owner, since)
+        length, checksum, replicas, owner, since, *rest = marshal.loads(data)
+        return cls(length, checksum, list(replicas), owner, since, rest[0] if rest else -1)
 
 
 def node_key(node_id: str, block: int) -> bytes:

@@ -104,6 +104,7 @@ class ContentOps:
         body = read_json_object(call.request, MAX_COMMIT_BODY, "COMMIT body")
         settings = self.settings
         entries = blockmap.parse_extents(body.get("blocks"), settings.max_block_size, settings.max_file_size)
+        crcs = blockmap.parse_crcs(body.get("blocks"))
         create, overwrite = bool(body.get("create", False)), bool(body.get("overwrite", False))
         file_id = optional_int(body, "fileId")
         mode = optional_mode(body.get("permission"))
@@ -134,7 +135,7 @@ class ContentOps:
                 ino, inode = where.existing()
                 buffers.check_writable(txn, where.parent_ino, call.path)
             old_size = inode.size
-            _, inode.size, adopted = blockmap.swap_extents(txn, ino, entries)
+            _, inode.size, adopted = blockmap.swap_extents(txn, ino, entries, crcs)
             buffers.resized(txn, where.parent_ino, old_size, inode.size)
             inode.mtime = mtime if mtime is not None else now
             inode.ctime = now

@@ -89,7 +89,8 @@ class InternalOps:
         with self.store.write() as txn:
             for item, holders in confirmed:
                 numbers = [(holder, blockmap.receive(txn, holder, item.get("blockId"), item.get("length"),
-                                                     item.get("checksum"))) for holder in holders]
+                                                     item.get("checksum"), item.get("crc32c")))
+                           for holder in holders]
                 if any(number is None for _, number in numbers):  # unknown or mismatching: the same for all
                     rejected.append(item.get("blockId"))
                 else:

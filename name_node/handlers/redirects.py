@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 
 from werkzeug.wrappers import Response
 
+from dfs_common import crc
 from dfs_common.blocks import format_block_id
 from dfs_common.errors import AlreadyExists, IllegalArgument, IsADirectory, NotFound, PastEndOfFile, Unavailable
 from dfs_common.hosts import addresses, url_host
@@ -65,6 +66,7 @@ class RedirectOps:
         return self._to(call, target or self.placement.any_alive())
 
     def op_getfilechecksum(self, call: Call) -> Response:
+        crc.combine_mode(call.params.text(crc.COMBINE_MODE_PARAM))  # a bad one is 400 here, not after the redirect
         return self._redirect_for_file(call, READ, read=True)
 
     def op_create(self, call: Call) -> Response:

@@ -10,6 +10,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from dfs_common import crc
 from dfs_common.blocks import format_block_id
 from dfs_common.errors import IllegalArgument
 from dfs_common.web import json_response
@@ -145,6 +146,8 @@ def _location(txn: Txn, number: int, offset: int, size: int, live: dict[str, Any
     }
     if record is not None and record.length != size:
         location["blockLength"] = record.length
+    if record is not None and record.crc32c >= 0:
+        location["crc32c"] = crc.to_hex(record.crc32c)  # of all record.length bytes
     erasure.annotate(txn, number, location, live, order)
     return location
 

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import crc32c
 import pytest
 from werkzeug.test import Client
 
@@ -37,6 +38,8 @@ def test_put_then_get_returns_the_bytes_and_checksum(make_node: Any, namenode: A
     assert response.json == {"blockId": BLOCK, "length": len(DATA), "checksum": checksum(DATA),
                              "stored": [node.node_id]}
     assert namenode.holders(BLOCK) == [node.node_id]
+    # the CRC32C taken on the way in rides with the confirmation (the COMPOSITE-CRC checksum's)
+    assert namenode.received[-1]["blocks"][0]["crc32c"] == f"{crc32c.crc32c(DATA):08x}"
     got = Client(node).get(f"/blocks/{BLOCK}")
     assert got.status_code == 200 and got.get_data() == DATA
     assert got.headers["X-DFS-Checksum"] == checksum(DATA)

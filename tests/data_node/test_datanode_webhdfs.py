@@ -7,6 +7,7 @@ import struct
 import zlib
 from typing import Any
 
+import crc32c
 import pytest
 from werkzeug.test import Client
 
@@ -44,6 +45,7 @@ class FakeClient:
         self.remote_reads: list[str] = []
         self.writers: list[Writer] = []
         self.made_dirs: list[str] = []
+        self.crcs: dict[str, str] = {}  # block id -> the CRC32C the name node kept (none: an older block)
 
     def mkdirs(self, path: str) -> bool:
         self.made_dirs.append(path)
@@ -57,12 +59,16 @@ class FakeClient:
         return self.writers[-1]
 
     def block_locations(self, path: str) -> dict[str, Any]:
+        if path == "/data/empty":
+            return {"BlockLocation": [], "fileLength": 0}
         if path != "/data/f":
             raise NotFound(f"File does not exist: {path}")
         blocks, offset = [], 0
         for block_id, data in ((LOCAL, ONE), (None, bytes(HOLE)), (REMOTE, TWO)):
             blocks.append({"blockId": block_id, "offset": offset, "length": len(data),
                            "checksum": checksum(data) if block_id else None, "dataNodes": []})
+            if block_id in self.crcs:
+                blocks[-1]["crc32c"] = self.crcs[block_id]
             offset += len(data)
         return {"BlockLocation": blocks, "fileLength": offset}
 
@@ -217,6 +223,41 @@ def test_getfilechecksum_is_hadoops_md5_of_md5_of_crc32(served: Any) -> None:
     file_md5 = hashlib.md5(b"".join(block_md5(d) for d in (ONE, bytes(HOLE), TWO))).digest()
     assert answer == {"algorithm": "MD5-of-10MD5-of-512CRC32", "length": 28,
                       "bytes": (struct.pack(">iq", 512, 10) + file_md5).hex()}
+
+
+def test_composite_crc_of_older_blocks_is_computed_from_their_bytes(served: Any) -> None:
+    node, fake, _ = served  # no CRC32C kept for either block: both read (the local one locally)
+    response = Client(node).get("/webhdfs/v1/data/f?op=GETFILECHECKSUM&checksum.combine.mode=COMPOSITE_CRC")
+    assert response.status_code == 200, response.get_data()
+    assert response.json == {"FileChecksum": {"algorithm": "COMPOSITE-CRC32C", "length": 4,
+                                              "bytes": crc32c.crc32c(WHOLE).to_bytes(4, "big").hex()}}
+    assert fake.remote_reads == [REMOTE]
+
+
+def test_composite_crc_from_the_kept_crcs_reads_no_block(served: Any) -> None:
+    node, fake, _ = served
+    fake.crcs = {LOCAL: f"{crc32c.crc32c(ONE):08x}", REMOTE: f"{crc32c.crc32c(TWO):08x}"}
+    node.root.delete(LOCAL)  # neither block can be read now: the kept CRCs are all there is
+    response = Client(node).get("/webhdfs/v1/data/f?op=GETFILECHECKSUM&CHECKSUM.COMBINE.MODE=composite_crc")
+    assert response.status_code == 200, response.get_data()
+    assert response.json["FileChecksum"]["bytes"] == f"{crc32c.crc32c(WHOLE):08x}"
+    assert fake.remote_reads == []
+
+
+def test_an_empty_file_answers_hdfs_fixed_checksum_in_both_modes(served: Any) -> None:
+    node, _, _ = served
+    wanted = {"algorithm": "MD5-of-0MD5-of-0CRC32", "length": 28,
+              "bytes": (struct.pack(">iq", 0, 0) + hashlib.md5(bytes(32)).digest()).hex()}
+    for query in ("", "&checksum.combine.mode=COMPOSITE_CRC", "&checksum.combine.mode=MD5MD5CRC"):
+        response = Client(node).get(f"/webhdfs/v1/data/empty?op=GETFILECHECKSUM{query}")
+        assert response.status_code == 200 and response.json == {"FileChecksum": wanted}, query
+
+
+def test_an_unknown_combine_mode_is_400(served: Any) -> None:
+    node, fake, _ = served
+    response = Client(node).get("/webhdfs/v1/data/f?op=GETFILECHECKSUM&checksum.combine.mode=CRC32")
+    assert response.status_code == 400
+    assert "checksum.combine.mode" in response.json["RemoteException"]["message"]
 
 
 @pytest.mark.parametrize(("method", "url", "status"), [

@@ -330,3 +330,32 @@ def test_a_confirmed_block_counts_its_length_not_the_block_size(nn: NN) -> None:
     nn.heartbeat("dn1", remaining=10 << 20)
     assert (member.reserved, member.landed) == (0, 0)
     assert block["blockId"] != pending["blockId"]
+
+
+def test_the_crc32c_a_data_node_confirms_is_kept_and_located(nn: NN) -> None:
+    """The CRC32C behind WebHDFS's COMPOSITE-CRC checksum: kept from the first confirmation that
+    carries one, never replaced, a garbled one ignored; absent for a block confirmed without."""
+    nn.heartbeat("dn1")
+    nn.heartbeat("dn2")
+    kept = nn.ok("POST", "/f", "ADDBLOCK")["Block"]["blockId"]
+    for node, value in (("dn1", "zz"), ("dn1", "0badc0de"), ("dn2", "12345678")):
+        status, body = nn.post("/internal/block_received", {"id": node, "blocks": [
+            {"blockId": kept, "length": 100, "checksum": "00000000000000aa", "crc32c": value}]})
+        assert status == 200 and not body.get("rejected"), body
+    older = nn.write_block("/f", 50)  # a data node that sends none (or a block from before)
+    assert nn.commit("/f", [{"blockId": kept, "length": 100, "checksum": "00000000000000aa"}, older],
+                     create=True)[0] == 200
+    locations = nn.ok("GET", "/f", "GETFILEBLOCKLOCATIONS")["BlockLocations"]["BlockLocation"]
+    assert locations[0]["crc32c"] == "0badc0de" and "crc32c" not in locations[1]
+
+
+def test_block_records_without_a_crc32c_decode_as_before() -> None:
+    import marshal
+
+    from name_node.store import BlockRecord
+
+    old = marshal.dumps((100, "00000000000000aa", ["dn1"], 7, 0))  # as written before the CRC was kept
+    assert BlockRecord.decode(old) == BlockRecord(100, "00000000000000aa", ["dn1"], 7, 0, -1)
+    assert marshal.loads(BlockRecord(100, "00000000000000aa", ["dn1"], 7, 0).encode()) == marshal.loads(old)
+    record = BlockRecord(100, "00000000000000aa", ["dn1"], 7, 0, 0xFFFFFFFF)
+    assert BlockRecord.decode(record.encode()) == record

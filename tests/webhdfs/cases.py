@@ -141,4 +141,10 @@ CASES: list[Case] = [
     Case("getallstoragepolicy", "GET", "/", {"op": "GETALLSTORAGEPOLICY"}),
     Case("unsetstoragepolicy", "POST", f"{D}/dir", {"op": "UNSETSTORAGEPOLICY"}),
     Case("getstoragepolicy-default", "GET", f"{D}/dir", {"op": "GETSTORAGEPOLICY"}),
+    # -- GETFILECHECKSUM's COMPOSITE-CRC form (after the rest, so the earlier files keep their numbers)
+    Case("create-for-checksums", "PUT", f"{D}/crc.txt", {"op": "CREATE"}, b"123456789", follow=True),
+    Case("getfilechecksum-composite-crc", "GET", f"{D}/crc.txt",
+         {"op": "GETFILECHECKSUM", "checksum.combine.mode": "COMPOSITE_CRC"}, follow=True),
+    Case("getfilechecksum-bad-combine-mode", "GET", f"{D}/crc.txt",
+         {"op": "GETFILECHECKSUM", "checksum.combine.mode": "CRC32"}),
 ]
