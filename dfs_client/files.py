@@ -119,6 +119,12 @@ class DFSFile(PositionedFile):
             self._adopt(status, status["BlockLocation"], block_size)  # located already (see ``status``)
         elif status is not None and status.get("type", "FILE") == "FILE" and not int(status.get("length") or 0):
             self._adopt(status, [], block_size)
+            # a file this client just created (the mount's create): its COMMIT handed out the block
+            # its first bytes go to, so they need no ADDBLOCK
+            handed = nn.take_first_block(self.file_id) if self._writable and self.file_id else None
+            if handed is not None:
+                self._first_block_at = handed.pop("handedOut")
+                self._first_block = handed
         else:
             self._locate(block_size)
         shared = getattr(nn, "block_cache", None)

@@ -39,6 +39,7 @@ _WEBHDFS = "/webhdfs/v1"
 # reported, a heartbeat or two), and the pause between tries.
 SAFEMODE_WAIT = 60.0
 SAFEMODE_PAUSE = 0.25
+FIRST_BLOCKS_KEPT = 1024  # handed-out first blocks remembered for writers yet to open their file
 # Threads shared by every open file of a client for block writes and read-ahead; each file bounds
 # its own share (blocks in flight, blocks ahead), so this only caps the whole process.
 IO_THREADS = 32
@@ -108,7 +109,7 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
     _unset_storage_policy = Operation("POST", "UNSETSTORAGEPOLICY", idempotent=True)
     _get_storage_policy = Operation("GET", "GETSTORAGEPOLICY", "BlockStoragePolicy")
     _get_all_storage_policies = Operation("GET", "GETALLSTORAGEPOLICY", "BlockStoragePolicies")
-    _commit = Operation("POST", "COMMIT", "FileStatus")
+    _commit = Operation("POST", "COMMIT")  # {"FileStatus", and with addBlock a new file's "Block"}
     _check_commit = Operation("POST", "COMMIT", idempotent=True)  # ``"check": true`` writes nothing
     _report_bad_block = Operation("POST", "REPORTBADBLOCK", idempotent=True)
     _renew_blocks = Operation("POST", "RENEWBLOCKS", idempotent=True)
@@ -158,6 +159,9 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
         self.block_cache: BlockCache | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+        # first blocks handed out by creating COMMITs (``addBlock``), by fileId, until the file's
+        # writer takes its own (``take_first_block``): the mount creates, then opens to write
+        self._first_blocks: dict[int, dict[str, Any]] = {}
         # Client-side encryption (``sealed.py``): files under ``encrypt_under`` are stored
         # encrypted with ``key``, which never leaves this process.
         self.encryption: Encryption | None = None
@@ -466,8 +470,20 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
         ``mtimeNs``/``mtime_ns``. ``sync``: answered only once the change is on the name node's
         disk (see the README's durability contract). Answers the new FileStatus.
         """
-        status = self._commit(path, json_body=_commit_body(blocks, options), sync=True if sync else None)
+        answer = self._commit(path, json_body=_commit_body(blocks, options), sync=True if sync else None)
+        status = answer["FileStatus"]
+        if isinstance(answer.get("Block"), dict):  # ``addBlock`` on a create: its first block
+            with self._executor_lock:
+                if len(self._first_blocks) >= FIRST_BLOCKS_KEPT:
+                    self._first_blocks.pop(next(iter(self._first_blocks)))
+                self._first_blocks[int(status["fileId"])] = dict(answer["Block"], handedOut=time.monotonic())
         return self.encryption.shown(path, status) if self.encryption else status
+
+    def take_first_block(self, file_id: int) -> dict[str, Any] | None:
+        """The first block a creating COMMIT of file ``file_id`` handed out (with ``handedOut``,
+        the monotonic time it came), once: the writer of a new file ships its first bytes there."""
+        with self._executor_lock:
+            return self._first_blocks.pop(file_id, None)
 
     def check_commit(self, path: str, **options: Any) -> dict[str, Any]:
         """What ``commit(path, [], **options)`` would refuse, raised now, without writing anything:

@@ -426,7 +426,8 @@ class FileSystem:
         kind = stat_mod.S_IFMT(mode)
         owner, group = self._creator(path, caller)
         if kind == stat_mod.S_IFREG:
-            status = self.client.commit(path, [], create=True, overwrite=False,
+            # addBlock: the answer also hands out the new file's first block (``take_first_block``)
+            status = self.client.commit(path, [], create=True, overwrite=False, addBlock=True,
                                         permission=mode & 0o7777, owner=owner, group=group)
         elif kind in _SPECIAL_NAMES:
             status = self.client.mknod(path, _SPECIAL_NAMES[kind], rdev=rdev, permission=mode & 0o7777,
@@ -555,7 +556,8 @@ class FileSystem:
         split_path(path)
         owner, group = self._creator(path, caller)
         try:
-            status = self.client.commit(path, [], create=True, overwrite=False,
+            # addBlock: the answer also hands out the new file's first block (``take_first_block``)
+            status = self.client.commit(path, [], create=True, overwrite=False, addBlock=True,
                                         permission=mode & 0o7777, owner=owner, group=group)
         except errors.AlreadyExists:
             if flags & os.O_EXCL:

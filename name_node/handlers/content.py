@@ -22,10 +22,10 @@ from .. import attributes, blockmap, buffers, erasure, groups, namespace, storag
 from ..filestatus import file_status
 from ..heal import Healer
 from ..identity import Identity
-from ..members import Members
+from ..members import Member, Members
 from ..permissions import WRITE, check
 from ..placement import Placement
-from ..store import Store
+from ..store import Store, Txn
 from .call import (MAX_REPLICATION, Call, block_list, boolean, check_block_size, empty, optional_int,
                    optional_mode, optional_str, parse_block_param)
 
@@ -97,6 +97,9 @@ class ContentOps:
             with self.store.write() as txn:
                 blockmap.abandon(txn, [number])
             raise
+        return self._signed(number, pipeline)
+
+    def _signed(self, number: int, pipeline: list[Member]) -> dict[str, object]:
         block = {"blockId": format_block_id(number), "pipeline": [{"id": m.id, "url": m.client_url} for m in pipeline]}
         return self.identity.sign_write(block)
 
@@ -123,14 +126,17 @@ class ContentOps:
                     pass
             return json_response(answer)
         now = time.time_ns()
+        first: dict[str, object] | None = None
         with self.store.write() as txn:
             where = namespace.resolve(txn, call.path, call.caller, follow=True)
             if not _writes_existing(call, where, create, overwrite, file_id):
                 ino, inode = namespace.create_file(
                     txn, where, call.caller, 0o644 if mode is None else mode, replication,
                     block_size, now, optional_str(body, "owner"), optional_str(body, "group"))
-                erasure.record_for_file(txn, ino, where.parent_ino)
+                coded = erasure.record_for_file(txn, ino, where.parent_ino)
                 storagepolicy.stamp_new_file(txn, ino, where.parent_ino)
+                if body.get("addBlock", False) is True and not entries and coded is None:
+                    first = self._first_block(txn, inode.replication, storagepolicy.effective(txn, ino))
             else:
                 ino, inode = where.existing()
                 buffers.check_writable(txn, where.parent_ino, call.path)
@@ -147,7 +153,19 @@ class ContentOps:
                 status["ecPolicy"] = coding
         if short:
             self.healer.suspect(short)
-        return json_response({"FileStatus": status})
+        return json_response({"FileStatus": status, **({"Block": first} if first is not None else {})})
+
+    def _first_block(self, txn: Txn, replication: int, policy: storagepolicy.StoragePolicy) -> dict[str, object] | None:
+        """What a creating COMMIT with ``addBlock`` hands out beside the new file: its first block
+        and pipeline, allocated in the same transaction, so the first write of a small file needs
+        no ADDBLOCK (the mount's create). It reserves no space, since it may never be written
+        (``touch``; an unwritten one expires with the other pending blocks): a node that turns out
+        to have no room fails the PUT, and the writer asks ADDBLOCK for another pipeline."""
+        try:
+            pipeline = self.placement.choose(min(replication, 32), 0, policy=policy)
+        except NoSpace:
+            return None
+        return self._signed(blockmap.allocate(txn, time.time_ns(), self.block_ids), pipeline)
 
     def _check_commit(self, call: Call, create: bool, overwrite: bool, file_id: int | None,
                       replication: int, block_size: int) -> dict[str, Any]:
