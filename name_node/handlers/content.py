@@ -23,7 +23,7 @@ from ..filestatus import file_status
 from ..heal import Healer
 from ..identity import Identity
 from ..members import Member, Members
-from ..permissions import WRITE, check
+from ..permissions import WRITE, Caller, check
 from ..placement import Placement
 from ..store import Store, Txn
 from .call import (MAX_REPLICATION, Call, block_list, boolean, check_block_size, empty, optional_int,
@@ -105,33 +105,28 @@ class ContentOps:
 
     def op_commit(self, call: Call) -> Response:
         body = read_json_object(call.request, MAX_COMMIT_BODY, "COMMIT body")
+        if body.get("check", False) is True:
+            return json_response(self._check_commit(call, body))
+        return json_response(self.commit_file(call.caller, call.path, body))
+
+    def commit_file(self, caller: Caller, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A COMMIT (``body`` as WebHDFS clients send it) by ``caller``: the file's whole block list
+        in one transaction; answers ``{"FileStatus"}`` (and a create's first ``Block``). Also what
+        a pipeline's confirmation commits for a writer that sent its COMMIT with its last block
+        (``InternalOps.on_block_received``)."""
         settings = self.settings
         entries = blockmap.parse_extents(body.get("blocks"), settings.max_block_size, settings.max_file_size)
         crcs = blockmap.parse_crcs(body.get("blocks"))
-        create, overwrite = bool(body.get("create", False)), bool(body.get("overwrite", False))
-        file_id = optional_int(body, "fileId")
+        create, overwrite, file_id, replication, block_size = _commit_options(settings, body)
         mode = optional_mode(body.get("permission"))
-        replication = min(optional_int(body, "replication") or settings.replication, MAX_REPLICATION)
-        block_size = optional_int(body, "blockSize") or settings.block_size
-        check_block_size(settings, block_size)
         mtime = optional_int(body, "mtimeNs")
-        if body.get("check", False) is True:
-            answer = self._check_commit(call, create, overwrite, file_id, replication, block_size)
-            # the writer's first block, one request saved (an erasure-coded file's is a group: none)
-            if body.get("addBlock", False) is True and not answer["ecPolicy"]:
-                try:  # it reserves a whole block size: where that does not fit, the writer's own
-                    answer["Block"] = self._new_block(answer["replication"], answer["blockSize"], [],
-                                                      storagepolicy.parse(answer["storagePolicy"]))
-                except NoSpace:  # ADDBLOCK reserves the length it really ships
-                    pass
-            return json_response(answer)
         now = time.time_ns()
         first: dict[str, object] | None = None
         with self.store.write() as txn:
-            where = namespace.resolve(txn, call.path, call.caller, follow=True)
-            if not _writes_existing(call, where, create, overwrite, file_id):
+            where = namespace.resolve(txn, path, caller, follow=True)
+            if not _writes_existing(path, caller, where, create, overwrite, file_id):
                 ino, inode = namespace.create_file(
-                    txn, where, call.caller, 0o644 if mode is None else mode, replication,
+                    txn, where, caller, 0o644 if mode is None else mode, replication,
                     block_size, now, optional_str(body, "owner"), optional_str(body, "group"))
                 coded = erasure.record_for_file(txn, ino, where.parent_ino)
                 storagepolicy.stamp_new_file(txn, ino, where.parent_ino)
@@ -139,7 +134,7 @@ class ContentOps:
                     first = self._first_block(txn, inode.replication, storagepolicy.effective(txn, ino))
             else:
                 ino, inode = where.existing()
-                buffers.check_writable(txn, where.parent_ino, call.path)
+                buffers.check_writable(txn, where.parent_ino, path)
             old_size = inode.size
             _, inode.size, adopted = blockmap.swap_extents(txn, ino, entries, crcs)
             buffers.resized(txn, where.parent_ino, old_size, inode.size)
@@ -153,7 +148,7 @@ class ContentOps:
                 status["ecPolicy"] = coding
         if short:
             self.healer.suspect(short)
-        return json_response({"FileStatus": status, **({"Block": first} if first is not None else {})})
+        return {"FileStatus": status, **({"Block": first} if first is not None else {})}
 
     def _first_block(self, txn: Txn, replication: int, policy: storagepolicy.StoragePolicy) -> dict[str, object] | None:
         """What a creating COMMIT with ``addBlock`` hands out beside the new file: its first block
@@ -167,24 +162,32 @@ class ContentOps:
             return None
         return self._signed(blockmap.allocate(txn, time.time_ns(), self.block_ids), pipeline)
 
-    def _check_commit(self, call: Call, create: bool, overwrite: bool, file_id: int | None,
-                      replication: int, block_size: int) -> dict[str, Any]:
+    def _check_commit(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
         """COMMIT with ``"check": true``: every check this COMMIT would make, nothing written. A
         writer opening ``wb``/``xb`` learns at open what would refuse its first commit, while the
-        old file (or the absence of one) stays until that commit."""
+        old file (or the absence of one) stays until that commit. With ``addBlock`` the answer also
+        hands out the writer's first block (an erasure-coded file's is a group: none)."""
+        create, overwrite, file_id, replication, block_size = _commit_options(self.settings, body)
         with self.store.read() as txn:
             where = namespace.resolve(txn, call.path, call.caller, follow=True)
             buffers.check_writable(txn, where.parent_ino, call.path)
-            if not _writes_existing(call, where, create, overwrite, file_id):
+            if not _writes_existing(call.path, call.caller, where, create, overwrite, file_id):
                 namespace.check_create(call.caller, where)
-                return {"FileStatus": None, "blockSize": block_size, "replication": replication,
-                        "ecPolicy": erasure.effective(txn, where.parent_ino),
-                        "storagePolicy": storagepolicy.effective(txn, where.parent_ino).name}
-            status = file_status("", where.ino, where.inode)  # type: ignore[arg-type]
-            coding = erasure.policy_of(txn, where.ino)  # type: ignore[arg-type]
-            policy = storagepolicy.effective(txn, where.ino)  # type: ignore[arg-type]
-        return {"FileStatus": status, "blockSize": status["blockSize"], "replication": status["replication"],
-                "ecPolicy": coding, "storagePolicy": policy.name}
+                answer: dict[str, Any] = {"FileStatus": None, "blockSize": block_size, "replication": replication,
+                          "ecPolicy": erasure.effective(txn, where.parent_ino)}
+                policy = storagepolicy.effective(txn, where.parent_ino)
+            else:
+                status = file_status("", where.ino, where.inode)  # type: ignore[arg-type]
+                answer = {"FileStatus": status, "blockSize": status["blockSize"],
+                          "replication": status["replication"], "ecPolicy": erasure.policy_of(txn, where.ino)}  # type: ignore[arg-type]
+                policy = storagepolicy.effective(txn, where.ino)  # type: ignore[arg-type]
+        answer["storagePolicy"] = policy.name
+        if body.get("addBlock", False) is True and not answer["ecPolicy"]:
+            try:  # it reserves a whole block size: where that does not fit, the writer's own
+                answer["Block"] = self._new_block(answer["replication"], answer["blockSize"], [], policy)
+            except NoSpace:  # ADDBLOCK reserves the length it really ships
+                pass
+        return answer
 
     def op_renewblocks(self, call: Call) -> Response:
         """A writer's pending blocks (shipped, not yet committed) stay alive another lifetime."""
@@ -213,20 +216,29 @@ class ContentOps:
         return empty()
 
 
-def _writes_existing(call: Call, where: namespace.Resolved, create: bool, overwrite: bool,
+def _commit_options(settings: Settings, body: dict[str, Any]) -> tuple[bool, bool, int | None, int, int]:
+    """A COMMIT body's (create, overwrite, fileId, replication, blockSize), checked."""
+    replication = min(optional_int(body, "replication") or settings.replication, MAX_REPLICATION)
+    block_size = optional_int(body, "blockSize") or settings.block_size
+    check_block_size(settings, block_size)
+    return (bool(body.get("create", False)), bool(body.get("overwrite", False)), optional_int(body, "fileId"),
+            replication, block_size)
+
+
+def _writes_existing(path: str, caller: Caller, where: namespace.Resolved, create: bool, overwrite: bool,
                      file_id: int | None) -> bool:
     """Whether a COMMIT writes the file ``where`` names (else it creates one); raises what refuses
     it, the same for a real COMMIT and a ``check``."""
     if where.inode is None:
         if file_id is not None:
-            raise Conflict(f"{call.path} no longer names file {file_id}")
+            raise Conflict(f"{path} no longer names file {file_id}")
         if not create:
-            raise NotFound(f"File does not exist: {call.path}")
+            raise NotFound(f"File does not exist: {path}")
         return False
-    namespace.require_file(where.inode, call.path)
+    namespace.require_file(where.inode, path)
     if file_id is not None and file_id != where.ino:
-        raise Conflict(f"{call.path} no longer names file {file_id}")
+        raise Conflict(f"{path} no longer names file {file_id}")
     if file_id is None and create and not overwrite:
-        raise AlreadyExists(f"{call.path} already exists")
-    check(call.caller, where.inode, WRITE, call.path)
+        raise AlreadyExists(f"{path} already exists")
+    check(caller, where.inode, WRITE, path)
     return True
