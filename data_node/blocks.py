@@ -17,8 +17,8 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from dfs_common import crc
-from dfs_common.blocks import (CHECKSUM_HEADER, CONFIRM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER, SYNC_HEADER,
-                               chunk_count, parse_block_id, parse_checksum)
+from dfs_common.blocks import (CHECKSUM_HEADER, COMMIT_HEADER, CONFIRM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER,
+                               SYNC_HEADER, chunk_count, decode_commit, parse_block_id, parse_checksum)
 from dfs_common.errors import AlreadyExists, IllegalArgument, RangeNotSatisfiable, TooLarge
 from dfs_common.settings import Settings
 from dfs_common.web import error_response
@@ -83,6 +83,8 @@ class BlockService:
     def _receive(self, request: Request, block_id: str, checksum: str,
                  pipeline: list[str]) -> dict[str, Any]:
         head = request.headers.get(CONFIRM_HEADER, "").strip().lower() != "upstream"
+        commit_header = request.headers.get(COMMIT_HEADER) if head else None
+        commit = decode_commit(commit_header) if commit_header else None
         sync = self.always_sync or request.headers.get(SYNC_HEADER, "").strip() == "1"
         limit = self.settings.max_block_size
         if request.content_length is not None and request.content_length > limit:
@@ -115,13 +117,12 @@ class BlockService:
                 raise IllegalArgument(f"Block {block_id} was abandoned by its writer")
             # only when the root read the body to its end, i.e. the CRC covers the stored bytes
             crc32c = crc.to_hex(body.crc) if body.length == info.length else None
-            if head:
-                self.confirm(info, stored, crc32c)
+            outcome = self.confirm(info, stored, crc32c, commit) if head else {}
         except BaseException:
             if existing is None:
                 self.root.delete(block_id)  # a failed pipeline leaves nothing half-replicated here
             raise
-        return {**info.as_json(), "stored": stored}
+        return {**info.as_json(), "stored": stored, **outcome}
 
     def sync(self, block_ids: list[str]) -> int:
         """``POST /sync``: fsync blocks stored earlier without it (a writer's fsync or hsync of
@@ -140,19 +141,22 @@ class BlockService:
         block_id = parse_block_id(block_id)
         return self.forwarder.forward(self.root, block_id, self.pipelines.parse(",".join(targets)))
 
-    def confirm(self, info: BlockInfo, holders: list[str], crc32c: str | None = None) -> None:
+    def confirm(self, info: BlockInfo, holders: list[str], crc32c: str | None = None,
+                commit: dict[str, Any] | None = None) -> dict[str, Any]:
         """Tell the name node which nodes hold this verified block: the head of a pipeline does it
         once for all of them (each answered it had stored it), so one name-node transaction
         covers a block however many replicas it has. ``crc32c`` (``dfs_common.crc.to_hex``) is the
         block's CRC32C as received, which the name node keeps with the block. A rejected block
-        (unknown or mismatching) is deleted and the write fails."""
+        (unknown or mismatching) is deleted and the write fails. ``commit``: the writer's COMMIT
+        sent with the block (``COMMIT_HEADER``), made with it; answers its outcome."""
         item: dict[str, Any] = {**info.as_json(), "holders": holders}
         if crc32c is not None:
             item["crc32c"] = crc32c
-        rejected = self.namenode.block_received(self.node_id, [item])
+        rejected, outcome = self.namenode.block_received(self.node_id, [item], commit)
         if info.block_id in rejected:
             log.warning("name node rejected block %s; deleting it", info.block_id)
             raise IllegalArgument(f"Name node rejected block {info.block_id}")
+        return outcome
 
     def delete(self, block_ids: list[str], gone: bool = False) -> int:
         """Remove local copies. ``gone``: the name node dropped these blocks for good, so a copy

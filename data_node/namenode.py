@@ -41,12 +41,19 @@ class NameNodeLink:
             self.liveness.update(answer.get("dead"))
         return answer
 
-    def block_received(self, node_id: str, blocks: list[dict[str, Any]]) -> list[str]:
+    def block_received(self, node_id: str, blocks: list[dict[str, Any]],
+                       commit: dict[str, Any] | None = None) -> tuple[list[str], dict[str, Any]]:
         """Confirm replicas (each block may name its ``holders``: the nodes of a pipeline);
-        returns the ids the name node rejected (they must be deleted)."""
-        answer = self.call("block_received", {"id": node_id, "blocks": blocks})
-        return [str(entry.get("blockId") if isinstance(entry, dict) else entry)
-                for entry in answer.get("rejected", []) or []]
+        returns the ids the name node rejected (they must be deleted) and, with ``commit`` (the
+        writer's ``X-DFS-Commit``, one block), the COMMIT's outcome: ``{"commit": …}`` or
+        ``{"commitError": …}``."""
+        body: dict[str, Any] = {"id": node_id, "blocks": blocks}
+        if commit is not None:
+            body["commit"] = commit
+        answer = self.call("block_received", body)
+        rejected = [str(entry.get("blockId") if isinstance(entry, dict) else entry)
+                    for entry in answer.get("rejected", []) or []]
+        return rejected, {key: answer[key] for key in ("commit", "commitError") if key in answer}
 
     def bad_block(self, node_id: str, block_id: str, reason: str) -> None:
         self.call("bad_block", {"id": node_id, "blockId": block_id, "reason": reason})

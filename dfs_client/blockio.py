@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from dfs_common.blocks import (CHECKSUM_HEADER, DIGEST_SIZE, DIGESTS_HEADER, PIPELINE_HEADER, SYNC_HEADER, checksum,
-                               chunk_count, chunk_span, digests_checksum, parse_digests, verify_span)
+from dfs_common.blocks import (CHECKSUM_HEADER, COMMIT_HEADER, DIGEST_SIZE, DIGESTS_HEADER, MAX_COMMIT_HEADER,
+                               PIPELINE_HEADER, SYNC_HEADER, checksum, chunk_count, chunk_span, digests_checksum,
+                               encode_commit, parse_digests, verify_span)
 from dfs_common.errors import (AccessDenied, ChecksumMismatch, DFSError, IllegalArgument, NoSpace, NotFound,
                                PipelineFailed, Unavailable)
 from dfs_common.hosts import is_local, url_host
@@ -113,8 +114,14 @@ def block_url(node: dict[str, Any], block_id: str, access: str | None = None, su
 
 def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryview,
                 replication: int | None = None, exclude: Iterable[str] = (),
-                sync: bool = False, first: dict[str, Any] | None = None) -> dict[str, Any]:
+                sync: bool = False, first: dict[str, Any] | None = None,
+                commit: dict[str, Any] | None = None) -> dict[str, Any]:
     """Store ``data`` as one new block of ``path``'s pending write and answer its location.
+
+    ``commit``: the options of the COMMIT that makes this block the whole file, sent with it
+    (``COMMIT_HEADER``, with the block's ``commitGrant``) for the pipeline's head to have made when
+    it confirms the block; the answer then has the COMMIT's ``commit`` (its answer) or
+    ``commitError`` (a RemoteException), or neither when it could not go along (a long path).
 
     Each attempt asks the name node for a FRESH id and pipeline (ids are never reused, so a
     half-written replica of a failed attempt can never be confused with the real one). A node that
@@ -147,6 +154,7 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
                    "Content-Type": "application/octet-stream"}
         if sync:
             headers[SYNC_HEADER] = "1"
+        sent = commit is not None and _attach_commit(nn, headers, path, commit, block)
         try:
             # Every node of the pipeline is watched: one the name node declares dead cuts the
             # transfer at once (a hung node would otherwise hold it for the read timeout).
@@ -179,6 +187,8 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
             written = {"blockId": block_id, "length": length, "checksum": digest, "dataNodes": nodes}
             if block.get("readAccess"):
                 written["access"] = block["readAccess"]
+            if sent:
+                written.update({key: answer[key] for key in ("commit", "commitError") if key in answer})
             return written
         _abandon(nn, block_id)
         if culprit is not None:
@@ -189,6 +199,21 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
                     attempt + 1, WRITE_ATTEMPTS, last_error, sorted(excluded))
     assert last_error is not None
     raise last_error
+
+
+def _attach_commit(nn: HttpNameNode, headers: dict[str, str], path: str, options: dict[str, Any],
+                   block: dict[str, Any]) -> bool:
+    """Add the ``COMMIT_HEADER`` for ``block`` to ``headers``; False when it cannot go along: a
+    secured name node handed out no ``commitGrant`` for it, or the header would be too long."""
+    grant = block.get("commitGrant")
+    if grant is None and nn.token:
+        return False
+    commit = {"path": path, "body": commit_body([], options), "grant": grant, "user": nn.user}
+    header = encode_commit(commit)
+    if len(header) > MAX_COMMIT_HEADER:
+        return False
+    headers[COMMIT_HEADER] = header
+    return True
 
 
 def read_block(nn: HttpNameNode, location: dict[str, Any], path: str = "/") -> bytes:
@@ -378,3 +403,26 @@ def _node_with_url(pipeline: list[dict[str, Any]], url: Any) -> dict[str, Any] |
         if str(node["url"]).rstrip("/") == wanted:
             return node
     return None
+
+
+_COMMIT_NAMES = {"file_id": "fileId", "block_size": "blockSize", "mtime_ns": "mtimeNs"}
+
+
+def commit_body(blocks: list[dict[str, Any]], options: dict[str, Any]) -> dict[str, Any]:
+    """A COMMIT's JSON body: these blocks, and the options under their wire names."""
+    body: dict[str, Any] = {"blocks": [commit_entry(block) for block in blocks]}
+    for name, value in options.items():
+        name = _COMMIT_NAMES.get(name, name)
+        if name == "permission" and isinstance(value, int):
+            value = f"{value & 0o7777:o}"
+        body[name] = value
+    return body
+
+
+def commit_entry(block: dict[str, Any]) -> dict[str, Any]:
+    if block.get("blockId") is None:
+        return {"blockId": None, "length": int(block["length"])}
+    entry = {"blockId": block["blockId"], "length": int(block["length"]), "checksum": block["checksum"]}
+    if block.get("crc32c"):  # an erasure-coded group's, of its logical bytes (``striping``)
+        entry["crc32c"] = block["crc32c"]
+    return entry

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any
 
-from dfs_common.errors import AlreadyExists, DFSError, IllegalArgument, NotFound
+from dfs_common.errors import AlreadyExists, DFSError, IllegalArgument, NotFound, from_remote_exception
+from dfs_common.filestatus import FileStatus
 
 from .blockio import read_range
 from .cache import Block, BlockCache
@@ -230,10 +231,17 @@ class DFSFile(PositionedFile):
                 or not getattr(self, "_writable", False):
             return False  # (no ``_done`` yet: __init__ failed)
         with self._flush_lock:
+            status: FileStatus | None = None
             while True:
                 with self._lock:
                     self._reap()
                     self._raise_ship_error()
+                    options = self._first_commit or dict(create=False, overwrite=True, fileId=self.file_id)
+                    alone = self._whole_file_segment(sync, options)
+                    if alone is not None:
+                        version = self._version
+                        future, buffer = self._start_ship(alone)
+                        break
                     shipping = [self._start_ship(segment) for segment in list(self._layout.dirty)]
                     waiting = list(self._inflight)
                     if not shipping and not waiting:
@@ -244,8 +252,12 @@ class DFSFile(PositionedFile):
                 for item in shipping:
                     self._submit(*item, sync=sync)
                 wait(waiting + [future for future, _ in shipping])
-            options = self._first_commit or dict(create=False, overwrite=True, fileId=self.file_id)
-            status = self.nn.commit(self.path, blocks, sync=sync, **options)
+            if alone is not None:
+                status = self._ship_committing(future, buffer, options)
+                with self._lock:
+                    blocks = self._layout.commit_blocks()
+            if status is None:
+                status = self.nn.commit(self.path, blocks, sync=sync, **options)
             self._let_go(block["blockId"] for block in blocks if block.get("blockId"))
             with self._lock:
                 self._committed = version
@@ -424,6 +436,56 @@ class DFSFile(PositionedFile):
         for item in shipping:
             self._submit(*item)
 
+    def _whole_file_segment(self, sync: bool, options: dict[str, Any]) -> Segment | None:
+        """The one dirty segment that is the whole file, when this flush may send its COMMIT with
+        it (``_ship_committing``): nothing else in flight, no fsync (whose COMMIT also syncs the
+        name node), a replicated file, and a COMMIT that may be made twice (a lost answer means
+        the block is written again, committed again): not an exclusive create."""
+        if sync or self.ec_policy or self._inflight or self._version == self._committed \
+                or (options.get("create") and not options.get("overwrite")):
+            return None
+        segments = [segment for segment in self._layout.segments if segment.length]
+        if len(segments) != 1 or segments[0] not in self._layout.dirty or segments[0].shipping is not None:
+            return None
+        return segments[0]
+
+    def _ship_committing(self, future: Future[dict[str, Any]], buffer: bytearray,
+                         options: dict[str, Any]) -> FileStatus | None:
+        """Ship the file's one block with its COMMIT (``COMMIT_HEADER``): the head of the pipeline
+        has the name node commit it when it confirms the block, one request saved. Answers the
+        new FileStatus, or None when the block went without it (the caller then COMMITs); raises
+        the COMMIT's refusal as a COMMIT would."""
+        try:
+            location = self.nn.write_block(self.path, buffer, replication=self._replication,
+                                           first=self._take_first_block(), commit=options)
+        except BaseException as error:
+            future.set_exception(error)
+            with self._lock:
+                self._reap()
+                self._raise_ship_error()
+            raise
+        outcome = {key: location.pop(key) for key in ("commit", "commitError") if key in location}
+        self._cache.put(location, buffer)
+        if "commit" not in outcome:
+            self._hold(location["blockId"])  # pending until a COMMIT takes it
+        future.set_result(location)
+        with self._lock:
+            self._reap()
+        if "commitError" in outcome:
+            raise from_remote_exception(400, outcome["commitError"])
+        if "commit" not in outcome:
+            return None
+        status: FileStatus = outcome["commit"]["FileStatus"]
+        return self.nn.encryption.shown(self.path, status) if self.nn.encryption else status
+
+    def _take_first_block(self) -> dict[str, Any] | None:
+        """The block handed out at open, once, while it is young enough to be still pending."""
+        with self._lock:
+            first, self._first_block = self._first_block, None
+        if first is not None and time.monotonic() - self._first_block_at > FIRST_BLOCK_SECONDS:
+            return None  # a pending block lives an hour: an old one may be gone by now
+        return first
+
     def _start_ship(self, segment: Segment) -> tuple[Future[dict[str, Any]], bytearray]:
         future: Future[dict[str, Any]] = Future()
         buffer = self._layout.start_shipping(segment, future)
@@ -440,13 +502,9 @@ class DFSFile(PositionedFile):
             future.set_exception(error)
 
     def _ship(self, future: Future[dict[str, Any]], buffer: bytearray, sync: bool = False) -> None:
-        with self._lock:
-            first, self._first_block = self._first_block, None
-        if first is not None and time.monotonic() - self._first_block_at > FIRST_BLOCK_SECONDS:
-            first = None  # a pending block lives an hour: an old one may be gone by now
         try:
             location = self.nn.write_block(self.path, buffer, replication=self._replication, sync=sync,
-                                           first=first, ec_policy=self.ec_policy)
+                                           first=self._take_first_block(), ec_policy=self.ec_policy)
         except BaseException as error:  # kept for the writer: raised by its next write or flush
             future.set_exception(error)
         else:

@@ -44,9 +44,6 @@ FIRST_BLOCKS_KEPT = 1024  # handed-out first blocks remembered for writers yet t
 # its own share (blocks in flight, blocks ahead), so this only caps the whole process.
 IO_THREADS = 32
 # COMMIT options accepted in Python spelling and sent in the protocol's.
-_COMMIT_NAMES = {"file_id": "fileId", "block_size": "blockSize", "mtime_ns": "mtimeNs"}
-
-
 class Operation:
     """One WebHDFS operation: its HTTP method, ``op`` name and the key its answer is wrapped in.
 
@@ -389,17 +386,19 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
     def write_block(self, path: str, data: bytes | bytearray | memoryview,
                     replication: int | None = None, exclude: Iterable[str] = (),
                     sync: bool = False, first: dict[str, Any] | None = None,
-                    ec_policy: str | None = None) -> dict[str, Any]:
+                    ec_policy: str | None = None, commit: dict[str, Any] | None = None) -> dict[str, Any]:
         """Store one block through a pipeline, retrying with fresh ids around failed nodes.
         Answers ``{"blockId", "length", "checksum", "dataNodes"}``, ready for ``commit``.
         ``sync``: every replica fsyncs it before the pipeline answers (whatever DFS_SYNC says);
         ``first``: a block the name node handed out already (a create's ``addBlock``), tried first.
+        ``commit``: the options of a COMMIT making this block the whole file, sent with it
+        (``blockio.write_block``); the answer then carries ``commit`` or ``commitError``.
         With ``ec_policy`` (``RS-3-2``…) the block is one erasure-coded group instead (``striping``)."""
         if ec_policy:
             from .striping import write_group
             return write_group(self, path, data, ec_policy, exclude=frozenset(exclude), sync=sync)
         return blockio.write_block(self, path, data, replication=replication, exclude=exclude, sync=sync,
-                                   first=first)
+                                   first=first, commit=commit)
 
     def sync_blocks(self, datanode_url: str, blocks: list[dict[str, Any]]) -> int:
         """fsync stored blocks (locations: ``blockId`` and the signed ``access`` the name node
@@ -470,7 +469,7 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
         ``mtimeNs``/``mtime_ns``. ``sync``: answered only once the change is on the name node's
         disk (see the README's durability contract). Answers the new FileStatus.
         """
-        answer = self._commit(path, json_body=_commit_body(blocks, options), sync=True if sync else None)
+        answer = self._commit(path, json_body=blockio.commit_body(blocks, options), sync=True if sync else None)
         status = answer["FileStatus"]
         if isinstance(answer.get("Block"), dict):  # ``addBlock`` on a create: its first block
             with self._executor_lock:
@@ -490,7 +489,7 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
         how a writer opening ``"wb"`` learns at open of a missing parent, a directory, a denied
         permission or a taken name, while the old file stays until its first real commit.
         Answers ``{"FileStatus": the existing file's or None, "blockSize", "replication"}``."""
-        return self._check_commit(path, json_body={**_commit_body([], options), "check": True})
+        return self._check_commit(path, json_body={**blockio.commit_body([], options), "check": True})
 
     def report_bad_block(self, block_id: str, datanode: str, path: str = "/") -> None:
         """Tell the name node a replica failed its checksum; it verifies before believing us."""
@@ -537,25 +536,6 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _commit_body(blocks: list[dict[str, Any]], options: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = {"blocks": [_commit_entry(block) for block in blocks]}
-    for name, value in options.items():
-        name = _COMMIT_NAMES.get(name, name)
-        if name == "permission" and isinstance(value, int):
-            value = f"{value & 0o7777:o}"
-        body[name] = value
-    return body
-
-
-def _commit_entry(block: dict[str, Any]) -> dict[str, Any]:
-    if block.get("blockId") is None:
-        return {"blockId": None, "length": int(block["length"])}
-    entry = {"blockId": block["blockId"], "length": int(block["length"]), "checksum": block["checksum"]}
-    if block.get("crc32c"):  # an erasure-coded group's, of its logical bytes (``striping``)
-        entry["crc32c"] = block["crc32c"]
-    return entry
 
 
 def decode_xattr_value(value: str | None) -> bytes:

@@ -13,6 +13,8 @@ Writers, the data nodes' verify-on-receive, the scrubber and the readers all use
 """
 from __future__ import annotations
 
+import base64
+import json
 import re
 
 import xxhash
@@ -31,6 +33,27 @@ DIGESTS_HEADER = "X-DFS-Digests"
 # On a block PUT, "1": every node of the pipeline fsyncs the block before it answers, whatever its
 # DFS_SYNC (how a writer's fsync/hsync makes its last block durable without another round trip).
 SYNC_HEADER = "X-DFS-Sync"
+# On a block PUT to a pipeline's head: the writer's COMMIT of a file closed with this one block
+# (base64url of ``{"path", "body", "grant"}``, or ``"user"`` in insecure mode), made by the name
+# node when the head confirms the block; the PUT's answer carries its ``commit`` (or
+# ``commitError``), and the writer sends no COMMIT of its own.
+COMMIT_HEADER = "X-DFS-Commit"
+MAX_COMMIT_HEADER = 6000  # bytes: under gunicorn's 8190-byte header limit, with room for the rest
+
+
+def encode_commit(commit: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(commit, separators=(",", ":")).encode()).decode()
+
+
+def decode_commit(header: str) -> dict[str, object]:
+    """An ``X-DFS-Commit`` header's object; IllegalArgument if it is not one."""
+    try:
+        commit = json.loads(base64.urlsafe_b64decode(header.encode("ascii")))
+    except (ValueError, UnicodeError):
+        raise IllegalArgument(f"{COMMIT_HEADER} is not base64url JSON") from None
+    if not isinstance(commit, dict):
+        raise IllegalArgument(f"{COMMIT_HEADER} must hold a JSON object")
+    return commit
 
 # 64 KiB: a 4 KiB random read moves and hashes 64 KiB instead of a 4 MiB block, while a 4 MiB
 # block's digest list (64 × 8 bytes, 1 KiB in hex) still fits in one HTTP header.

@@ -124,11 +124,13 @@ class NameNode:
         self.healer.extra_ticks += [self.drainer.tick, self.balancer.tick]
         self.metrics = RequestMetrics("namenode")
         self.metrics.add(StateCollector(lambda: namenode_metrics(self)))
+        content = ContentOps(self.store, self.members, self.placement, self.healer, settings, self.identity,
+                             self.groups, self.audit, self.admit_change)
         internal = InternalOps(self.store, self.members, self.placement, self.healer, self.groups, settings,
-                               safemode=self.safemode, balancer=self.balancer)
+                               safemode=self.safemode, balancer=self.balancer, commit=content.commit_for_writer)
         resources = [StatusOps(self.store, self.members, self.identity), TreeOps(self.store),
                      AttributeOps(self.store, self.healer),
-                     ContentOps(self.store, self.members, self.placement, self.healer, settings, self.identity),
+                     content,
                      RedirectOps(self.store, self.members, self.placement, settings, self.identity), self.users,
                      ServerOps(self.members, settings, self.store),
                      BufferOps(self.store, self.placement, self.healer, settings, self.identity), ErasureOps(self.store),
@@ -191,6 +193,13 @@ class NameNode:
         if path in self._paths:
             raise MethodNotAllowed(f"Method {request.method} not allowed on {path}")
         raise NotFound(f"No such endpoint: {path}")
+
+    def admit_change(self, path: str, op: str) -> None:
+        """What refuses any change of ``path``, whatever route it came by: below a snapshot (read
+        only), and safe mode."""
+        if locate(path) is not None:
+            raise SnapshotReadOnly(f"{READ_ONLY}: {path}")
+        self.safemode.check(op)
 
     def webhdfs(self, request: Request, path: str) -> Response:
         params = Params(request.args)

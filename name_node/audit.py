@@ -42,7 +42,7 @@ class AuditLog:
         principal = request.environ.get(PRINCIPAL)
         who = principal.name if principal is not None and principal.kind == "user" else params.raw("user.name")
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+            "time": _now(),
             "user": who or None, "via": principal.via if principal is not None else None,
             "ip": request.remote_addr, "method": request.method,
             "op": (params.raw("op") or request.path.split("/")[1] or "").upper()[:64],
@@ -53,6 +53,18 @@ class AuditLog:
         for name in ("doas", "destination"):
             if params.raw(name):
                 entry["dst" if name == "destination" else name] = params.raw(name)
+        self._write(entry)
+
+    def record_commit(self, user: str | None, path: str, ip: str | None, status: int) -> None:
+        """A COMMIT that reached the name node with its file's block (a pipeline's confirmation),
+        not as a request of its own: logged as the writer's COMMIT."""
+        if self._file is None:
+            return
+        self._write({"time": _now(), "user": user, "via": "commit grant", "ip": ip, "method": "POST",
+                     "op": "COMMIT", "path": path, "status": status, "allowed": status < 400})
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        assert self._file is not None
         line = json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
         with self._lock:
             self._file.write(line + "\n")
@@ -60,3 +72,8 @@ class AuditLog:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+

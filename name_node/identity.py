@@ -191,21 +191,34 @@ class Tokens:
         return token_id, record
 
     # -- grants: what a 307 hands a data node so it can act for the caller -------------------
-    def grant(self, user: str) -> str:
+    def grant(self, user: str, scope: str = "") -> str:
         """A short self-contained token for ``user`` (no write: an OPEN costs no fsync). It dies
-        with the user: revoking or rotating them changes the epoch it names."""
+        with the user: revoking or rotating them changes the epoch it names. With ``scope`` it is
+        good for that one purpose only (``commit_grant``), never as a bearer token."""
         with self.store.read() as txn:
             record = _load(txn, "users", user)
         epoch = str(record.get("epoch", 0)) if record else "-"
         expires = str(int(time.time() + self.settings.delegation_ttl))
         encoded = base64.urlsafe_b64encode(user.encode()).decode().rstrip("=")
         body = f"{encoded}.{epoch}.{expires}"
-        return f"{GRANT}.{body}.{mac(self._grant_key, body.encode())}"
+        return f"{GRANT}.{body}.{mac(self._grant_key, (scope + body).encode())}"
 
-    def _grant_principal(self, rest: str) -> Principal:
+    def commit_grant(self, block_id: str, user: str) -> str:
+        """What lets the head of a block's pipeline commit the writer's file with that block when
+        it confirms it (``X-DFS-Commit``): ``user``'s COMMIT, with this block only."""
+        return self.grant(user, f"commit:{block_id}:")
+
+    def commit_principal(self, grant: str, block_id: str) -> Principal:
+        """The user a ``commit_grant`` of ``block_id`` names; ``Unauthenticated`` otherwise."""
+        prefix, _, rest = grant.partition(".")
+        if prefix != GRANT:
+            raise Unauthenticated("Invalid commit grant")
+        return self._grant_principal(rest, f"commit:{block_id}:")
+
+    def _grant_principal(self, rest: str, scope: str = "") -> Principal:
         body, _, signature = rest.rpartition(".")
         fields = body.split(".")
-        if len(fields) != 3 or not hmac.compare_digest(mac(self._grant_key, body.encode()), signature):
+        if len(fields) != 3 or not hmac.compare_digest(mac(self._grant_key, (scope + body).encode()), signature):
             raise Unauthenticated("Invalid grant token")
         encoded, epoch, expires = fields
         try:

@@ -7,12 +7,15 @@ nodes confirm them). RENEWBLOCKS and ABANDONBLOCKS keep alive or give up blocks 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from werkzeug.wrappers import Response
 
 from dfs_common.blocks import format_block_id
-from dfs_common.errors import AlreadyExists, Conflict, DFSError, IllegalArgument, NoSpace, NotFound
+from dfs_common.errors import (AlreadyExists, Conflict, DFSError, IllegalArgument, NoSpace, NotFound,
+                               Unauthenticated, to_remote_exception)
+from dfs_common.paths import normalize
 from dfs_common.settings import Settings
 from dfs_common.web import json_response, read_json_object
 
@@ -21,9 +24,10 @@ from dfs_common.erasure import parse_policy
 from .. import attributes, blockmap, buffers, erasure, groups, namespace, storagepolicy
 from ..filestatus import file_status
 from ..heal import Healer
-from ..identity import Identity
+from ..audit import AuditLog
+from ..identity import Identity, valid_user_name
 from ..members import Member, Members
-from ..permissions import WRITE, Caller, check
+from ..permissions import WRITE, Caller, GroupMapping, check
 from ..placement import Placement
 from ..store import Store, Txn
 from .call import (MAX_REPLICATION, Call, block_list, boolean, check_block_size, empty, optional_int,
@@ -36,8 +40,12 @@ class ContentOps:
     """The block list of files: allocation, commit, truncation, concatenation."""
 
     def __init__(self, store: Store, members: Members, placement: Placement, healer: Healer,
-                 settings: Settings, identity: Identity) -> None:
+                 settings: Settings, identity: Identity, groups: GroupMapping, audit: AuditLog,
+                 admit_change: Callable[[str, str], None]) -> None:
         self.identity = identity  # signs the block URLs it hands out
+        # for a writer's COMMIT sent with its block: who it acts for, its audit line, and the
+        # checks the WebHDFS entry makes of any change (safe mode, a path below .snapshot)
+        self.groups, self.audit, self.admit_change = groups, audit, admit_change
         self.block_ids = identity.block_ids  # numbers blocks unguessably (None: a counter)
         self.store = store
         self.members = members
@@ -81,10 +89,10 @@ class ContentOps:
             group = erasure.add_group(self.store, self.placement, parse_policy(coding), exclude, reserve,
                                       self.block_ids)
             return json_response({"BlockGroup": self.identity.sign_group(group)})
-        return json_response({"Block": self._new_block(replication, reserve, exclude, policy)})
+        return json_response({"Block": self._new_block(replication, reserve, exclude, policy, call.caller.user)})
 
     def _new_block(self, replication: int | None, reserve: int, exclude: list[str],
-                   policy: storagepolicy.StoragePolicy) -> dict[str, object]:
+                   policy: storagepolicy.StoragePolicy, user: str) -> dict[str, object]:
         """A fresh pending block and its pipeline (what ADDBLOCK answers, and a create's
         ``addBlock``), signed for the data nodes: the caller's right to write the file was
         checked already."""
@@ -97,10 +105,17 @@ class ContentOps:
             with self.store.write() as txn:
                 blockmap.abandon(txn, [number])
             raise
-        return self._signed(number, pipeline)
+        return self._signed(number, pipeline, user)
 
-    def _signed(self, number: int, pipeline: list[Member]) -> dict[str, object]:
-        block = {"blockId": format_block_id(number), "pipeline": [{"id": m.id, "url": m.client_url} for m in pipeline]}
+    def _signed(self, number: int, pipeline: list[Member], user: str) -> dict[str, object]:
+        """A block as ADDBLOCK answers it: its pipeline, the signed URL its head takes, and (with
+        ``DFS_SECRET``) ``commitGrant``, with which the head may commit ``user``'s file when it
+        confirms the block (``commit_for_writer``)."""
+        block_id = format_block_id(number)
+        block: dict[str, object] = {"blockId": block_id,
+                                    "pipeline": [{"id": m.id, "url": m.client_url} for m in pipeline]}
+        if self.identity.tokens is not None:
+            block["commitGrant"] = self.identity.tokens.commit_grant(block_id, user)
         return self.identity.sign_write(block)
 
     def op_commit(self, call: Call) -> Response:
@@ -131,7 +146,7 @@ class ContentOps:
                 coded = erasure.record_for_file(txn, ino, where.parent_ino)
                 storagepolicy.stamp_new_file(txn, ino, where.parent_ino)
                 if body.get("addBlock", False) is True and not entries and coded is None:
-                    first = self._first_block(txn, inode.replication, storagepolicy.effective(txn, ino))
+                    first = self._first_block(txn, inode.replication, storagepolicy.effective(txn, ino), caller.user)
             else:
                 ino, inode = where.existing()
                 buffers.check_writable(txn, where.parent_ino, path)
@@ -150,7 +165,39 @@ class ContentOps:
             self.healer.suspect(short)
         return {"FileStatus": status, **({"Block": first} if first is not None else {})}
 
-    def _first_block(self, txn: Txn, replication: int, policy: storagepolicy.StoragePolicy) -> dict[str, object] | None:
+    def commit_for_writer(self, commit: Any, block: dict[str, Any], address: str | None) -> dict[str, Any]:
+        """The COMMIT a writer sent with its file's one block (``X-DFS-Commit``), made when the
+        head of the pipeline confirms that block: one request of the writer's saved. It acts for
+        the user the block's ``commitGrant`` names (in insecure mode, the ``user`` it claims) and
+        commits exactly the block the data nodes verified. Answers ``{"commit": the COMMIT's
+        answer}`` or ``{"commitError": its RemoteException}``; the block stays confirmed either way
+        (pending, like one whose COMMIT failed)."""
+        user: str | None = None
+        path = "?"
+        try:
+            if not isinstance(commit, dict) or not isinstance(commit.get("path"), str) \
+                    or not isinstance(commit.get("body"), dict):
+                raise IllegalArgument('"commit" needs a "path" and a COMMIT "body"')
+            path = normalize(commit["path"])
+            self.admit_change(path, "COMMIT")
+            if self.identity.tokens is not None:
+                grant = commit.get("grant")
+                if not isinstance(grant, str):
+                    raise Unauthenticated("A commit sent with a block needs the block's commitGrant")
+                user = self.identity.tokens.commit_principal(grant, str(block["blockId"])).name
+            else:
+                user = valid_user_name(commit.get("user"))
+            body = {key: value for key, value in commit["body"].items() if key not in ("blocks", "check", "addBlock")}
+            body["blocks"] = [{"blockId": block["blockId"], "length": block["length"], "checksum": block["checksum"]}]
+            answer: dict[str, Any] = {"commit": self.commit_file(self.groups.caller(user), path, body)}
+            status = 200
+        except DFSError as error:
+            answer, status = {"commitError": to_remote_exception(error)}, error.status
+        self.audit.record_commit(user, path, address, status)
+        return answer
+
+    def _first_block(self, txn: Txn, replication: int, policy: storagepolicy.StoragePolicy,
+                     user: str) -> dict[str, object] | None:
         """What a creating COMMIT with ``addBlock`` hands out beside the new file: its first block
         and pipeline, allocated in the same transaction, so the first write of a small file needs
         no ADDBLOCK (the mount's create). It reserves no space, since it may never be written
@@ -160,7 +207,7 @@ class ContentOps:
             pipeline = self.placement.choose(min(replication, 32), 0, policy=policy)
         except NoSpace:
             return None
-        return self._signed(blockmap.allocate(txn, time.time_ns(), self.block_ids), pipeline)
+        return self._signed(blockmap.allocate(txn, time.time_ns(), self.block_ids), pipeline, user)
 
     def _check_commit(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
         """COMMIT with ``"check": true``: every check this COMMIT would make, nothing written. A
@@ -184,7 +231,8 @@ class ContentOps:
         answer["storagePolicy"] = policy.name
         if body.get("addBlock", False) is True and not answer["ecPolicy"]:
             try:  # it reserves a whole block size: where that does not fit, the writer's own
-                answer["Block"] = self._new_block(answer["replication"], answer["blockSize"], [], policy)
+                answer["Block"] = self._new_block(answer["replication"], answer["blockSize"], [], policy,
+                                                  call.caller.user)
             except NoSpace:  # ADDBLOCK reserves the length it really ships
                 pass
         return answer

@@ -7,6 +7,7 @@ match what the block map expects.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -45,8 +46,9 @@ class InternalOps:
 
     def __init__(self, store: Store, members: Members, placement: Placement, healer: Healer,
                  groups: GroupMapping, settings: Settings, *, safemode: SafeModeState,
-                 balancer: Balancer) -> None:
+                 balancer: Balancer, commit: Callable[[Any, dict[str, Any], str | None], dict[str, Any]]) -> None:
         self.safemode = safemode
+        self.commit = commit  # ContentOps.commit_for_writer: a COMMIT that came with its block
         self.balancer = balancer
         self.store = store
         self.members = members
@@ -76,12 +78,16 @@ class InternalOps:
     def on_block_received(self, request: Request) -> Response:
         """Confirmed replicas. Each block may name its ``holders`` (the head of a write pipeline
         confirms every copy the pipeline stored); holders the name node does not know are skipped
-        and the block is then healed like any other short one."""
+        and the block is then healed like any other short one. With ``commit`` (one block: the
+        COMMIT its writer sent along, ``X-DFS-Commit``) the file is committed with it once it is
+        confirmed, and the answer carries the COMMIT's (``commit`` or ``commitError``)."""
         body = read_json(request)
         node_id = self._known(body)
         blocks = body.get("blocks")
         if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
             raise IllegalArgument('"blocks" must be a list of objects')
+        if "commit" in body and len(blocks) != 1:
+            raise IllegalArgument('"commit" goes with exactly one block')
         confirmed = [(item, self._holders(item, node_id)) for item in blocks]
         rejected: list[Any] = []
         accepted: list[tuple[str, int]] = []
@@ -100,7 +106,9 @@ class InternalOps:
             self.placement.confirmed(number, holders, length)
         self.balancer.confirmed(accepted)  # before the healer sees a surplus: it picks the copy to drop
         self.healer.confirmed(accepted)
-        return json_response({"rejected": rejected} if rejected else {})
+        if rejected:
+            return json_response({"rejected": rejected})
+        return json_response(self.commit(body["commit"], blocks[0], request.remote_addr) if "commit" in body else {})
 
     def _holders(self, item: dict[str, Any], sender: str) -> list[str]:
         holders = item.get("holders", [sender])
