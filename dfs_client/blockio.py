@@ -405,6 +405,7 @@ def _node_with_url(pipeline: list[dict[str, Any]], url: Any) -> dict[str, Any] |
     return None
 
 
+# COMMIT options accepted in Python spelling and sent in the protocol's.
 _COMMIT_NAMES = {"file_id": "fileId", "block_size": "blockSize", "mtime_ns": "mtimeNs"}
 
 

@@ -43,7 +43,8 @@ FIRST_BLOCKS_KEPT = 1024  # handed-out first blocks remembered for writers yet t
 # Threads shared by every open file of a client for block writes and read-ahead; each file bounds
 # its own share (blocks in flight, blocks ahead), so this only caps the whole process.
 IO_THREADS = 32
-# COMMIT options accepted in Python spelling and sent in the protocol's.
+
+
 class Operation:
     """One WebHDFS operation: its HTTP method, ``op`` name and the key its answer is wrapped in.
 

@@ -176,7 +176,7 @@ class Healer(BackgroundLoop):
         be (written while a site or the bucket was away)."""
         live = self.members.live_ids()
         writable = self.members.writable()
-        placing = len({(m.site, m.rack) for m in writable}) > 1 or any(m.root == "s3" for m in writable)
+        placing = len({(m.site, m.rack) for m in writable}) > 1 or any(m.in_bucket for m in writable)
         start = b""
         while not self._stop.is_set():
             found: list[int] = []

@@ -64,6 +64,11 @@ class Member:
         return (self.public_url or self.url).rstrip("/")
 
     @property
+    def in_bucket(self) -> bool:
+        """Its root is an object store (S3): what storage policies count (``storagepolicy``)."""
+        return self.root == "s3"
+
+    @property
     def topology(self) -> str:
         """Its place as HDFS's NetworkTopology writes it: ``/site/rack``, ``/default-rack``."""
         return "/" + "/".join([*([self.site] if self.site else []), self.rack or "default-rack"])

@@ -64,7 +64,7 @@ class Placement:
         with self._lock:
             self._expire(time.monotonic())
             candidates = self._candidates(block_size, excluded)
-            holding = [m for node in placed if (m := self.members.get(node)) is not None]
+            holding = self._members(placed)
             chosen = _spread(candidates, holding, max(1, count), policy)
             if not chosen:
                 alive = len(self.members.alive())
@@ -78,14 +78,14 @@ class Placement:
                     if member.id not in reservation.nodes:
                         reservation.nodes.add(member.id)
                         member.reserved += reservation.size
-            return sorted(chosen, key=lambda m: m.root == "s3")  # a bucket last in the pipeline
+            return sorted(chosen, key=lambda m: m.in_bucket)  # a bucket last in the pipeline
 
     def better(self, holders: Sequence[str], block_size: int, policy: StoragePolicy,
                exclude: Iterable[str] = ()) -> Member | None:
         """A node (not holding the block) whose copy, in place of one of ``holders``', would spread
         the block wider or fit its policy better; None when the placement is as good as it gets.
         The common case (placed as well as the cluster allows) costs no search."""
-        holding = [m for node in holders if (m := self.members.get(node)) is not None]
+        holding = self._members(holders)
         if not holding:
             return None
         with self._lock:
@@ -121,10 +121,12 @@ class Placement:
 
     def keeps(self, holders: Sequence[str], source: str, target: str, policy: StoragePolicy) -> bool:
         """Whether moving the copy on ``source`` to ``target`` leaves the block as well placed."""
-        def members(nodes: Iterable[str]) -> list[Member]:
-            return [m for node in nodes if (m := self.members.get(node)) is not None]
-        after = members([*(node for node in holders if node != source), target])
-        return _score(after, policy) >= _score(members(holders), policy)
+        after = self._members([*(node for node in holders if node != source), target])
+        return _score(after, policy) >= _score(self._members(holders), policy)
+
+    def _members(self, nodes: Iterable[str]) -> list[Member]:
+        """The known members among ``nodes`` (a node the name node forgot is skipped)."""
+        return [m for node in nodes if (m := self.members.get(node)) is not None]
 
     def _candidates(self, block_size: int, excluded: set[str]) -> list[Member]:
         return [m for m in self.members.writable() if m.id not in excluded and m.healthy
@@ -198,11 +200,11 @@ def _spread(candidates: list[Member], holding: list[Member], count: int, policy:
     weight = {m.id: free(m) * random.uniform(1 - _JITTER, 1 + _JITTER) for m in candidates}
     sites = Counter(m.site for m in holding)
     racks = Counter((m.site, m.rack) for m in holding)
-    on_s3 = sum(m.root == "s3" for m in holding)
+    on_s3 = sum(m.in_bucket for m in holding)
     left, chosen = list(candidates), list[Member]()
     while left and len(chosen) < count:
         wants = policy.wants_s3(on_s3)
-        pool = left if wants is None else [m for m in left if (m.root == "s3") == wants]
+        pool = left if wants is None else [m for m in left if m.in_bucket == wants]
         if not pool and policy.fallback:
             pool = left
         if not pool:
@@ -212,13 +214,13 @@ def _spread(candidates: list[Member], holding: list[Member], count: int, policy:
         chosen.append(pick)
         sites[pick.site] += 1
         racks[(pick.site, pick.rack)] += 1
-        on_s3 += pick.root == "s3"
+        on_s3 += pick.in_bucket
     return chosen
 
 
 def _score(members: list[Member], policy: StoragePolicy) -> tuple[int, int, int]:
     """How well a block's copies are placed, larger is better: fit to the policy, sites, racks."""
-    on_s3 = sum(m.root == "s3" for m in members)
+    on_s3 = sum(m.in_bucket for m in members)
     return (-policy.misfit(len(members), on_s3), len({m.site for m in members}),
             len({(m.site, m.rack) for m in members}))
 
@@ -229,7 +231,7 @@ def _ideal(holding: list[Member], candidates: list[Member], policy: StoragePolic
     count = len(holding)
     fit = 0
     if policy.s3 is not None:  # the S3 count nearest the policy's that these nodes allow
-        buckets = sum(m.root == "s3" for m in nodes)
+        buckets = sum(m.in_bucket for m in nodes)
         wanted = min(policy.s3, count)
         fit = -policy.misfit(count, min(max(wanted, count - (len(nodes) - buckets)), buckets))
     return (fit, min(count, len({m.site for m in nodes})), min(count, len({(m.site, m.rack) for m in nodes})))
