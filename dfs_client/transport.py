@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
+import socket
 import ssl
 import threading
 import time
@@ -45,6 +47,10 @@ POOL_SIZE = 64
 RETRY_PAUSES = (0.1, 0.5)
 # Bytes per send of a block body: a cut (``Cut.fire``) or a stalled peer is noticed between sends.
 SEND_SLICE = 1024 * 1024
+# Block PUT connections kept open between blocks, per data node, and for how long: well inside the
+# nodes' own keep-alive (75 s, server.py), so an idle one is closed by us, not under a PUT by them.
+PUT_IDLE_PER_NODE = 8
+PUT_IDLE_SECONDS = 20.0
 
 _IDEMPOTENT = frozenset(("GET", "HEAD", "PUT", "DELETE", "OPTIONS"))
 _HEADERS = {"User-Agent": default_user_agent(), "Accept": "application/json"}
@@ -87,6 +93,7 @@ class Transport:
         self._pool_timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self._get_timeout = urllib3.Timeout(connect=connect_timeout, read=min(read_timeout, BLOCK_READ_TIMEOUT))
         self._closed = threading.Event()
+        self._puts = _PutConnections(self._tls)
 
     def request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None,
                 json_body: Any = None, data: Any = None, headers: Mapping[str, str] | None = None,
@@ -168,12 +175,14 @@ class Transport:
     def put_block(self, url: str, body: bytes | bytearray | memoryview | Iterable[bytes],
                   headers: Mapping[str, str], length: int | None = None,
                   cut: Cut | None = None, timeout: tuple[float, float] | None = None) -> Any:
-        """PUT a block body to a data node on a connection of its own, so that ``cut`` can shut
-        it down from another thread when the name node declares a node the transfer waits for
-        dead (see ``liveness``); answers the decoded JSON body of a 2xx, else raises the error it
-        names. ``body`` is bytes or an iterable of chunks (``length`` bytes in all: without it,
-        chunked). Never retried: a failed block write goes to a fresh pipeline instead.
+        """PUT a block body to a data node on a connection only this transfer uses, so that
+        ``cut`` can shut it down from another thread when the name node declares a node the
+        transfer waits for dead (see ``liveness``); answers the decoded JSON body of a 2xx, else
+        raises the error it names. ``body`` is bytes or an iterable of chunks (``length`` bytes in
+        all: without it, chunked). Never retried: a failed block write goes to a fresh pipeline.
 
+        The connection is kept for the next block to the same node (a small file's whole write
+        is this one request: a new TCP connection and gunicorn's accept cost as much again).
         Each send and receive must progress within the read timeout, so a slow but live transfer
         of any size goes on, while a hung peer is cut as soon as the name node gives it up."""
         parts = urlsplit(url)
@@ -181,11 +190,11 @@ class Transport:
         if isinstance(body, (bytes, bytearray, memoryview)):
             length = len(body)
         connect_timeout, read_timeout = timeout or self.timeout
-        connection = http.client.HTTPSConnection(parts.netloc, timeout=connect_timeout, context=self._tls) \
-            if parts.scheme == "https" else http.client.HTTPConnection(parts.netloc, timeout=connect_timeout)
+        connection = None
+        kept = False
         try:
             try:
-                connection.connect()
+                connection = self._puts.take(parts.scheme, parts.netloc, connect_timeout)
                 connection.sock.settimeout(read_timeout)
                 if cut is not None:
                     cut.attach(connection.sock)
@@ -200,6 +209,7 @@ class Transport:
                 _send_body(connection, body, chunked=length is None)
                 response = connection.getresponse()
                 status, content = response.status, response.read()
+                kept = not response.will_close
             except (OSError, http.client.HTTPException) as error:
                 if isinstance(error, DFSError):
                     raise
@@ -210,7 +220,11 @@ class Transport:
         finally:
             if cut is not None:
                 cut.detach()
-            connection.close()
+            if connection is not None:
+                if kept and not self._closed.is_set():
+                    self._puts.give(parts.scheme, parts.netloc, connection)
+                else:
+                    connection.close()
         if not 200 <= status < 300:
             raise _remote_error(status, content)
         try:
@@ -274,6 +288,62 @@ class Transport:
     def close(self) -> None:
         self._closed.set()
         self.session.close()
+        self._puts.close()
+
+
+class _PutConnections:
+    """Idle block-PUT connections by node, newest first out.
+
+    One is reused only while it is younger than ``PUT_IDLE_SECONDS`` and its socket has nothing to
+    read: a node that restarted or closed it shows as end-of-file there, so a stale connection is
+    dropped here instead of failing a pipeline.
+    """
+
+    def __init__(self, tls: ssl.SSLContext) -> None:
+        self._tls = tls
+        self._idle: dict[tuple[str, str], list[tuple[float, http.client.HTTPConnection]]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, scheme: str, netloc: str, connect_timeout: float) -> http.client.HTTPConnection:
+        """A kept connection to ``netloc`` still fit for use, else a newly connected one."""
+        while True:
+            with self._lock:
+                idle = self._idle.get((scheme, netloc))
+                since, connection = idle.pop() if idle else (0.0, None)
+            if connection is None:
+                break
+            if time.monotonic() - since < PUT_IDLE_SECONDS and not _readable(connection.sock):
+                return connection
+            connection.close()
+        connection = http.client.HTTPSConnection(netloc, timeout=connect_timeout, context=self._tls) \
+            if scheme == "https" else http.client.HTTPConnection(netloc, timeout=connect_timeout)
+        connection.connect()
+        return connection
+
+    def give(self, scheme: str, netloc: str, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault((scheme, netloc), [])
+            if len(idle) < PUT_IDLE_PER_NODE:
+                idle.append((time.monotonic(), connection))
+                return
+        connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for _, connection in connections:
+                connection.close()
+
+
+def _readable(sock: socket.socket | None) -> bool:
+    """Whether an idle connection's socket has something to read: its end, or bytes nobody asked for."""
+    if sock is None:
+        return True
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 def _send_body(connection: http.client.HTTPConnection, body: Any, *, chunked: bool) -> None:
