@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""The mount's resident memory while many small files are written through it: flat once its caches
-are full, whatever the number of files.
+"""The resident memory of the mount and of the nodes while many small files are written through it:
+flat once their caches are full, whatever the number of files.
 
-    python bench/mount_memory.py MOUNT_DIR [--files 100000] [--size 65536] [--threads 8] [--json OUT]
+    python bench/mount_memory.py MOUNT_DIR [--files 100000] [--size 65536] [--threads 8]
+                                 [--nodes DATA_DIR] [--json OUT]
 
 Writes ``--files`` files of ``--size`` bytes into a fresh directory of MOUNT_DIR (``--threads``
 writers, 1,000 files per subdirectory), reads every tenth back, and samples the ``VmRSS`` of the
-``dfs.py`` process serving the mount ten times along the way. Prints a Markdown table; the files
-are removed afterwards unless ``--keep``. Not a test: it reports.
+``dfs.py`` process serving the mount ten times along the way, and with ``--nodes`` (the data folder
+of ``scripts/up.sh``, whose ``*.pid`` files name each node's gunicorn master) that of every node
+(master and worker together). Prints a Markdown table; the files are removed afterwards unless
+``--keep``. Not a test: it reports.
 """
 from __future__ import annotations
 
@@ -44,20 +47,43 @@ def rss(pid: int) -> int:
     return 0
 
 
+def node_pids(data_dir: Path) -> dict[str, list[int]]:
+    """Each node's processes by name (``name``, ``data1``...): the master in its pid file, its children."""
+    nodes = {}
+    for pid_file in sorted(data_dir.glob("*.pid")):
+        master = int(pid_file.read_text().split()[0])
+        try:
+            children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        except OSError:
+            continue  # not running
+        nodes[pid_file.stem] = [master, *map(int, children)]
+    return nodes
+
+
+def sample(files: int, seconds: float, mount: int, nodes: dict[str, list[int]]) -> dict[str, float]:
+    point = {"files": files, "seconds": seconds, "rss_mib": rss(mount) / 2**20}
+    for name, pids in nodes.items():
+        point[f"{name}_rss_mib"] = sum(rss(pid) for pid in pids) / 2**20
+    return point
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("mount_dir", type=Path)
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--size", type=int, default=64 * 1024)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--nodes", type=Path, help="the cluster's data folder (scripts/up.sh DFS_DATA): "
+                        "also sample each node's memory")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
     pid = mount_pid(args.mount_dir)
+    nodes = node_pids(args.nodes) if args.nodes else {}
     work = args.mount_dir / f"mount-memory-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     work.mkdir()
     data = os.urandom(args.size)
-    samples: list[dict[str, float]] = [{"files": 0, "rss_mib": rss(pid) / 2**20, "seconds": 0.0}]
+    samples = [sample(0, 0.0, pid, nodes)]
     step = max(args.files // 10, 1)
     done = 0
     lock = threading.Lock()
@@ -79,8 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 with lock:
                     done += 1
                     if done % step == 0:
-                        samples.append({"files": done, "rss_mib": rss(pid) / 2**20,
-                                        "seconds": time.perf_counter() - started})
+                        samples.append(sample(done, time.perf_counter() - started, pid, nodes))
                         print(f"  {done:,} files: mount RSS {samples[-1]['rss_mib']:.0f} MiB", flush=True)
         except BaseException as error:  # reported below; the other writers go on
             errors.append(error)
@@ -95,9 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{done:,} files of {args.size:,} bytes in {elapsed:.0f} s ({done / elapsed:.0f} files/s), "
           f"{args.threads} writers; mount pid {pid}")
-    print("| files written | mount RSS, MiB | seconds |\n|---|---|---|")
-    for sample in samples:
-        print(f"| {sample['files']:,} | {sample['rss_mib']:.0f} | {sample['seconds']:.0f} |")
+    print("| files written | seconds | mount RSS, MiB |" + "".join(f" {name} RSS, MiB |" for name in nodes))
+    print("|---|---|---|" + "---|" * len(nodes))
+    for point in samples:
+        print(f"| {point['files']:,} | {point['seconds']:.0f} | {point['rss_mib']:.0f} |"
+              + "".join(f" {point[f'{name}_rss_mib']:.0f} |" for name in nodes))
     if args.json:
         args.json.write_text(json.dumps({"files": done, "size": args.size, "threads": args.threads,
                                          "seconds": elapsed, "samples": samples}, indent=2) + "\n")
