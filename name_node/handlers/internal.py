@@ -97,7 +97,8 @@ class InternalOps:
                 numbers = [(holder, blockmap.receive(txn, holder, item.get("blockId"), item.get("length"),
                                                      item.get("checksum"), item.get("crc32c")))
                            for holder in holders]
-                if any(number is None for _, number in numbers):  # unknown or mismatching: the same for all
+                # unknown or mismatching (the same for all), or no holder this name node knows of
+                if not numbers or any(number is None for _, number in numbers):
                     rejected.append(item.get("blockId"))
                 else:
                     accepted.extend(numbers)  # type: ignore[arg-type]

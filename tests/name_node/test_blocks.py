@@ -97,6 +97,18 @@ def test_block_received_rejects_unknown(nn: NN) -> None:
     assert status == 200 and body == {"rejected": ["00000000000000ee"]}
 
 
+def test_block_received_naming_only_unknown_holders_is_rejected_not_a_500(nn: NN) -> None:
+    """Found by the endpoint fuzzer: every holder filtered out as unknown left nothing to land."""
+    nn.heartbeat("dn1")
+    block = nn.ok("POST", "/f", "ADDBLOCK")["Block"]
+    status, body = nn.post("/internal/block_received", {"id": "dn1", "blocks": [
+        {"blockId": block["blockId"], "length": 1, "checksum": "00000000000000aa", "holders": ["nobody"]}]})
+    assert status == 200 and body == {"rejected": [block["blockId"]]}
+    status, body = nn.post("/internal/block_received", {"id": "dn1", "blocks": [  # a real holder still can
+        {"blockId": block["blockId"], "length": 1, "checksum": "00000000000000aa"}]})
+    assert status == 200 and body == {}
+
+
 def test_healer_replicates_and_trims(nn: NN) -> None:
     for node in ("dn1", "dn2", "dn3"):
         nn.heartbeat(node)
