@@ -18,7 +18,12 @@ V = TypeVar("V")
 
 
 class TTLCache(Generic[K, V]):
-    """A thread-safe mapping whose entries expire ``ttl`` seconds after they were stored."""
+    """A thread-safe mapping whose entries expire ``ttl`` seconds after they were stored.
+
+    Expired entries are swept once a ``ttl`` (by the next store), so what it holds is what was
+    stored in the last two ``ttl`` at most, never every path a long copy ever touched: writing
+    100,000 files through the mount kept ~2 KiB of attributes per file before the sweep.
+    """
 
     def __init__(self, ttl: float, *, max_entries: int = 200_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -27,6 +32,7 @@ class TTLCache(Generic[K, V]):
         self._clock = clock
         self._entries: dict[K, tuple[float, V]] = {}
         self._lock = threading.Lock()
+        self._next_sweep = clock() + ttl
 
     def get(self, key: K) -> V | None:
         # Without the lock: one dict read is atomic, and every FUSE request makes a few of these.
@@ -43,10 +49,12 @@ class TTLCache(Generic[K, V]):
     def put(self, key: K, value: V) -> None:
         if self.ttl <= 0:
             return
+        now = self._clock()
         with self._lock:
-            if len(self._entries) >= self.max_entries:
-                self._purge()
-            self._entries[key] = (self._clock() + self.ttl, value)
+            if len(self._entries) >= self.max_entries or now >= self._next_sweep:
+                self._purge(now)
+                self._next_sweep = now + self.ttl
+            self._entries[key] = (now + self.ttl, value)
 
     def update(self, key: K, change: Callable[[V], V]) -> None:
         """Replace a live entry by ``change(entry)``, keeping its expiry (a local edit of an answer
@@ -71,8 +79,7 @@ class TTLCache(Generic[K, V]):
         with self._lock:
             self._entries.clear()
 
-    def _purge(self) -> None:
-        now = self._clock()
+    def _purge(self, now: float) -> None:
         for key in [k for k, (expiry, _) in list(self._entries.items()) if expiry <= now]:
             del self._entries[key]
         if len(self._entries) >= self.max_entries:
@@ -84,8 +91,9 @@ class Listings:
     this mount's own changes, so a lookup of a name that is not there (``cp``, ``tar`` and ``git``
     ask for many) is answered without a request.
 
-    ``generation`` counts this mount's namespace changes: a listing fetched while one happened may
-    miss it (or show what it removed) and is not kept (``put`` with the generation read before).
+    ``generation`` counts this mount's changes (of names, and of attributes: ``note_change``): a
+    listing fetched while one happened may miss it (or show what it removed, or a file's size
+    before our write was committed) and is not kept (``put`` with the generation read before).
     """
 
     def __init__(self, ttl: float, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -106,6 +114,11 @@ class Listings:
             if generation != self.generation:
                 return
         self._names.put(directory, names)
+
+    def note_change(self) -> None:
+        """This mount changed something a listing in flight may show as it was before."""
+        with self._lock:
+            self.generation += 1
 
     def changed(self, directory: str, added: str | None = None, removed: str | None = None) -> None:
         """This mount changed ``directory``; record the change in its listing, if one is fresh."""

@@ -87,6 +87,9 @@ class FileSystem:
         self._xattrs: TTLCache[str, dict[str, bytes]] = TTLCache(attr_timeout)
         self._statfs: TTLCache[str, dict[str, int]] = TTLCache(attr_timeout)
         self._listings = Listings(attr_timeout)
+        # Caching an answer and noting this mount's own change happen under it: an answer read
+        # before our change must not land after it (``_remember``).
+        self._cache_lock = threading.Lock()
         # childrenNum of directories: only the cost estimate of ``_worth_listing`` (never an answer),
         # so it may be older than the attribute timeout; our own changes keep it current.
         self._children: TTLCache[str, int] = TTLCache(max(attr_timeout, CHILDREN_TTL), max_entries=10_000)
@@ -147,17 +150,30 @@ class FileSystem:
             name = status.get("pathSuffix", "")
             if name:
                 names.add(name)
-                self._remember(_join(directory, name), status)
+                self._remember(_join(directory, name), status, since=generation)
         self._listings.put(directory, names, generation)
 
     def _fetch_attrs(self, path: str) -> dict[str, Any]:
         split_path(path)  # ENAMETOOLONG / EINVAL without a round trip
-        return self._remember(path, self.client.get_status(path))
+        generation = self._listings.generation
+        return self._remember(path, self.client.get_status(path), since=generation)
 
-    def _remember(self, path: str, status: Mapping[str, Any]) -> dict[str, Any]:
-        """Cache a FileStatus just answered for ``path``; answer its ``stat`` dict."""
+    def _remember(self, path: str, status: Mapping[str, Any], since: int | None = None) -> dict[str, Any]:
+        """Cache a FileStatus just answered for ``path``; answer its ``stat`` dict.
+
+        ``since``: the answer was *read* (a listing, a GETFILESTATUS) by a request sent at that
+        ``Listings.generation``; it is cached only if this mount changed nothing since, because a
+        read sent before our own change may be answered before it and arrive after it (a listing
+        fetched while another thread closed a file would put back its size before the write).
+        Without ``since`` the status is the answer to our own change: noted as one, then cached.
+        """
         attrs = self.to_stat(status)
-        self._attrs.put(path, attrs)
+        with self._cache_lock:
+            if since is None:
+                self._listings.note_change()
+            elif since != self._listings.generation:
+                return attrs
+            self._attrs.put(path, attrs)
         self.coherence.answered(path, attrs)
         if status.get("type") == "DIRECTORY" and status.get("childrenNum") is not None:
             self._children.put(path, int(status["childrenNum"]))
@@ -196,10 +212,13 @@ class FileSystem:
         }
 
     def _forget(self, *paths: str) -> None:
-        """Drop what we know of ``paths`` (their parents are ``_entry_changed``'s job)."""
-        for path in paths:
-            self._attrs.pop(path)
-            self._xattrs.pop(path)
+        """Drop what we know of ``paths`` (their parents are ``_entry_changed``'s job): we changed
+        them, so an answer in flight about them is no longer to be cached either."""
+        with self._cache_lock:
+            self._listings.note_change()
+            for path in paths:
+                self._attrs.pop(path)
+                self._xattrs.pop(path)
 
     def _forget_tree(self, *paths: str) -> None:
         """``_forget`` for paths that may be directories: everything below them goes too (a scan of
@@ -285,7 +304,7 @@ class FileSystem:
                 names.add(name)
             else:
                 names = None
-            attrs = self._remember(_join(path, name), status)
+            attrs = self._remember(_join(path, name), status, since=generation)
             yield name, self._with_open_size(attrs)
         if names is not None:
             self._listings.put(path, names, generation)
@@ -305,10 +324,11 @@ class FileSystem:
         owner, group = self._creator(path, caller)
         generation = self._listings.generation
         self.client.mkdirs(path, permission=mode & 0o7777, parents=False, owner=owner, group=group)
-        self._forget(path)
         # A directory we just made is empty: lookups in it (``cp -r``, ``tar x`` ask for every name
-        # before creating it) need no request. Not kept if this mount changed anything meanwhile.
+        # before creating it) need no request. Not kept if this mount changed anything meanwhile
+        # (so before ``_forget``, which counts as a change).
         self._listings.put(path, set(), generation)
+        self._forget(path)
         self._children.put(path, 0)
         self._entry_changed(path, added=True, nlink=1, when_ns=self._ctime_of_new(path))
 
@@ -572,6 +592,7 @@ class FileSystem:
         return self._add_handle(path, status, flags, file)
 
     def open(self, path: str, flags: int) -> int:
+        generation = self._listings.generation
         status = self._status_for_open(path, flags)
         if status.get("type") == "DIRECTORY":
             raise errors.IsADirectory(path)
@@ -581,7 +602,7 @@ class FileSystem:
             # open(2) for writing fails at once where no COMMIT could succeed (EROFS in a frozen
             # buffer, EACCES after a chmod elsewhere), not at close after the writes were taken
             self.client.check_commit(path, create=False, overwrite=True, fileId=int(status.get("fileId", 0)))
-        self._remember(path, status)
+        self._remember(path, status, since=generation)
         fh = self._add_handle(path, status, flags, None)
         if flags & os.O_TRUNC:
             handle = self._handle(fh)
