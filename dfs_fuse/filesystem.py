@@ -547,8 +547,7 @@ class FileSystem:
         if flag == "REPLACE" and name not in self._xattr_map(path, fresh=True):
             raise OSError(errno.ENODATA, "no such attribute")
         self.client.set_xattr(path, name, value, flag=flag)
-        self._xattrs.pop(path)
-        self._attrs.pop(path)
+        self._forget(path)
         self._attributes_changed(path)
 
     def removexattr(self, path: str, name: str) -> None:
@@ -556,15 +555,17 @@ class FileSystem:
         if name.startswith(LOCAL_XATTR_PREFIXES) or name not in self._xattr_map(path, fresh=True):
             raise OSError(errno.ENODATA, "no such attribute")
         self.client.remove_xattr(path, name)
-        self._xattrs.pop(path)
-        self._attrs.pop(path)
+        self._forget(path)
         self._attributes_changed(path)
 
     def _xattr_map(self, path: str, fresh: bool = False) -> dict[str, bytes]:
         cached = None if fresh else self._xattrs.get(path)
         if cached is None:
+            generation = self._listings.generation
             cached = self.client.get_xattrs(path)
-            self._xattrs.put(path, cached)
+            with self._cache_lock:  # not over a change of ours made meanwhile (see ``_remember``)
+                if generation == self._listings.generation:
+                    self._xattrs.put(path, cached)
         return cached
 
     # ---------------------------------------------------------------- files

@@ -317,3 +317,30 @@ def test_an_answer_read_before_our_commit_never_replaces_what_the_commit_answere
     resume.set()
     thread.join(10)
     assert fs.getattr("/d/f")["st_size"] == 1000
+
+
+def test_extended_attributes_read_before_our_setxattr_are_not_cached_after_it(fs: FileSystem) -> None:
+    import threading
+
+    write_file(fs, "/x", b"1")
+    fs.setxattr("/x", "user.k", b"old", 0)
+    fs._xattrs.pop("/x")
+    client = fs.client
+    answered, resume = threading.Event(), threading.Event()
+    get_xattrs = client.get_xattrs
+
+    def stale(path: str) -> Any:
+        values = get_xattrs(path)
+        answered.set()
+        resume.wait(10)
+        return values
+
+    client.get_xattrs = stale  # type: ignore[method-assign]
+    thread = threading.Thread(target=fs.listxattr, args=("/x",))
+    thread.start()
+    assert answered.wait(10)
+    client.get_xattrs = get_xattrs  # type: ignore[method-assign]
+    fs.setxattr("/x", "user.k", b"new", 0)
+    resume.set()
+    thread.join(10)
+    assert fs.getxattr("/x", "user.k") == b"new"
