@@ -76,7 +76,7 @@ class NodeWorker(ThreadWorker):
     creates, a pipeline's blocks, a data node's reports), so the answering thread waits up to
     ``LINGER_SECONDS`` for the connection's next request and serves it at once (300-350 us on the
     same bench); a quiet connection goes back to the poller as before. At most half the pool
-    lingers, so new connections always find threads.
+    serves connections this way, so the rest always finds threads.
 
     **Errors gunicorn answers itself** (a bad request line or header, a URL over
     ``limit_request_line``, an odd ``Expect``, broken chunking) get a RemoteException body like
@@ -85,35 +85,44 @@ class NodeWorker(ThreadWorker):
     """
 
     def init_process(self) -> None:
-        self._lingering = 0
-        self._linger_lock = threading.Lock()
+        self._owners = 0  # threads serving one connection's requests in a row
+        self._owners_lock = threading.Lock()
         super().init_process()
 
     def handle(self, conn: Any) -> Any:
         keepalive = super().handle(conn)
-        while keepalive is True and self.alive and self._next_request_arrives(conn):
-            conn.data_ready = True
-            keepalive = super().handle(conn)
+        if keepalive is not True or not self._take_ownership():
+            return keepalive
+        try:
+            while keepalive is True and self.alive and self._next_request_arrives(conn):
+                conn.data_ready = True
+                keepalive = super().handle(conn)
+        finally:
+            with self._owners_lock:
+                self._owners -= 1
         return keepalive
 
-    def _next_request_arrives(self, conn: Any) -> bool:
-        """Whether the connection's next request is here or comes within ``LINGER_SECONDS``, unless
-        half the pool is lingering already."""
+    def _take_ownership(self) -> bool:
+        """Whether this thread may keep serving its connection: at most half the pool does, so
+        the other half always comes back to serve every other connection (a busy connection
+        never lets its thread go, which without this cap starved newcomers behind 32 of them)."""
+        with self._owners_lock:
+            if self._owners >= self.cfg.threads // 2:
+                return False
+            self._owners += 1
+            return True
+
+    @staticmethod
+    def _next_request_arrives(conn: Any) -> bool:
+        """Whether the connection's next request is here or comes within ``LINGER_SECONDS``."""
         if conn.parser.unreader.buf.getvalue() or getattr(conn.sock, "pending", lambda: 0)():
             return True  # read ahead already (a drained body, TLS records): no wait at all
-        with self._linger_lock:
-            if self._lingering >= self.cfg.threads // 2:
-                return False
-            self._lingering += 1
         try:
             poller = select.poll()
             poller.register(conn.sock, select.POLLIN)
             return bool(poller.poll(LINGER_SECONDS * 1000))
         except (OSError, ValueError):
             return False  # closed meanwhile: gunicorn's own path notices and cleans up
-        finally:
-            with self._linger_lock:
-                self._lingering -= 1
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         page = _ErrorPage(client)
