@@ -168,16 +168,24 @@ class FileSystem:
         Without ``since`` the status is the answer to our own change: noted as one, then cached.
         """
         attrs = self.to_stat(status)
-        with self._cache_lock:
-            if since is None:
-                self._listings.note_change()
-            elif since != self._listings.generation:
-                return attrs
-            self._attrs.put(path, attrs)
+        if not self._cache_answer(self._attrs, path, attrs, since):
+            return attrs
         self.coherence.answered(path, attrs)
         if status.get("type") == "DIRECTORY" and status.get("childrenNum") is not None:
             self._children.put(path, int(status["childrenNum"]))
         return attrs
+
+    def _cache_answer(self, cache: TTLCache[str, Any], path: str, value: Any, since: int | None) -> bool:
+        """Put ``value`` in ``cache`` under ``path`` unless it was read (``since``, see
+        ``_remember``) before a change of ours; ``since=None``: it answers our own change, which is
+        noted first. Under the lock our changes take, so the check and the put are one step."""
+        with self._cache_lock:
+            if since is None:
+                self._listings.note_change()
+            elif since != self._listings.generation:
+                return False
+            cache.put(path, value)
+            return True
 
     def _with_open_size(self, attrs: dict[str, Any]) -> dict[str, Any]:
         open_file = self._open.get(attrs["st_ino"])  # one dict read: atomic, no lock on every getattr
@@ -563,9 +571,7 @@ class FileSystem:
         if cached is None:
             generation = self._listings.generation
             cached = self.client.get_xattrs(path)
-            with self._cache_lock:  # not over a change of ours made meanwhile (see ``_remember``)
-                if generation == self._listings.generation:
-                    self._xattrs.put(path, cached)
+            self._cache_answer(self._xattrs, path, cached, since=generation)
         return cached
 
     # ---------------------------------------------------------------- files
