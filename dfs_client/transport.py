@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import select
-import socket
 import ssl
 import threading
 import time
@@ -27,6 +25,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from requests.utils import default_user_agent
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util.wait import wait_for_read
 
 from dfs_common.errors import DFSError, Unavailable, from_remote_exception
 
@@ -312,7 +311,7 @@ class _PutConnections:
                 since, connection = idle.pop() if idle else (0.0, None)
             if connection is None:
                 break
-            if time.monotonic() - since < PUT_IDLE_SECONDS and not _readable(connection.sock):
+            if time.monotonic() - since < PUT_IDLE_SECONDS and _quiet(connection):
                 return connection
             connection.close()
         connection = http.client.HTTPSConnection(netloc, timeout=connect_timeout, context=self._tls) \
@@ -336,14 +335,13 @@ class _PutConnections:
                 connection.close()
 
 
-def _readable(sock: socket.socket | None) -> bool:
-    """Whether an idle connection's socket has something to read: its end, or bytes nobody asked for."""
-    if sock is None:
-        return True
+def _quiet(connection: http.client.HTTPConnection) -> bool:
+    """Whether an idle connection's socket has nothing to read: not its end (a node that restarted
+    or closed it), nor bytes nobody asked for. urllib3's check polls, so any fd number works."""
     try:
-        return bool(select.select([sock], [], [], 0)[0])
+        return connection.sock is not None and not wait_for_read(connection.sock, timeout=0)
     except (OSError, ValueError):
-        return True
+        return False
 
 
 def _send_body(connection: http.client.HTTPConnection, body: Any, *, chunked: bool) -> None:
