@@ -90,6 +90,7 @@ class DFSFile(PositionedFile):
         self._held: set[str] = set()  # shipped blocks not yet committed: kept alive by nn.renewer
         self._held_lock = threading.Lock()
         self._first_block: dict[str, Any] | None = None  # handed out at open, for the first ship
+        self._first_block_handed = False  # the client keeps one for this file (``take_first_block``)
         self._synced: set[str] = set()  # block ids every replica fsynced (shipped by ``fsync``, or synced)
         self._done = False  # closed or aborted: a block shipped from now on is given up at once
         self._pos = 0
@@ -121,11 +122,9 @@ class DFSFile(PositionedFile):
         elif status is not None and status.get("type", "FILE") == "FILE" and not int(status.get("length") or 0):
             self._adopt(status, [], block_size)
             # a file this client just created (the mount's create): its COMMIT handed out the block
-            # its first bytes go to, so they need no ADDBLOCK
-            handed = nn.take_first_block(self.file_id) if self._writable and self.file_id else None
-            if handed is not None:
-                self._first_block_at = handed.pop("handedOut")
-                self._first_block = handed
+            # its first bytes go to, so they need no ADDBLOCK (taken at the first ship: a file
+            # created blind gets it when its create is sent, ``dfs_fuse/leases.py``)
+            self._first_block_handed = self._writable and bool(self.file_id)
         else:
             self._locate(block_size)
         shared = getattr(nn, "block_cache", None)
@@ -482,6 +481,11 @@ class DFSFile(PositionedFile):
         """The block handed out at open, once, while it is young enough to be still pending."""
         with self._lock:
             first, self._first_block = self._first_block, None
+            handed, self._first_block_handed = self._first_block_handed, False
+        if handed:
+            first = self.nn.take_first_block(int(self.file_id or 0))
+            if first is not None:
+                self._first_block_at = first.pop("handedOut")
         if first is not None and time.monotonic() - self._first_block_at > FIRST_BLOCK_SECONDS:
             return None  # a pending block lives an hour: an old one may be gone by now
         return first

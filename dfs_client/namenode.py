@@ -12,7 +12,7 @@ import pwd
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -84,6 +84,9 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
     _get_fs_status = Operation("GET", "GETSTATUS", "FsStatus")
     _get_server_defaults = Operation("GET", "GETSERVERDEFAULTS", "FsServerDefaults")
     _mkdirs = Operation("PUT", "MKDIRS", "boolean")
+    _mkdir_leased = Operation("PUT", "MKDIRS", "Lease", idempotent=False)
+    # sent again whole after a lost answer: a create the name node already made answers as made
+    _batch = Operation("POST", "BATCH", idempotent=True)
     _create_symlink = Operation("PUT", "CREATESYMLINK", idempotent=False)
     _mknod = Operation("PUT", "MKNOD", "FileStatus", idempotent=False)
     _rename = Operation("PUT", "RENAME", "boolean", idempotent=False)
@@ -160,6 +163,10 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
         # first blocks handed out by creating COMMITs (``addBlock``), by fileId, until the file's
         # writer takes its own (``take_first_block``): the mount creates, then opens to write
         self._first_blocks: dict[int, dict[str, Any]] = {}
+        # A FUSE mount's leases (``dfs_fuse/leases.py``): its session, sent with every request so the
+        # name node tells it from other clients, and the wait for its unsent changes before any request.
+        self.session: str | None = None
+        self.before_request: Callable[[], None] | None = None
         # Client-side encryption (``sealed.py``): files under ``encrypt_under`` are stored
         # encrypted with ``key``, which never leaves this process.
         self.encryption: Encryption | None = None
@@ -172,7 +179,14 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
 
     # -- the choke point towards the name node ------------------------------------------------
 
+    def start_session(self, session: str, before_request: Callable[[], None]) -> None:
+        """Send ``session`` with every name-node request; call ``before_request`` before each."""
+        self.session, self.before_request = session, before_request
+        self._auth = {**(self._auth or {}), "X-DFS-Session": session}
+
     def _call(self, operation: Operation, path: str, json_body: Any, params: dict[str, Any]) -> Any:
+        if self.before_request is not None:
+            self.before_request()
         url = self.url + _WEBHDFS + quote(normalize(path).encode("utf-8", "surrogateescape"), safe="/")
         query = encode_query({"op": operation.op, "user.name": self.user})
         if params:
@@ -197,6 +211,8 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
 
     def _plain(self, method: str, route: str, *, idempotent: bool | None = None, **params: Any) -> Any:
         """The name node's non-WebHDFS endpoints (``/status``, ``/df``, ``/mkfs``, ``/admin/…``)."""
+        if self.before_request is not None:
+            self.before_request()
         query = {"user.name": self.user, **{k: v for k, v in params.items() if v is not None}}
         return self.transport.json(method, self.url + route, params=query, idempotent=idempotent,
                                    headers=self._auth)
@@ -267,6 +283,23 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
         """``mkdir -p`` (``parents=False``: plain ``mkdir``, EEXIST/ENOENT as POSIX)."""
         return bool(self._mkdirs(path, permission=f"{permission & 0o7777:o}",
                                  parents=None if parents else False, owner=owner, group=group))
+
+    def mkdir_leased(self, path: str, permission: int = 0o755, owner: str | None = None,
+                     group: str | None = None, ids: int = 0) -> dict[str, Any] | None:
+        """Plain ``mkdir``, also answering the new directory's lease for this client's ``session``
+        (``name_node/leases.py``) and ``ids`` inode numbers for blind creates, or None."""
+        return self._mkdir_leased(path, permission=f"{permission & 0o7777:o}", parents=False, owner=owner,
+                                  group=group, lease=True, ids=ids or None)
+
+    def batch(self, ops: list[dict[str, Any]], release: Iterable[int] = (), ids: int = 0,
+              end: bool = False) -> dict[str, Any]:
+        """Changes made under this session's leases, in one transaction (``handlers/leases.py``)."""
+        body: dict[str, Any] = {"ops": ops, "release": list(release)}
+        if ids:
+            body["ids"] = ids
+        if end:
+            body["end"] = True
+        return self._batch("/", json_body=body)
 
     def delete(self, path: str, recursive: bool = False, kind: str | None = None) -> bool:
         """False when ``path`` did not exist (WebHDFS); ENOTEMPTY for a full directory unless recursive.
@@ -473,15 +506,21 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
         answer = self._commit(path, json_body=blockio.commit_body(blocks, options), sync=True if sync else None)
         status = answer["FileStatus"]
         if isinstance(answer.get("Block"), dict):  # ``addBlock`` on a create: its first block
-            with self._executor_lock:
-                if len(self._first_blocks) >= FIRST_BLOCKS_KEPT:
-                    self._first_blocks.pop(next(iter(self._first_blocks)))
-                self._first_blocks[int(status["fileId"])] = dict(answer["Block"], handedOut=time.monotonic())
+            self.keep_first_block(int(status["fileId"]), answer["Block"])
         return self.encryption.shown(path, status) if self.encryption else status
+
+    def keep_first_block(self, file_id: int, block: dict[str, Any]) -> None:
+        """A creating COMMIT (or a blind create's BATCH) handed out ``block`` as file ``file_id``'s first."""
+        with self._executor_lock:
+            if len(self._first_blocks) >= FIRST_BLOCKS_KEPT:
+                self._first_blocks.pop(next(iter(self._first_blocks)))
+            self._first_blocks[file_id] = dict(block, handedOut=time.monotonic())
 
     def take_first_block(self, file_id: int) -> dict[str, Any] | None:
         """The first block a creating COMMIT of file ``file_id`` handed out (with ``handedOut``,
         the monotonic time it came), once: the writer of a new file ships its first bytes there."""
+        if self.before_request is not None:
+            self.before_request()  # (a file created blind gets its first block when its create is sent)
         with self._executor_lock:
             return self._first_blocks.pop(file_id, None)
 

@@ -12,7 +12,8 @@ bits, sticky directories and chown rules), ``use_ino`` (inode numbers are the na
 attributes up to ``attr_timeout`` old; each open decides itself instead (``coherence.py``).
 ``cache_size=SIZE`` (bytes, or with a K/M/G suffix; default ``default_cache_size()``) is ours alone:
 the verified blocks the mount keeps for all its files (``dfs_client.cache``); ``0`` keeps none
-beyond each open file's own.
+beyond each open file's own. ``leases=0`` (also ours): create every file with a request of its own,
+never blind under a directory lease (``leases.py``).
 """
 from __future__ import annotations
 
@@ -274,6 +275,7 @@ def run(args: argparse.Namespace) -> int:
     read_only = args.read_only or bool(options.get("ro"))
     attr_timeout = min(timeout_option(options, "attr_timeout"), timeout_option(options, "entry_timeout"))
     cache_size = cache_size_option(options)
+    leases = options.pop("leases", "1") not in ("0", "no", "false")  # ours alone, like cache_size
     key = content_key(args)
     # Insecure mode: the superuser, each entry's owner the caller (see filesystem). With DFS_SECRET the
     # token's user, whom the name node checks every operation for.
@@ -301,19 +303,25 @@ def run(args: argparse.Namespace) -> int:
         def ready() -> None:
             threading.Thread(target=raise_read_ahead, args=(mount_point,), daemon=True).start()
         return serve(client, mount_point, fuse_options(options, url, read_only), attr_timeout, read_only,
-                     ready=ready, debug=args.debug)
+                     ready=ready, debug=args.debug, leases=leases)
     return daemonize(client, mount_point, fuse_options(options, url, read_only), attr_timeout, read_only,
-                     log_file=log_file)
+                     log_file=log_file, leases=leases)
 
 
 def serve(client: NameNodeAPI, mount_point: str, options: dict[str, Any], attr_timeout: float, read_only: bool,
-          *, ready: Any, debug: bool = False) -> int:
-    """Mount and answer requests until unmounted (``fusermount -u``); returns the exit status."""
+          *, ready: Any, debug: bool = False, leases: bool = True) -> int:
+    """Mount and answer requests until unmounted (``fusermount -u``); returns the exit status.
+    ``leases``: create files blind in directories this mount made (``leases.py``)."""
+    from dfs_client import HttpNameNode
+
     from .binding import DFSFuse
     from .filesystem import FileSystem
+    from .leases import MountLeases
     from .operations import DFSOperations
 
-    fs = FileSystem(client, attr_timeout=attr_timeout, read_only=read_only)
+    blind = leases and not read_only and isinstance(client, HttpNameNode) and client.encryption is None
+    fs = FileSystem(client, attr_timeout=attr_timeout, read_only=read_only,
+                    leases=MountLeases(client) if blind else None)
     options = dict(options)
     debug = bool(options.pop("debug", False)) or debug
     try:
@@ -325,7 +333,7 @@ def serve(client: NameNodeAPI, mount_point: str, options: dict[str, Any], attr_t
 
 
 def daemonize(client: NameNodeAPI, mount_point: str, options: dict[str, Any], attr_timeout: float, read_only: bool,
-              *, log_file: str | None) -> int:
+              *, log_file: str | None, leases: bool = True) -> int:
     """Fork; the parent returns 0 once the child's mount is live, or 1 with the child's reason."""
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -358,7 +366,7 @@ def daemonize(client: NameNodeAPI, mount_point: str, options: dict[str, Any], at
 
     code = 1
     try:
-        code = serve(client, mount_point, options, attr_timeout, read_only, ready=ready)
+        code = serve(client, mount_point, options, attr_timeout, read_only, ready=ready, leases=leases)
     except UsageError as error:
         if not reported:
             os.write(write_end, f"{error}\n".encode())

@@ -39,6 +39,7 @@ from .cache import Listings, TTLCache
 from .coherence import Coherence
 from .handles import DirHandle, FileHandle, HandleTable, OpenFile
 from .identity import IdentityMap
+from .leases import MountLeases
 
 SNAPSHOT_DIR = ".snapshot"  # a snapshottable directory's read-only snapshots (name_node/snapshots.py)
 log = logging.getLogger("dfs_fuse")
@@ -78,8 +79,10 @@ class Caller:
 class FileSystem:
     def __init__(self, client: NameNodeAPI, *, attr_timeout: float = 1.0, read_only: bool = False,
                  identity: IdentityMap | None = None,
-                 open_file: Callable[[Any, str, str, Mapping[str, Any]], Any] | None = None) -> None:
+                 open_file: Callable[[Any, str, str, Mapping[str, Any]], Any] | None = None,
+                 leases: MountLeases | None = None) -> None:
         self.client = client
+        self.leases = leases  # directories this mount made, where it creates files blind
         self._open_file = open_file or default_file_opener(client)
         self.read_only = read_only
         self.identity = identity or IdentityMap()
@@ -116,6 +119,8 @@ class FileSystem:
         is worth fetching now), else from the name node."""
         split_path(path)  # ENAMETOOLONG / EINVAL without a round trip
         parent, name = os.path.split(path)
+        if self.leases is not None and self.leases.contains(parent, name) is False:
+            raise errors.NotFound(path)  # a directory we hold the lease of: we know every name in it
         if name and name != SNAPSHOT_DIR:  # (listings never show a snapshottable directory's .snapshot)
             present = self._listings.contains(parent, name)
             # Also when the names are fresh but this entry's attributes expired (a long ``ls -l``
@@ -235,6 +240,8 @@ class FileSystem:
             self._attrs.drop_tree(path)
             self._xattrs.drop_tree(path)
             self._listings.drop_tree(path)
+            if self.leases is not None:
+                self.leases.drop_tree(path)
 
     def _entry_changed(self, path: str, *, added: bool, nlink: int = 0, when_ns: int | None = None) -> None:
         """This mount added or removed the entry ``path``: its name in the parent's listing, and the
@@ -243,6 +250,8 @@ class FileSystem:
         a directory's attributes after every change in it) needs no request."""
         parent, name = os.path.split(path)
         self._listings.changed(parent, added=name if added else None, removed=None if added else name)
+        if self.leases is not None:
+            self.leases.changed(parent, added=name if added else None, removed=None if added else name)
         self._children.update(parent, lambda count: max(count + (1 if added else -1), 0))
         when = time.time_ns() if when_ns is None else when_ns
         self._attrs.update(parent, lambda attrs: dict(attrs, st_mtime=when, st_ctime=when,
@@ -331,7 +340,10 @@ class FileSystem:
         split_path(path)
         owner, group = self._creator(path, caller)
         generation = self._listings.generation
-        self.client.mkdirs(path, permission=mode & 0o7777, parents=False, owner=owner, group=group)
+        if self.leases is not None:
+            self.leases.mkdir(path, mode & 0o7777, owner, group)
+        else:
+            self.client.mkdirs(path, permission=mode & 0o7777, parents=False, owner=owner, group=group)
         # A directory we just made is empty: lookups in it (``cp -r``, ``tar x`` ask for every name
         # before creating it) need no request. Not kept if this mount changed anything meanwhile
         # (so before ``_forget``, which counts as a change).
@@ -582,6 +594,15 @@ class FileSystem:
         self._writable()
         split_path(path)
         owner, group = self._creator(path, caller)
+        if self.leases is not None:
+            parent, name = os.path.split(path)
+            if self.leases.contains(parent, name) and flags & os.O_EXCL:
+                raise errors.AlreadyExists(path)
+            shown_group = group or self.identity.group(self.getattr(parent)["st_gid"])
+            blind = self.leases.create(parent, name, {"permission": f"{mode & 0o7777:o}", "owner": owner,
+                                                      "group": shown_group}, group)
+            if blind is not None:
+                return self._created(path, blind, flags)
         try:
             # addBlock: the answer also hands out the new file's first block (``take_first_block``)
             status = self.client.commit(path, [], create=True, overwrite=False, addBlock=True,
@@ -590,6 +611,10 @@ class FileSystem:
             if flags & os.O_EXCL:
                 raise
             return self.open(path, flags)  # another mount created it meanwhile: open(2) semantics
+        return self._created(path, status, flags)
+
+    def _created(self, path: str, status: Mapping[str, Any], flags: int) -> int:
+        """The new file ``path`` is ``status``: cached as our own change, opened for its writer."""
         self._forget(path)
         self._remember(path, status)
         self._xattrs.put(path, {})
@@ -671,13 +696,23 @@ class FileSystem:
     def flush(self, fh: int) -> None:
         """Every ``close(2)``: commit, so another mount that opens the file next sees our bytes."""
         handle = self._handle(fh)
+        self._check_refused(handle.open_file)
         if handle.open_file.commit():
             self._committed(handle.open_file)
+
+    def _check_refused(self, open_file: OpenFile) -> None:
+        """A file created blind that the name node then refused (``leases.py``): its close fails."""
+        error = self.leases.refused(open_file.file_id) if self.leases is not None else None
+        if error is not None:
+            self._forget(open_file.path)
+            self._entry_changed(open_file.path, added=False)
+            raise error
 
     def fsync(self, fh: int, datasync: bool = False) -> None:
         """Commit, and return only once data and namespace are on disk everywhere (README:
         durability); ``fdatasync`` too, since a file's size and block list are its metadata."""
         handle = self._handle(fh)
+        self._check_refused(handle.open_file)
         if handle.open_file.commit(sync=True):
             self._committed(handle.open_file)
 
@@ -722,6 +757,8 @@ class FileSystem:
                 fh_obj.open_file.file.close()
             except Exception:  # noqa: BLE001 - best effort while unmounting; log and go on
                 log.exception("could not commit %s while unmounting", fh_obj.open_file.path)
+        if self.leases is not None:
+            self.leases.close()
 
     # ---------------------------------------------------------------- helpers
 

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from werkzeug.wrappers import Request, Response
 
 from dfs_common.discovery import Announcer
-from dfs_common.errors import IllegalArgument, MethodNotAllowed, NotFound, SnapshotReadOnly, Unsupported
+from dfs_common.errors import DFSError, IllegalArgument, MethodNotAllowed, NotFound, SnapshotReadOnly, Unsupported
 from dfs_common.metrics import RequestMetrics, StateCollector
 from dfs_common.settings import Settings
 from dfs_common.web import Params, answer
@@ -29,6 +29,7 @@ from .handlers.buffers import BUFFER_OPERATIONS, BufferOps
 from .handlers.call import PREFIX, Call, caller_of
 from .handlers.content import ContentOps
 from .handlers.erasure import ERASURE_OPERATIONS, ErasureOps
+from .handlers.leases import LeaseOps, session_of
 from .handlers.internal import InternalOps
 from .handlers.redirects import RedirectOps
 from .handlers.server import ServerOps
@@ -38,7 +39,9 @@ from .handlers.storagepolicy import STORAGE_POLICY_OPERATIONS, StoragePolicyOps
 from .handlers.tree import TreeOps
 from .heal import Healer
 from .identity import Identity
+from .leases import DirLeases
 from .members import Members
+from . import namespace
 from .metrics import namenode_metrics
 from .permissions import Caller, GroupMapping
 from .placement import Placement
@@ -63,7 +66,7 @@ OPERATIONS: dict[str, str] = {
     "SETXATTR": "PUT", "REMOVEXATTR": "PUT",
     "APPEND": "POST", "CONCAT": "POST", "TRUNCATE": "POST", "ADDBLOCK": "POST", "COMMIT": "POST",
     "REPORTBADBLOCK": "POST", "RENEWBLOCKS": "POST", "ABANDONBLOCKS": "POST", "SYNC": "POST",
-    "DELETE": "DELETE",
+    "DELETE": "DELETE", "BATCH": "POST",
     **BUFFER_OPERATIONS,
     **ERASURE_OPERATIONS,
     **STORAGE_POLICY_OPERATIONS,
@@ -100,6 +103,8 @@ ROUTES: dict[tuple[str, str], str] = {
 # writer gave up, and refusing them would lose nothing but time.
 SAFE_MODE_ALLOWED = frozenset(("RENEWBLOCKS", "ABANDONBLOCKS", "REPORTBADBLOCK"))
 USERS = "/users"  # and /users/<name>[/token], and /whoami: see users.py
+# Ops whose answer or change covers a whole subtree: they recall the leases of directories below.
+SUBTREE_OPS = frozenset(("DELETE", "RENAME", "GETCONTENTSUMMARY", "GETQUOTAUSAGE", "CREATESNAPSHOT"))
 
 
 class NameNode:
@@ -124,11 +129,13 @@ class NameNode:
         self.healer.extra_ticks += [self.drainer.tick, self.balancer.tick]
         self.metrics = RequestMetrics("namenode")
         self.metrics.add(StateCollector(lambda: namenode_metrics(self)))
+        self.leases = DirLeases(self.store)
         content = ContentOps(self.store, self.members, self.placement, self.healer, settings, self.identity,
                              self.groups, self.audit, self.admit_change)
         internal = InternalOps(self.store, self.members, self.placement, self.healer, self.groups, settings,
                                safemode=self.safemode, balancer=self.balancer, commit=content.commit_for_writer)
-        resources = [StatusOps(self.store, self.members, self.identity), TreeOps(self.store),
+        leased = LeaseOps(self.store, self.leases, settings, content._first_block)
+        resources = [leased, StatusOps(self.store, self.members, self.identity), TreeOps(self.store, leased),
                      AttributeOps(self.store, self.healer),
                      content,
                      RedirectOps(self.store, self.members, self.placement, settings, self.identity), self.users,
@@ -223,10 +230,41 @@ class NameNode:
         if method != "GET" and op not in SAFE_MODE_ALLOWED:
             self.safemode.check(op)
         sync = method != "GET" and params.boolean("sync", False)  # parsed first: a bad value changes nothing
-        response = self._handlers[op](Call(request, params, path, self.caller_of(request), snapshot))
+        call = Call(request, params, path, self.caller_of(request), snapshot)
+        if self.leases and snapshot is None and op != "BATCH":
+            self._recall_leases(call, op)
+        response = self._handlers[op](call)
         if sync:
             self.store.sync()  # a writer's fsync/hsync: this change is on disk before the answer
         return response
+
+
+    def _recall_leases(self, call: Call, op: str) -> None:
+        """Before another client's request touches a directory a session holds the lease of (the
+        directory, a name in it, a subtree holding it), the lease is recalled and its holder's
+        changes are in: ``leases.py``."""
+        session = session_of(call.request)
+        others = self.leases.others(session)
+        if not others:
+            return
+        paths = [call.path, call.params.raw("destination"), *(call.params.raw("sources") or "").split(",")]
+        touched: set[int] = set()
+        with self.store.read() as txn:
+            for path in paths:
+                if not path:
+                    continue
+                try:
+                    where = namespace.resolve(txn, path, call.caller)
+                except DFSError:
+                    continue  # (the handler answers the same error)
+                touched.add(where.parent_ino)
+                if where.ino is not None and where.inode is not None:
+                    touched.add(where.ino)
+                    if op in SUBTREE_OPS and where.inode.is_dir:
+                        touched.update(ino for ino in others if namespace.is_inside(txn, ino, where.ino))
+        wanted = touched.intersection(others)
+        if wanted:
+            self.leases.clear_way(wanted, session)
 
 
 def _handler_table(resources: list[Any]) -> dict[str, Callable[[Call], Response]]:

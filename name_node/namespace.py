@@ -99,11 +99,12 @@ def resolve_existing(txn: Txn, path: str, caller: Caller, follow: bool = False) 
 
 
 def new_inode(txn: Txn, kind: str, mode: int, caller: Caller, parent: Inode, now: int,
-              owner: str | None = None, group: str | None = None) -> tuple[int, Inode]:
+              owner: str | None = None, group: str | None = None, ino: int | None = None) -> tuple[int, Inode]:
     """Allocate an inode in the parent's group (HDFS's rule, BSD's: a WebHDFS client gets what HDFS
     gives it); setgid parents also pass on the bit to subdirectories. The superuser may name the
-    owner and group: the insecure mount does, with the local caller's (POSIX's rule)."""
-    ino = txn.bump("next_ino")
+    owner and group: the insecure mount does, with the local caller's (POSIX's rule). ``ino``: a
+    number reserved earlier (``leases``), else the next one."""
+    ino = ino or txn.bump("next_ino")
     if not caller.superuser:
         owner, group = None, None
     if parent.mode & stat.S_ISGID and kind == DIR:
@@ -200,9 +201,10 @@ def _mkdir_at(txn: Txn, where: Resolved, caller: Caller, mode: int, now: int,
 
 
 def create_file(txn: Txn, where: Resolved, caller: Caller, mode: int, replication: int,
-                block_size: int, now: int, owner: str | None = None, group: str | None = None) -> tuple[int, Inode]:
+                block_size: int, now: int, owner: str | None = None, group: str | None = None,
+                ino: int | None = None) -> tuple[int, Inode]:
     check_create(caller, where)
-    ino, inode = new_inode(txn, FILE, mode, caller, where.parent, now, owner, group)
+    ino, inode = new_inode(txn, FILE, mode, caller, where.parent, now, owner, group, ino)
     inode.replication, inode.block_size = replication, block_size
     add_entry(txn, where, ino, inode, now)
     txn.put_extents(ino, [])
@@ -386,7 +388,7 @@ def rename(txn: Txn, source: str, destination: str, caller: Caller, now: int,
         return False
     if not posix and dst.inode is not None and dst.inode.is_dir and dst.ino != src.ino:
         dst = resolve(txn, destination.rstrip("/") + "/" + src.name, caller)
-    if src.inode.is_dir and _is_inside(txn, dst.parent_ino, src.ino):
+    if src.inode.is_dir and is_inside(txn, dst.parent_ino, src.ino):
         raise InvalidMove(f"Cannot move {source} into itself ({destination})")
     if dst.ino is not None and dst.inode is not None:
         if dst.ino == src.ino:
@@ -435,12 +437,12 @@ def check_no_snapshots(txn: Txn, ino: int, path: str) -> None:
         return
     for key, _ in txn.scan("snapdirs"):
         snap_dir = unpack_u64(key)
-        if _is_inside(txn, snap_dir, ino) and next(txn.scan("snapshots", key), None) is not None:
+        if is_inside(txn, snap_dir, ino) and next(txn.scan("snapshots", key), None) is not None:
             raise SnapshotError(f"The directory {path} cannot be deleted since it is or holds a "
                                 "snapshottable directory with snapshots")
 
 
-def _is_inside(txn: Txn, ino: int, ancestor: int) -> bool:
+def is_inside(txn: Txn, ino: int, ancestor: int) -> bool:
     """Whether directory ``ino`` is ``ancestor`` or below it (walks parent pointers up to /)."""
     while True:
         if ino == ancestor:

@@ -171,7 +171,7 @@ def allow(txn: Txn, path: str, caller: Caller) -> None:
         return
     for key, _ in txn.scan("snapdirs"):
         other = unpack_u64(key)
-        if namespace._is_inside(txn, other, ino) or namespace._is_inside(txn, ino, other):
+        if namespace.is_inside(txn, other, ino) or namespace.is_inside(txn, ino, other):
             raise SnapshotError(f"Nested snapshottable directories not allowed: {path} and "
                                 f"{path_of(txn, other)}")
     txn.put("snapdirs", pack_u64(ino))

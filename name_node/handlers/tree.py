@@ -16,6 +16,7 @@ from .. import namespace
 from ..filestatus import SPECIAL_KIND_OF, file_status
 from ..store import Store
 from .call import Call, boolean, boolean_at, empty
+from .leases import LeaseOps, session_of
 
 MAX_RDEV = (1 << 64) - 1  # dev_t is 64 bits on Linux
 _RENAME_OPTIONS = ("NONE", "OVERWRITE")
@@ -24,16 +25,25 @@ _RENAME_OPTIONS = ("NONE", "OVERWRITE")
 class TreeOps:
     """The operations that add, move and remove names."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, leases: LeaseOps) -> None:
         self.store = store
+        self.leases = leases
 
     def op_mkdirs(self, call: Call) -> Response:
+        """With ``lease=true`` (our extension) the answer also carries the new directory's lease
+        (``handlers/leases.py``), or ``"Lease": null``."""
         mode = call.params.permission(default=0o755)
+        lease = call.params.boolean("lease", False)
         with self.store.write() as txn:
             namespace.mkdirs(txn, call.path, call.caller, mode, time.time_ns(),
                              call.params.boolean("parents", True), call.params.user("owner"),
                              call.params.user("group"))
-        return boolean(True)
+            granted = self.leases.grant(txn, call, call.path) if lease else None
+        if not lease:
+            return boolean(True)
+        if granted is not None:
+            self.leases.leases.granted(granted["fileId"], session_of(call.request) or "")
+        return json_response({"boolean": True, "Lease": granted})
 
     def op_createsymlink(self, call: Call) -> Response:
         target = call.params.required("destination")

@@ -1,9 +1,9 @@
-"""Requests a small file costs through a real mount, counted by the name node's own /metrics: the
-create's COMMIT hands out the first block, so a file of one block needs no ADDBLOCK."""
+"""Requests a small file costs through a real mount without directory leases (``-o leases=0``; with
+them: test_blind_creates.py), counted by the name node's own /metrics: the create's COMMIT hands
+out the first block, so a file of one block needs no ADDBLOCK."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from tests.ops.test_fsck_and_metrics import metrics, value
 
@@ -16,7 +16,8 @@ def name_node_requests(cluster) -> dict[str, float]:  # type: ignore[no-untyped-
             for op in ("COMMIT", "ADDBLOCK", "/internal/block_received")}
 
 
-def test_a_small_file_written_through_the_mount_needs_no_addblock(mount: Path, cluster) -> None:  # type: ignore[no-untyped-def]
+def test_a_small_file_written_through_the_mount_needs_no_addblock(mount_of, cluster) -> None:  # type: ignore[no-untyped-def]
+    mount = mount_of(cluster, extra=["-o", "leases=0"])
     (mount / "small").mkdir()
     data = {i: os.urandom(65536 + i) for i in range(FILES)}
     before = name_node_requests(cluster)

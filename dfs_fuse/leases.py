@@ -1,0 +1,244 @@
+"""The mount's side of directory leases: files created without a round trip, sent in batches.
+
+A directory this mount makes comes with its lease (``name_node/leases.py``): until the lease ends
+no other client reads or changes it, so the names in it are exactly the ones this mount knows
+(``contains``), and ``create`` is answered at once (``create``, with an inode number the name node
+reserved), queued, and sent by one thread in batches of up to ``BATCH_MAX`` creates, one name-node
+transaction each (``BATCH``). Whatever else this mount asks the name node waits until the queue
+is sent (``barrier``, called before every request of the client), so the name node sees this
+mount's changes in the order it made them, and a file written after its blind create gets the
+first block its create was sent with.
+
+A lease ends when the name node recalls it (another client touched the directory: the recall
+comes in a batch's answer), when it has been idle ``IDLE_SECONDS`` (so a recall waits at most that
+long), or at unmount; the creates still queued are sent with the release.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from dfs_common.errors import from_remote_exception
+
+log = logging.getLogger("dfs_fuse")
+
+BATCH_MAX = 512  # creates per BATCH request
+IDS = 4096  # inode numbers asked for at a time
+IDS_LOW = 1024  # ask for more once fewer are left
+IDLE_SECONDS = 0.5  # a lease no create used for this long is given back
+MARGIN_SECONDS = 1.0  # a lease is used only this long before the name node could expire it
+RETRY_SECONDS = 0.2
+
+
+@dataclass(slots=True)
+class DirLease:
+    path: str
+    ino: int
+    until: float  # monotonic: used for blind creates only before this
+    used: float  # monotonic: the last create made under it
+    names: set[str] = field(default_factory=set)
+
+
+class MountLeases:
+    """This mount's leases, its queue of blind creates and the thread that sends them."""
+
+    def __init__(self, client: Any, *, idle: float = IDLE_SECONDS) -> None:
+        self.client = client
+        self.idle = idle
+        self.session = secrets.token_hex(16)
+        self._cond = threading.Condition()
+        self._leases: dict[str, DirLease] = {}  # by directory path
+        self._making: dict[str, bool] = {}  # directories being made: whether a name was made in one meanwhile
+        self._queue: list[dict[str, Any]] = []  # creates not sent yet, in the order they were made
+        self._sending = 0  # creates in the batch on its way
+        self._release: set[int] = set()  # leases to give back with the next batch that empties the queue
+        self._ids: list[int] = [0, 0]  # [next, end) reserved inode numbers
+        self._refused: dict[int, OSError] = {}  # fileId -> why the name node refused its create
+        self._error: OSError | None = None  # the last failed send, while the queue waits
+        self._stop = False
+        self.block_size, self.replication = 0, 0  # what files made blind get (the name node's defaults)
+        self._thread = threading.Thread(target=self._run, name="dfs-leases", daemon=True)
+        client.start_session(self.session, self.barrier)
+        self._thread.start()
+
+    # -- what the filesystem asks ----------------------------------------------------------
+
+    def mkdir(self, path: str, permission: int, owner: str, group: str | None) -> None:
+        """``mkdir(2)``, taking the new (empty) directory's lease if the name node grants one."""
+        with self._cond:
+            ids = IDS if self._ids[1] - self._ids[0] < IDS_LOW else 0
+            self._making[path] = False
+        sent_at = time.monotonic()
+        try:
+            lease = self.client.mkdir_leased(path, permission=permission, owner=owner, group=group, ids=ids)
+        finally:
+            with self._cond:
+                touched = self._making.pop(path, True)
+        if not lease:
+            return
+        with self._cond:
+            if lease.get("ids"):
+                self._ids = [int(lease["ids"][0]), int(lease["ids"][1])]
+            self.block_size, self.replication = int(lease["blockSize"]), int(lease["replication"])
+            if touched:  # another thread of ours made a name in it meanwhile: its names are not all "none"
+                self._release.add(int(lease["fileId"]))
+                self._cond.notify_all()
+                return
+            self._leases[path] = DirLease(path, int(lease["fileId"]), sent_at + float(lease["seconds"]) - MARGIN_SECONDS,
+                                          time.monotonic())
+
+    def contains(self, directory: str, name: str) -> bool | None:
+        """Whether ``name`` is in ``directory``, when this mount holds its lease (else None)."""
+        lease = self._leases.get(directory)
+        if lease is None:
+            return None
+        with self._cond:
+            return name in lease.names
+
+    def create(self, directory: str, name: str, template: dict[str, Any], group: str | None) -> dict[str, Any] | None:
+        """Make ``name`` in ``directory`` blind: answers its FileStatus (``template``: permission,
+        owner and group, plus the fileId and times), or None when it must be made the ordinary
+        way (no usable lease, no inode number left, the name taken). ``group``: what the create
+        asks for (None: the directory's)."""
+        now = time.monotonic()
+        with self._cond:
+            lease = self._leases.get(directory)
+            if lease is None or lease.until <= now or name in lease.names or self._ids[0] >= self._ids[1] \
+                    or self._error is not None:
+                return None
+            file_id = self._ids[0]
+            self._ids[0] += 1
+            lease.names.add(name)
+            lease.used = now
+            stamp = time.time_ns()
+            self._queue.append({"op": "create", "parent": lease.ino, "name": name, "fileId": file_id,
+                                "permission": template["permission"], "owner": template["owner"],
+                                "group": group, "mtimeNs": stamp, "addBlock": True})
+            self._cond.notify_all()
+        status = {**template, "fileId": file_id, "type": "FILE", "length": 0, "nlink": 1, "childrenNum": 0,
+                  "blockSize": self.block_size, "replication": self.replication, "storagePolicy": 0,
+                  "pathSuffix": "", "modificationTime": stamp // 1_000_000, "accessTime": stamp // 1_000_000,
+                  "modificationTimeNs": stamp, "accessTimeNs": stamp, "changeTimeNs": stamp}
+        return status
+
+    def changed(self, directory: str, added: str | None = None, removed: str | None = None) -> None:
+        """This mount changed ``directory`` the ordinary way: its leased names follow."""
+        lease = self._leases.get(directory)
+        if directory in self._making:
+            with self._cond:
+                self._making[directory] = True
+        if lease is not None:
+            with self._cond:
+                if added is not None:
+                    lease.names.add(added)
+                if removed is not None:
+                    lease.names.discard(removed)
+
+    def drop_tree(self, path: str) -> None:
+        """``path`` was renamed or removed: leases at or below it are given back."""
+        prefix = path.rstrip("/") + "/"
+        with self._cond:
+            for directory in [d for d in self._leases if d == path or d.startswith(prefix)]:
+                self._release.add(self._leases.pop(directory).ino)
+            self._cond.notify_all()
+
+    def refused(self, file_id: int) -> OSError | None:
+        """Why the name node refused the blind create of ``file_id`` (reported once), if it did."""
+        with self._cond:
+            return self._refused.pop(file_id, None)
+
+    def barrier(self) -> None:
+        """Return once every blind create made so far is on the name node (every request of this
+        mount but the batches themselves waits here); raise what stops them being sent."""
+        if threading.current_thread() is self._thread:
+            return
+        with self._cond:
+            while self._queue or self._sending:
+                if self._error is not None:
+                    raise self._error
+                self._cond.wait(RETRY_SECONDS)
+
+    def close(self) -> None:
+        """Unmount: send what is queued, give every lease and unused number back."""
+        with self._cond:
+            self._release.update(lease.ino for lease in self._leases.values())
+            self._leases.clear()
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join(timeout=30)
+
+    # -- the sending thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                work = self._next_batch()
+                if work is None:
+                    if self._stop:
+                        return
+                    self._cond.wait(self.idle / 2)
+                    continue
+            sent = self._send(*work)
+            if self._stop and (sent and work[3] or not sent):
+                if not sent:
+                    log.error("unmounting with the name node away: %d files created blind are lost",
+                              len(self._queue))
+                return
+
+    def _next_batch(self) -> tuple[list[dict[str, Any]], list[int], int, bool] | None:
+        """Under the lock: what to send now (None: nothing), leases idle long enough moved to
+        the release set first."""
+        now = time.monotonic()
+        for directory in [d for d, lease in self._leases.items() if now - lease.used >= self.idle]:
+            self._release.add(self._leases.pop(directory).ino)
+        ids = IDS if self._leases and self._ids[1] - self._ids[0] < IDS_LOW else 0
+        end = self._stop and len(self._queue) <= BATCH_MAX
+        if not (self._queue or self._release or ids or end):
+            return None
+        batch = self._queue[:BATCH_MAX]
+        del self._queue[:BATCH_MAX]
+        self._sending = len(batch)
+        release = sorted(self._release) if not self._queue else []  # after the last of their creates
+        self._release.difference_update(release)
+        return batch, release, ids, end
+
+    def _send(self, batch: list[dict[str, Any]], release: list[int], ids: int, end: bool) -> bool:
+        sent_at = time.monotonic()
+        try:
+            answer = self.client.batch(batch, release=release, ids=ids, end=end)
+        except OSError as error:  # the name node is away: keep the creates, in order, and try again
+            log.warning("sending %d files created blind failed (%s); trying again", len(batch), error)
+            with self._cond:
+                self._queue[:0] = batch
+                self._sending = 0
+                self._release.update(release)
+                self._error = error
+                self._cond.notify_all()
+            time.sleep(RETRY_SECONDS)
+            return False
+        recalled = set(answer.get("recalled") or [])
+        with self._cond:
+            for op, result in zip(batch, answer.get("results") or []):
+                if isinstance(result, dict) and "RemoteException" in result:
+                    refusal = from_remote_exception(409, result)
+                    log.error("the name node refused %r (fileId %d), created blind: %s", op["name"], op["fileId"], refusal)
+                    self._refused[op["fileId"]] = refusal
+                elif isinstance(result, dict) and isinstance(result.get("Block"), dict):
+                    self.client.keep_first_block(op["fileId"], result["Block"])
+            for directory, lease in list(self._leases.items()):
+                if lease.ino in recalled:
+                    self._release.add(self._leases.pop(directory).ino)  # with the batch that sends its last create
+                else:
+                    lease.until = sent_at + float(answer.get("seconds", 0)) - MARGIN_SECONDS
+            if answer.get("ids"):
+                self._ids = [int(answer["ids"][0]), int(answer["ids"][1])]
+            elif end:
+                self._ids = [0, 0]
+            self._sending = 0
+            self._error = None
+            self._cond.notify_all()
+        return True

@@ -1,0 +1,166 @@
+"""Files created blind through a real mount, in directories it made and holds the lease of
+(``dfs_fuse/leases.py``): what they cost, that every other client sees them at once, and what
+survives a kill -9 of the name node, of the mount, and an unmount."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster import wait_for
+from tests.ops.test_fsck_and_metrics import metrics, value
+
+FILES = 200
+OPS = ("COMMIT", "BATCH", "ADDBLOCK", "GETFILESTATUS", "LISTSTATUS", "LISTSTATUS_BATCH", "/internal/block_received")
+
+
+def requests_by_op(cluster: Any) -> dict[str, float]:
+    samples = metrics(cluster.namenode_url)
+    return {op: value(samples, "dfs_requests_total", op=op) for op in OPS}
+
+
+def spent_on(cluster: Any, work: Callable[[], None]) -> dict[str, float]:
+    before = requests_by_op(cluster)
+    work()
+    after = requests_by_op(cluster)
+    return {op: after[op] - before[op] for op in OPS}
+
+
+def create_empty(directory: Path, count: int) -> None:
+    for i in range(count):
+        os.close(os.open(directory / f"e{i:04d}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+
+
+def test_empty_files_cost_a_share_of_a_batch_each(mount: Path, cluster: Any) -> None:
+    directory = mount / "blind-empty"
+    directory.mkdir()
+    spent = spent_on(cluster, lambda: create_empty(directory, FILES))
+    assert spent["COMMIT"] == 0 and spent["GETFILESTATUS"] == 0, spent  # lookups answered by the lease
+    assert 1 <= spent["BATCH"] <= FILES / 2, spent
+    with pytest.raises(FileExistsError):  # O_EXCL decided by the mount: it knows every name here
+        os.open(directory / "e0007", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    nn = cluster.client()  # another client: recalls the lease, so the batch is in first
+    names = sorted(s["pathSuffix"] for s in nn.list_status("/blind-empty"))
+    assert names == [f"e{i:04d}" for i in range(FILES)]
+    ids = {os.stat(directory / name).st_ino for name in names}
+    assert ids == {s["fileId"] for s in nn.list_status("/blind-empty")}  # the numbers the mount showed
+
+
+def test_small_files_cost_one_pipeline_each_and_no_commit(mount: Path, cluster: Any) -> None:
+    directory = mount / "blind-small"
+    directory.mkdir()
+    data = {i: os.urandom(65536 + i) for i in range(10)}
+
+    def write() -> None:
+        for i, payload in data.items():
+            (directory / f"f{i}").write_bytes(payload)
+    spent = spent_on(cluster, write)
+    # the first block comes with the blind create's batch, the commit with the block's confirmation
+    assert spent["COMMIT"] == 0 and spent["ADDBLOCK"] == 0 and spent["/internal/block_received"] == 10, spent
+    assert spent["BATCH"] <= 10, spent
+    nn = cluster.client()
+    for i, payload in data.items():
+        assert nn.cat(f"/blind-small/f{i}") == payload
+        assert (directory / f"f{i}").read_bytes() == payload
+
+
+def test_another_mount_sees_files_created_blind_at_once(mount: Path, second_mount: Path) -> None:
+    (mount / "shared").mkdir()
+    for i in range(50):
+        (mount / "shared" / f"n{i}").write_bytes(b"x" * i)
+    (mount / "shared" / "empty").touch()
+    # close-to-open on the other mount: its first look recalls the lease
+    assert sorted(os.listdir(second_mount / "shared")) == sorted([f"n{i}" for i in range(50)] + ["empty"])
+    assert (second_mount / "shared" / "n42").read_bytes() == b"x" * 42
+    with pytest.raises(FileExistsError):
+        os.open(second_mount / "shared" / "empty", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    # after the recall the first mount works the ordinary way, and both see each other's files
+    (second_mount / "shared" / "from-second").write_bytes(b"2")
+    (mount / "shared" / "after-recall").write_bytes(b"1")
+    assert (mount / "shared" / "from-second").read_bytes() == b"2"
+    # (a name made since the other mount listed the directory shows within the attribute timeout)
+    wait_for(lambda: (second_mount / "shared" / "after-recall").exists(), timeout=5)
+    assert (second_mount / "shared" / "after-recall").read_bytes() == b"1"
+
+
+def test_creates_acknowledged_before_a_name_node_kill_9_are_not_lost(
+        make_cluster: Callable[..., Any], mount_of: Callable[..., Path]) -> None:
+    cluster = make_cluster()
+    mnt = mount_of(cluster)
+    (mnt / "d").mkdir()
+    create_empty(mnt / "d", 50)
+    cluster.namenode.kill()
+    cluster.namenode.restart()
+    names = sorted(s["pathSuffix"] for s in cluster.client().list_status("/d"))
+    assert names == [f"e{i:04d}" for i in range(50)]
+
+
+def test_fsync_puts_a_blind_create_on_the_name_node_before_returning(
+        make_cluster: Callable[..., Any], mount_of: Callable[..., Path], tmp_path: Path) -> None:
+    cluster = make_cluster()
+    mnt = mount_of(cluster)
+    (mnt / "d").mkdir()
+    fd = os.open(mnt / "d" / "synced", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.fsync(fd)
+    os.close(fd)
+    mount_pid = _mount_pid(mnt)
+    os.kill(mount_pid, signal.SIGKILL)  # the mount dies: what fsync returned for must be on the name node
+    wait_for(lambda: not _alive(mount_pid), timeout=10)
+    subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
+    status = cluster.client().get_status("/d/synced")
+    assert status["type"] == "FILE" and status["permission"] == "600"
+
+
+def test_unmount_sends_every_file_created_blind(make_cluster: Callable[..., Any], mount_of: Callable[..., Path]) -> None:
+    cluster = make_cluster()
+    mnt = mount_of(cluster, name="first")
+    (mnt / "d").mkdir()
+    create_empty(mnt / "d", FILES)
+    subprocess.run(["fusermount3", "-u", str(mnt)], check=True, capture_output=True)
+    nn = cluster.client()
+    wait_for(lambda: len(list(nn.list_status("/d"))) == FILES, timeout=30)
+
+
+def test_without_leases_every_create_is_a_commit(cluster: Any, mount_of: Callable[..., Path]) -> None:
+    mnt = mount_of(cluster, name="noleases", extra=["-o", "leases=0"])
+    (mnt / "plain").mkdir()
+    spent = spent_on(cluster, lambda: create_empty(mnt / "plain", 20))
+    assert spent["COMMIT"] == 20 and spent["BATCH"] == 0, spent
+
+
+def test_a_name_removed_and_made_again_under_the_lease(mount: Path) -> None:
+    directory = mount / "churn"
+    directory.mkdir()
+    for _ in range(3):
+        (directory / "f").write_bytes(b"one")
+        os.unlink(directory / "f")
+        with pytest.raises(FileNotFoundError):
+            os.stat(directory / "f")
+    os.mkdir(directory / "sub")
+    (directory / "sub" / "g").write_bytes(b"two")
+    os.rename(directory / "sub", directory / "moved")
+    assert (directory / "moved" / "g").read_bytes() == b"two"
+    with pytest.raises(OSError) as caught:
+        os.rmdir(directory)
+    assert caught.value.errno == errno.ENOTEMPTY
+    assert sorted(os.listdir(directory)) == ["moved"]
+
+
+def _mount_pid(mnt: Path) -> int:
+    found = subprocess.run(["pgrep", "-f", f"dfs.py {mnt} "], capture_output=True, text=True).stdout.split()
+    assert found, f"no mount process for {mnt}"
+    return int(found[0])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
