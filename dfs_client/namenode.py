@@ -292,9 +292,12 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
                                   group=group, lease=True, ids=ids or None)
 
     def batch(self, ops: list[dict[str, Any]], release: Iterable[int] = (), ids: int = 0,
-              end: bool = False) -> dict[str, Any]:
-        """Changes made under this session's leases, in one transaction (``handlers/leases.py``)."""
+              end: bool = False, wait: int = 0) -> dict[str, Any]:
+        """Changes made under this session's leases, in one transaction (``handlers/leases.py``);
+        ``wait``: with no changes, answer once a lease is recalled (at most that many seconds)."""
         body: dict[str, Any] = {"ops": ops, "release": list(release)}
+        if wait:
+            body["wait"] = wait
         if ids:
             body["ids"] = ids
         if end:

@@ -335,6 +335,11 @@ class FileSystem:
     def releasedir(self, fh: int) -> None:
         self._dirs.pop(fh)
 
+    def fsyncdir(self) -> None:
+        """``fsync(2)`` of a directory: every change this mount made (a blind create or unlink
+        included, ``leases.py``) is on the name node's disk before it returns."""
+        self.client.sync()
+
     def mkdir(self, path: str, mode: int, caller: Caller) -> None:
         self._writable()
         split_path(path)
@@ -381,7 +386,12 @@ class FileSystem:
         # only update cached link counts); the name node refuses a directory in the same
         # transaction as the removal, so a name replaced by a directory meanwhile stays.
         attrs = self.getattr(path)
-        when = self._delete_entry(path, "file")
+        parent, name = os.path.split(path)
+        if self.leases is not None and stat_mod.S_ISREG(attrs["st_mode"]) \
+                and self.leases.unlink(parent, name, attrs["st_ino"]):
+            when = None  # removed blind (``leases.py``): our clock stamps the directory
+        else:
+            when = self._delete_entry(path, "file")
         self._forget(path)
         self._entry_changed(path, added=False, when_ns=when)
         self.coherence.removed(attrs["st_ino"], path)

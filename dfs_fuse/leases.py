@@ -26,10 +26,13 @@ from dfs_common.errors import from_remote_exception
 
 log = logging.getLogger("dfs_fuse")
 
-BATCH_MAX = 512  # creates per BATCH request
+BATCH_MAX = 512  # changes per BATCH request
 IDS = 4096  # inode numbers asked for at a time
 IDS_LOW = 1024  # ask for more once fewer are left
-IDLE_SECONDS = 0.5  # a lease no create used for this long is given back
+IDLE_SECONDS = 30.0  # a lease no blind change used for this long is given back
+MAX_LEASES = 256  # beyond, the least recently used is given back
+MAX_NAMES = 100_000  # names known of one leased directory; beyond, files are made the ordinary way
+WATCH_SECONDS = 2  # the watch's wait for a recall (the name node caps it at half a lease)
 MARGIN_SECONDS = 1.0  # a lease is used only this long before the name node could expire it
 RETRY_SECONDS = 0.2
 
@@ -62,8 +65,10 @@ class MountLeases:
         self._stop = False
         self.block_size, self.replication = 0, 0  # what files made blind get (the name node's defaults)
         self._thread = threading.Thread(target=self._run, name="dfs-leases", daemon=True)
+        self._watcher = threading.Thread(target=self._watch, name="dfs-lease-watch", daemon=True)
         client.start_session(self.session, self.barrier)
         self._thread.start()
+        self._watcher.start()
 
     # -- what the filesystem asks ----------------------------------------------------------
 
@@ -104,16 +109,13 @@ class MountLeases:
         owner and group, plus the fileId and times), or None when it must be made the ordinary
         way (no usable lease, no inode number left, the name taken). ``group``: what the create
         asks for (None: the directory's)."""
-        now = time.monotonic()
         with self._cond:
-            lease = self._leases.get(directory)
-            if lease is None or lease.until <= now or name in lease.names or self._ids[0] >= self._ids[1] \
-                    or self._error is not None:
+            lease = self._usable(directory)
+            if lease is None or name in lease.names or self._ids[0] >= self._ids[1] or len(lease.names) >= MAX_NAMES:
                 return None
             file_id = self._ids[0]
             self._ids[0] += 1
             lease.names.add(name)
-            lease.used = now
             stamp = time.time_ns()
             self._queue.append({"op": "create", "parent": lease.ino, "name": name, "fileId": file_id,
                                 "permission": template["permission"], "owner": template["owner"],
@@ -124,6 +126,27 @@ class MountLeases:
                   "pathSuffix": "", "modificationTime": stamp // 1_000_000, "accessTime": stamp // 1_000_000,
                   "modificationTimeNs": stamp, "accessTimeNs": stamp, "changeTimeNs": stamp}
         return status
+
+    def unlink(self, directory: str, name: str, file_id: int) -> bool:
+        """Remove the file ``name`` (inode ``file_id``) from ``directory`` blind; False when it must
+        be removed the ordinary way (no usable lease, or the name not known here)."""
+        with self._cond:
+            lease = self._usable(directory)
+            if lease is None or name not in lease.names:
+                return False
+            lease.names.discard(name)
+            self._queue.append({"op": "delete", "parent": lease.ino, "name": name, "fileId": file_id})
+            self._cond.notify_all()
+            return True
+
+    def _usable(self, directory: str) -> DirLease | None:
+        """Under the lock: ``directory``'s lease if blind changes may be made under it now."""
+        lease = self._leases.get(directory)
+        now = time.monotonic()
+        if lease is None or lease.until <= now or self._error is not None:
+            return None
+        lease.used = now
+        return lease
 
     def changed(self, directory: str, added: str | None = None, removed: str | None = None) -> None:
         """This mount changed ``directory`` the ordinary way: its leased names follow."""
@@ -154,7 +177,7 @@ class MountLeases:
     def barrier(self) -> None:
         """Return once every blind create made so far is on the name node (every request of this
         mount but the batches themselves waits here); raise what stops them being sent."""
-        if threading.current_thread() is self._thread:
+        if threading.current_thread() in (self._thread, self._watcher):
             return
         with self._cond:
             while self._queue or self._sending:
@@ -170,6 +193,7 @@ class MountLeases:
             self._stop = True
             self._cond.notify_all()
         self._thread.join(timeout=30)
+        self._watcher.join(timeout=WATCH_SECONDS + 5)
 
     # -- the sending thread ----------------------------------------------------------------
 
@@ -193,7 +217,9 @@ class MountLeases:
         """Under the lock: what to send now (None: nothing), leases idle long enough moved to
         the release set first."""
         now = time.monotonic()
-        for directory in [d for d, lease in self._leases.items() if now - lease.used >= self.idle]:
+        by_use = sorted(self._leases, key=lambda d: self._leases[d].used)
+        for directory in by_use[:max(len(by_use) - MAX_LEASES, 0)] + [
+                d for d in by_use[-MAX_LEASES:] if now - self._leases[d].used >= self.idle]:
             self._release.add(self._leases.pop(directory).ino)
         ids = IDS if self._leases and self._ids[1] - self._ids[0] < IDS_LOW else 0
         end = self._stop and len(self._queue) <= BATCH_MAX
@@ -220,7 +246,6 @@ class MountLeases:
                 self._cond.notify_all()
             time.sleep(RETRY_SECONDS)
             return False
-        recalled = set(answer.get("recalled") or [])
         with self._cond:
             for op, result in zip(batch, answer.get("results") or []):
                 if isinstance(result, dict) and "RemoteException" in result:
@@ -229,11 +254,7 @@ class MountLeases:
                     self._refused[op["fileId"]] = refusal
                 elif isinstance(result, dict) and isinstance(result.get("Block"), dict):
                     self.client.keep_first_block(op["fileId"], result["Block"])
-            for directory, lease in list(self._leases.items()):
-                if lease.ino in recalled:
-                    self._release.add(self._leases.pop(directory).ino)  # with the batch that sends its last create
-                else:
-                    lease.until = sent_at + float(answer.get("seconds", 0)) - MARGIN_SECONDS
+            self._answered(answer, sent_at)
             if answer.get("ids"):
                 self._ids = [int(answer["ids"][0]), int(answer["ids"][1])]
             elif end:
@@ -242,3 +263,34 @@ class MountLeases:
             self._error = None
             self._cond.notify_all()
         return True
+
+    def _answered(self, answer: dict[str, Any], sent_at: float) -> None:
+        """Under the lock: a batch's (or the watch's) answer: recalled leases stop being used and
+        go back with the batch that sends their last change; the others run on."""
+        recalled = set(answer.get("recalled") or [])
+        for directory, lease in list(self._leases.items()):
+            if lease.ino in recalled:
+                self._release.add(self._leases.pop(directory).ino)
+                self._cond.notify_all()
+            else:
+                lease.until = sent_at + float(answer.get("seconds", 0)) - MARGIN_SECONDS
+
+    def _watch(self) -> None:
+        """While this mount holds leases: a request the name node answers as soon as one is
+        recalled (or after ``WATCH_SECONDS``, renewing them all), so another client waits for a
+        recall about one round trip, however idle this mount is."""
+        while True:
+            with self._cond:
+                while not self._leases and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+            sent_at = time.monotonic()
+            try:
+                answer = self.client.batch([], wait=WATCH_SECONDS)
+            except OSError as error:
+                log.warning("watching the leases failed (%s); trying again", error)
+                time.sleep(RETRY_SECONDS)
+                continue
+            with self._cond:
+                self._answered(answer, sent_at)

@@ -277,6 +277,12 @@ class DFSOperations(Operations):
 
     @overrides(Operations)
     @_errno_boundary
+    def fsyncdir(self, path: str, datasync: int, fh: int) -> int:
+        self.fs.fsyncdir()
+        return 0
+
+    @overrides(Operations)
+    @_errno_boundary
     def release(self, path: str, fh: int) -> int:
         self.fs.release(fh)
         return 0

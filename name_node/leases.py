@@ -73,17 +73,20 @@ class DirLeases:
                 self._leases.pop(ino, None)
             self._cond.notify_all()
 
-    def renew(self, session: str) -> list[int]:
-        """``session`` is alive: its leases run another ``lease_seconds``. Answers those recalled."""
-        expires = time.monotonic() + self.lease_seconds
-        recalled = []
+    def renew(self, session: str, wait: float = 0.0) -> list[int]:
+        """``session`` is alive: its leases run another ``lease_seconds``. Answers those recalled,
+        waiting up to ``wait`` seconds for one to be (the holder's watch: ``dfs_fuse/leases.py``)."""
+        deadline = time.monotonic() + min(wait, self.lease_seconds / 2)
         with self._cond:
-            for ino, lease in self._leases.items():
-                if lease.session == session:
-                    lease.expires = expires
-                    if lease.recalled:
-                        recalled.append(ino)
-        return recalled
+            while True:
+                now = time.monotonic()
+                held = [(ino, lease) for ino, lease in self._leases.items() if lease.session == session]
+                for _, lease in held:
+                    lease.expires = now + self.lease_seconds
+                recalled = [ino for ino, lease in held if lease.recalled]
+                if recalled or not held or now >= deadline:
+                    return recalled
+                self._cond.wait(deadline - now)
 
     def holder(self, ino: int) -> str | None:
         lease = self._leases.get(ino)
@@ -119,7 +122,9 @@ class DirLeases:
                         del self._leases[ino]
                         expired.append(ino)
                         continue
-                    lease.recalled = True
+                    if not lease.recalled:
+                        lease.recalled = True
+                        self._cond.notify_all()  # the holder's watch (``renew`` with a wait) answers now
                     blocking.append(lease.expires - now)
                 if not blocking:
                     break

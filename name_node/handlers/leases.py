@@ -4,7 +4,8 @@ The body: ``{"ops": [...], "release": [directory fileIds], "ids": n, "end": bool
 in the ``X-DFS-Session`` header. Each op runs in its own child transaction (one that fails is
 undone alone and answers its RemoteException); ``release`` ends leases once their ops are in;
 ``ids`` reserves that many inode numbers for files the client will create; ``end``: the session is
-over (its unused numbers go). The answer: ``{"results": [...], "recalled": [fileIds], "ids":
+over (its unused numbers go); ``wait`` (seconds, for a batch of no ops: the holder's watch) answers
+once one of the session's leases is recalled, or after at most half a lease. The answer: ``{"results": [...], "recalled": [fileIds], "ids":
 [first, end]}``. docs/PROTOCOL.md has the op shapes.
 """
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from dfs_common.errors import (AlreadyExists, Conflict, DFSError, IllegalArgument, NotADirectory, NotFound,
-                               to_remote_exception)
+from dfs_common.errors import (AlreadyExists, Conflict, DFSError, IllegalArgument, IsADirectory, NotADirectory,
+                               NotFound, to_remote_exception)
 from dfs_common.paths import split_path
 from dfs_common.settings import Settings
 from dfs_common.web import json_response, read_json_object
@@ -23,8 +24,8 @@ from dfs_common.web import json_response, read_json_object
 from .. import buffers, erasure, namespace, storagepolicy
 from ..filestatus import file_status
 from ..leases import DirLeases, valid_session
-from ..permissions import Caller
-from ..store import Store, Txn, pack_u64, unpack_u64
+from ..permissions import EXECUTE, WRITE, Caller, check, check_sticky
+from ..store import Inode, Store, Txn, pack_u64, unpack_u64
 from .call import Call, optional_int, optional_mode, optional_str
 
 SESSION_HEADER = "X-DFS-Session"
@@ -74,6 +75,7 @@ class LeaseOps:
                 or not all(isinstance(i, int) and not isinstance(i, bool) for i in release):
             raise IllegalArgument(f'BATCH needs "ops" (a list of at most {MAX_OPS}) and "release" (fileIds)')
         ids = optional_int(body, "ids") or 0
+        wait = optional_int(body, "wait") or 0  # seconds to wait for a recall (with no ops)
         if ids > MAX_IDS:
             raise IllegalArgument(f'BATCH "ids" is at most {MAX_IDS}')
         results: list[Any] = []
@@ -92,23 +94,20 @@ class LeaseOps:
                     txn.delete("meta", key)
             reserved = _reserve(txn, session, ids)
         self.leases.released(released)
-        answer: dict[str, Any] = {"results": results, "recalled": self.leases.renew(session),
+        recalled = self.leases.renew(session, wait if not ops and not release else 0)
+        answer: dict[str, Any] = {"results": results, "recalled": recalled,
                                   "seconds": self.leases.lease_seconds}
         if reserved is not None:
             answer["ids"] = reserved
         return json_response(answer)
 
     def _apply(self, txn: Txn, caller: Caller, session: str, op: Any) -> dict[str, Any]:
-        if not isinstance(op, dict) or op.get("op") != "create":
-            raise IllegalArgument('A BATCH op is {"op": "create", ...}')
-        parent_ino, name = optional_int(op, "parent"), op.get("name")
-        if parent_ino is None or not isinstance(name, str) or len(split_path("/" + name)) != 1:
-            raise IllegalArgument('A BATCH create needs "parent" (a directory fileId) and one "name"')
-        file_id = optional_int(op, "fileId")
-        if file_id is not None and txn.child(parent_ino, name) == file_id:  # a batch sent again
-            return {"FileStatus": file_status("", file_id, txn.inode(file_id))}  # type: ignore[arg-type]
-        if file_id is None or not _take_id(txn, session, file_id):
-            raise Conflict(f"fileId {file_id} is not one reserved for this session")
+        kind = op.get("op") if isinstance(op, dict) else None
+        if kind not in ("create", "delete"):
+            raise IllegalArgument('A BATCH op is {"op": "create" or "delete", "parent", "name", "fileId", ...}')
+        parent_ino, name, file_id = optional_int(op, "parent"), op.get("name"), optional_int(op, "fileId")
+        if parent_ino is None or file_id is None or not isinstance(name, str) or len(split_path("/" + name)) != 1:
+            raise IllegalArgument(f'A BATCH {kind} needs "parent" (a directory fileId), one "name" and a "fileId"')
         if self.leases.holder(parent_ino) not in (None, session):
             raise Conflict(f"Directory {parent_ino} is leased by another client")
         parent = txn.inode(parent_ino)
@@ -116,6 +115,12 @@ class LeaseOps:
             raise NotFound(f"Directory {parent_ino} does not exist")
         if not parent.is_dir:
             raise NotADirectory(f"{parent_ino} is not a directory")
+        if kind == "delete":
+            return _delete(txn, caller, parent_ino, parent, name, file_id)
+        if txn.child(parent_ino, name) == file_id:  # a batch sent again
+            return {"FileStatus": file_status("", file_id, txn.inode(file_id))}  # type: ignore[arg-type]
+        if not _take_id(txn, session, file_id):
+            raise Conflict(f"fileId {file_id} is not one reserved for this session")
         where = namespace.Resolved(name, None, None, parent_ino, parent, name)
         if txn.child(parent_ino, name) is not None:
             raise AlreadyExists(f"{name} already exists in directory {parent_ino}")
@@ -132,6 +137,24 @@ class LeaseOps:
             if block is not None:
                 answer["Block"] = block
         return answer
+
+
+def _delete(txn: Txn, caller: Caller, parent_ino: int, parent: Inode, name: str, file_id: int) -> dict[str, Any]:
+    """``unlink(2)`` of ``name`` if it still names file ``file_id`` (gone already: a batch sent again)."""
+    child = txn.child(parent_ino, name)
+    if child is None:
+        return {}
+    inode = txn.inode(child)
+    if child != file_id or inode is None:
+        raise Conflict(f"{name} in directory {parent_ino} no longer names file {file_id}")
+    if inode.is_dir:
+        raise IsADirectory(f"{name} is a directory")
+    check(caller, parent, WRITE | EXECUTE, name)
+    check_sticky(caller, parent, inode, name)
+    now = time.time_ns()
+    namespace.release(txn, child, inode, now)
+    namespace.remove_entry(txn, parent_ino, parent, name, inode, now)
+    return {"timeNs": now}
 
 
 def _ids_key(session: str) -> bytes:

@@ -85,6 +85,9 @@ class MemoryNameNode:
     def ping_alive(self) -> bool:
         return True
 
+    def sync(self) -> None:
+        """Every change is already where it stays (memory)."""
+
     def get_status(self, path: str) -> FileStatus:
         self.calls["get_status"] += 1
         with self.lock:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.cluster import wait_for
+from tests.integration.sync_counters import QUIET, durability
 from tests.ops.test_fsck_and_metrics import metrics, value
 
 FILES = 200
@@ -103,18 +104,25 @@ def test_creates_acknowledged_before_a_name_node_kill_9_are_not_lost(
 
 def test_fsync_puts_a_blind_create_on_the_name_node_before_returning(
         make_cluster: Callable[..., Any], mount_of: Callable[..., Path], tmp_path: Path) -> None:
-    cluster = make_cluster()
+    cluster = make_cluster(env=QUIET)  # no background LMDB sync: only an fsync counts one
     mnt = mount_of(cluster)
     (mnt / "d").mkdir()
     fd = os.open(mnt / "d" / "synced", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     os.fsync(fd)
     os.close(fd)
+    os.close(os.open(mnt / "d" / "dir-synced", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    directory = os.open(mnt / "d", os.O_RDONLY | os.O_DIRECTORY)
+    syncs = durability(cluster.namenode)["syncs"]
+    os.fsync(directory)  # fsync of the directory: its blind creates are on the name node's disk
+    assert durability(cluster.namenode)["syncs"] >= syncs + 1  # LMDB synced before fsync returned
+    os.close(directory)
     mount_pid = _mount_pid(mnt)
     os.kill(mount_pid, signal.SIGKILL)  # the mount dies: what fsync returned for must be on the name node
     wait_for(lambda: not _alive(mount_pid), timeout=10)
     subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
     status = cluster.client().get_status("/d/synced")
     assert status["type"] == "FILE" and status["permission"] == "600"
+    assert cluster.client().get_status("/d/dir-synced")["type"] == "FILE"
 
 
 def test_unmount_sends_every_file_created_blind(make_cluster: Callable[..., Any], mount_of: Callable[..., Path]) -> None:
@@ -164,3 +172,21 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_unlinks_in_a_leased_directory_are_blind_too(mount: Path, cluster: Any) -> None:
+    directory = mount / "blind-unlink"
+    directory.mkdir()
+    create_empty(directory, FILES)
+    (directory / "kept").write_bytes(b"k")
+
+    def remove() -> None:
+        for i in range(FILES):
+            os.unlink(directory / f"e{i:04d}")
+    before = metrics(cluster.namenode_url)
+    spent = spent_on(cluster, remove)
+    deletes = value(metrics(cluster.namenode_url), "dfs_requests_total", op="DELETE") - \
+        value(before, "dfs_requests_total", op="DELETE")
+    assert deletes == 0 and spent["GETFILESTATUS"] == 0 and 1 <= spent["BATCH"] <= FILES / 2, spent
+    assert os.listdir(directory) == ["kept"]
+    assert [s["pathSuffix"] for s in cluster.client().list_status("/blind-unlink")] == ["kept"]

@@ -111,3 +111,35 @@ def test_bad_batches_are_refused_whole(cluster: Any) -> None:
     with pytest.raises(Exception) as caught:
         no_session.batch([])
     assert getattr(caught.value, "status", None) == 400
+
+
+def test_a_watch_answers_as_soon_as_the_lease_is_recalled(cluster: Any, unique_path: str) -> None:
+    holder = session_client(cluster, "holder-g")
+    lease = holder.mkdir_leased(unique_path)
+    assert holder.batch([], wait=2)["recalled"] == []  # nobody asked: answered after the wait, renewed
+    watched: list[Any] = []
+    watch = threading.Thread(target=lambda: watched.append(holder.batch([], wait=2)["recalled"]))
+    watch.start()
+    listed: list[Any] = []
+    stranger = threading.Thread(target=lambda: listed.append(list(cluster.client().list_status(unique_path))))
+    stranger.start()
+    watch.join(10)
+    assert watched == [[lease["fileId"]]] and not listed  # recalled; the stranger still waits
+    holder.batch([], release=[lease["fileId"]])
+    stranger.join(10)
+    assert listed == [[]]
+
+
+def test_a_blind_delete_removes_only_the_file_it_names(cluster: Any, unique_path: str) -> None:
+    holder = session_client(cluster, "holder-h")
+    lease = holder.mkdir_leased(unique_path, ids=4)
+    first = lease["ids"][0]
+    holder.batch([create_op(lease, "a", first), create_op(lease, "b", first + 1)])
+    wrong, right, again = holder.batch([
+        {"op": "delete", "parent": lease["fileId"], "name": "a", "fileId": first + 1},
+        {"op": "delete", "parent": lease["fileId"], "name": "b", "fileId": first + 1},
+        {"op": "delete", "parent": lease["fileId"], "name": "b", "fileId": first + 1},  # sent again
+    ], release=[lease["fileId"]])["results"]
+    assert wrong["RemoteException"]["exception"] == "ConcurrentModificationException"
+    assert right["timeNs"] > 0 and again == {}
+    assert [s["pathSuffix"] for s in cluster.client().list_status(unique_path)] == ["a"]
