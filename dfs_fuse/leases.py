@@ -1,17 +1,19 @@
-"""The mount's side of directory leases: files created without a round trip, sent in batches.
+"""The mount's side of directory leases: files created and removed without a round trip each.
 
 A directory this mount makes comes with its lease (``name_node/leases.py``): until the lease ends
 no other client reads or changes it, so the names in it are exactly the ones this mount knows
-(``contains``), and ``create`` is answered at once (``create``, with an inode number the name node
-reserved), queued, and sent by one thread in batches of up to ``BATCH_MAX`` creates, one name-node
-transaction each (``BATCH``). Whatever else this mount asks the name node waits until the queue
+(``contains``), and ``create`` (with an inode number the name node reserved) and ``unlink`` are
+answered at once, queued, and sent by one thread in batches of up to ``BATCH_MAX`` changes, one
+name-node transaction each (``BATCH``). Whatever else this mount asks the name node waits until the queue
 is sent (``barrier``, called before every request of the client), so the name node sees this
 mount's changes in the order it made them, and a file written after its blind create gets the
 first block its create was sent with.
 
 A lease ends when the name node recalls it (another client touched the directory: the recall
-comes in a batch's answer), when it has been idle ``IDLE_SECONDS`` (so a recall waits at most that
-long), or at unmount; the creates still queued are sent with the release.
+comes in a batch's answer, or in the answer to the watch, a request the name node holds until a
+recall or for ``WATCH_SECONDS``, so a recall waits about a round trip however idle the mount is),
+when no blind change used it for ``IDLE_SECONDS`` (or ``MAX_LEASES`` newer ones are held), or at
+unmount; the changes still queued are sent with the release.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from dfs_common.errors import from_remote_exception
+from dfs_common.errors import IllegalArgument, from_remote_exception, to_remote_exception
 
 log = logging.getLogger("dfs_fuse")
 
@@ -32,22 +34,24 @@ IDS_LOW = 1024  # ask for more once fewer are left
 IDLE_SECONDS = 30.0  # a lease no blind change used for this long is given back
 MAX_LEASES = 256  # beyond, the least recently used is given back
 MAX_NAMES = 100_000  # names known of one leased directory; beyond, files are made the ordinary way
+MAX_ALL_NAMES = 200_000  # names known of all leased directories (memory); beyond, the least recently used go
 WATCH_SECONDS = 2  # the watch's wait for a recall (the name node caps it at half a lease)
 MARGIN_SECONDS = 1.0  # a lease is used only this long before the name node could expire it
 RETRY_SECONDS = 0.2
+STOP_ATTEMPTS = 25  # sends tried at unmount before what is queued is given up
 
 
 @dataclass(slots=True)
 class DirLease:
     path: str
     ino: int
-    until: float  # monotonic: used for blind creates only before this
+    until: float  # monotonic: used for blind changes only before this
     used: float  # monotonic: the last create made under it
     names: set[str] = field(default_factory=set)
 
 
 class MountLeases:
-    """This mount's leases, its queue of blind creates and the thread that sends them."""
+    """This mount's leases, its queue of blind changes and the threads that send them and watch for recalls."""
 
     def __init__(self, client: Any, *, idle: float = IDLE_SECONDS) -> None:
         self.client = client
@@ -56,8 +60,8 @@ class MountLeases:
         self._cond = threading.Condition()
         self._leases: dict[str, DirLease] = {}  # by directory path
         self._making: dict[str, bool] = {}  # directories being made: whether a name was made in one meanwhile
-        self._queue: list[dict[str, Any]] = []  # creates not sent yet, in the order they were made
-        self._sending = 0  # creates in the batch on its way
+        self._queue: list[dict[str, Any]] = []  # blind creates and unlinks not sent yet, in their order
+        self._sending = 0  # changes in the batch on its way
         self._release: set[int] = set()  # leases to give back with the next batch that empties the queue
         self._ids: list[int] = [0, 0]  # [next, end) reserved inode numbers
         self._refused: dict[int, OSError] = {}  # fileId -> why the name node refused its create
@@ -95,6 +99,7 @@ class MountLeases:
                 return
             self._leases[path] = DirLease(path, int(lease["fileId"]), sent_at + float(lease["seconds"]) - MARGIN_SECONDS,
                                           time.monotonic())
+            self._cond.notify_all()  # the watch starts
 
     def contains(self, directory: str, name: str) -> bool | None:
         """Whether ``name`` is in ``directory``, when this mount holds its lease (else None)."""
@@ -198,6 +203,7 @@ class MountLeases:
     # -- the sending thread ----------------------------------------------------------------
 
     def _run(self) -> None:
+        failures = 0
         while True:
             with self._cond:
                 work = self._next_batch()
@@ -207,10 +213,10 @@ class MountLeases:
                     self._cond.wait(self.idle / 2)
                     continue
             sent = self._send(*work)
-            if self._stop and (sent and work[3] or not sent):
+            failures = 0 if sent else failures + 1
+            if self._stop and (sent and work[3] or failures >= STOP_ATTEMPTS):
                 if not sent:
-                    log.error("unmounting with the name node away: %d files created blind are lost",
-                              len(self._queue))
+                    log.error("unmounting with the name node away: %d blind changes are lost", len(self._queue))
                 return
 
     def _next_batch(self) -> tuple[list[dict[str, Any]], list[int], int, bool] | None:
@@ -218,9 +224,12 @@ class MountLeases:
         the release set first."""
         now = time.monotonic()
         by_use = sorted(self._leases, key=lambda d: self._leases[d].used)
-        for directory in by_use[:max(len(by_use) - MAX_LEASES, 0)] + [
-                d for d in by_use[-MAX_LEASES:] if now - self._leases[d].used >= self.idle]:
-            self._release.add(self._leases.pop(directory).ino)
+        names = sum(len(lease.names) for lease in self._leases.values())
+        for i, directory in enumerate(by_use):
+            lease = self._leases[directory]
+            if len(by_use) - i > MAX_LEASES or names > MAX_ALL_NAMES or now - lease.used >= self.idle:
+                names -= len(lease.names)
+                self._release.add(self._leases.pop(directory).ino)
         ids = IDS if self._leases and self._ids[1] - self._ids[0] < IDS_LOW else 0
         end = self._stop and len(self._queue) <= BATCH_MAX
         if not (self._queue or self._release or ids or end):
@@ -228,7 +237,7 @@ class MountLeases:
         batch = self._queue[:BATCH_MAX]
         del self._queue[:BATCH_MAX]
         self._sending = len(batch)
-        release = sorted(self._release) if not self._queue else []  # after the last of their creates
+        release = sorted(self._release) if not self._queue else []  # after the last of their changes
         self._release.difference_update(release)
         return batch, release, ids, end
 
@@ -236,21 +245,16 @@ class MountLeases:
         sent_at = time.monotonic()
         try:
             answer = self.client.batch(batch, release=release, ids=ids, end=end)
-        except OSError as error:  # the name node is away: keep the creates, in order, and try again
-            log.warning("sending %d files created blind failed (%s); trying again", len(batch), error)
-            with self._cond:
-                self._queue[:0] = batch
-                self._sending = 0
-                self._release.update(release)
-                self._error = error
-                self._cond.notify_all()
-            time.sleep(RETRY_SECONDS)
-            return False
+        except IllegalArgument as error:  # refused whole (a bug of ours): sending it again cannot help
+            answer = {"results": [to_remote_exception(error)] * len(batch)}
+        except OSError as error:  # away, restarting, in safe mode: try again
+            return self._failed(batch, release, error)
         with self._cond:
             for op, result in zip(batch, answer.get("results") or []):
                 if isinstance(result, dict) and "RemoteException" in result:
                     refusal = from_remote_exception(409, result)
-                    log.error("the name node refused %r (fileId %d), created blind: %s", op["name"], op["fileId"], refusal)
+                    log.error("the name node refused the blind %s of %r (fileId %d): %s", op["op"], op["name"],
+                              op["fileId"], refusal)
                     self._refused[op["fileId"]] = refusal
                 elif isinstance(result, dict) and isinstance(result.get("Block"), dict):
                     self.client.keep_first_block(op["fileId"], result["Block"])
@@ -263,6 +267,18 @@ class MountLeases:
             self._error = None
             self._cond.notify_all()
         return True
+
+    def _failed(self, batch: list[dict[str, Any]], release: list[int], error: OSError) -> bool:
+        """The name node is away: keep the changes, in order, and try again."""
+        log.warning("sending %d blind changes failed (%s); trying again", len(batch), error)
+        with self._cond:
+            self._queue[:0] = batch
+            self._sending = 0
+            self._release.update(release)
+            self._error = error
+            self._cond.notify_all()
+        time.sleep(RETRY_SECONDS)
+        return False
 
     def _answered(self, answer: dict[str, Any], sent_at: float) -> None:
         """Under the lock: a batch's (or the watch's) answer: recalled leases stop being used and

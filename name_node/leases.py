@@ -2,14 +2,15 @@
 
 A mount that makes a directory asks for its lease (``MKDIRS&lease=SESSION``): while it holds it, no
 other client changes or reads that directory, so the mount knows its entries exactly and answers
-``create`` (``O_EXCL`` included) at once, sending the new files in batches (``BATCH``, one
+``create`` (``O_EXCL`` included) and ``unlink`` at once, sending them in batches (``BATCH``, one
 transaction each) with inode numbers the grant reserved. CephFS's asynchronous directory operations
 and NFSv4.1's directory delegations are the same idea.
 
 Any other client's request that touches a leased directory (the directory itself, an entry in it,
 or a subtree holding it) first recalls the lease and waits: the holder learns of the recall in
-its next batch's answer, stops, sends what it still has and releases; a holder that is idle
-releases on its own (``dfs_fuse/leases.py``), a silent one loses the lease after ``LEASE_SECONDS``.
+its next batch's answer (or at once, in the answer to its watch: a batch that waits for a recall),
+stops, sends what it still has and releases (``dfs_fuse/leases.py``); a silent holder loses the
+lease ``LEASE_SECONDS`` after its last request.
 Leases are kept in LMDB, in the transaction of the grant and of the release, so a name node
 restarted meanwhile still refuses others until the holder has sent its batch (a restart gives
 every lease a fresh ``LEASE_SECONDS``).
