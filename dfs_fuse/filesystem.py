@@ -90,6 +90,8 @@ class FileSystem:
         self._xattrs: TTLCache[str, dict[str, bytes]] = TTLCache(attr_timeout)
         self._statfs: TTLCache[str, dict[str, int]] = TTLCache(attr_timeout)
         self._listings = Listings(attr_timeout)
+        if leases is not None:
+            leases.on_recall = self._listings.drop_tree
         # Caching an answer and noting this mount's own change happen under it: an answer read
         # before our change must not land after it (``_remember``).
         self._cache_lock = threading.Lock()

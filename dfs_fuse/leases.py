@@ -21,6 +21,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,9 @@ class MountLeases:
         self._error: OSError | None = None  # the last failed send, while the queue waits
         self._stop = False
         self.block_size, self.replication = 0, 0  # what files made blind get (the name node's defaults)
+        # Called with a directory whose lease another client recalled: what this mount cached of
+        # its names (exact until then) is no longer (``FileSystem`` drops its listing).
+        self.on_recall: Callable[[str], None] | None = None
         self._thread = threading.Thread(target=self._run, name="dfs-leases", daemon=True)
         self._watcher = threading.Thread(target=self._watch, name="dfs-lease-watch", daemon=True)
         client.start_session(self.session, self.barrier)
@@ -258,7 +262,7 @@ class MountLeases:
                     self._refused[op["fileId"]] = refusal
                 elif isinstance(result, dict) and isinstance(result.get("Block"), dict):
                     self.client.keep_first_block(op["fileId"], result["Block"])
-            self._answered(answer, sent_at)
+            lost = self._answered(answer, sent_at)
             if answer.get("ids"):
                 self._ids = [int(answer["ids"][0]), int(answer["ids"][1])]
             elif end:
@@ -266,6 +270,7 @@ class MountLeases:
             self._sending = 0
             self._error = None
             self._cond.notify_all()
+        self._recalled(lost)
         return True
 
     def _failed(self, batch: list[dict[str, Any]], release: list[int], error: OSError) -> bool:
@@ -280,16 +285,25 @@ class MountLeases:
         time.sleep(RETRY_SECONDS)
         return False
 
-    def _answered(self, answer: dict[str, Any], sent_at: float) -> None:
+    def _answered(self, answer: dict[str, Any], sent_at: float) -> list[str]:
         """Under the lock: a batch's (or the watch's) answer: recalled leases stop being used and
-        go back with the batch that sends their last change; the others run on."""
+        go back with the batch that sends their last change; the others run on. Answers the
+        directories recalled (for ``on_recall``, called outside the lock)."""
         recalled = set(answer.get("recalled") or [])
+        lost = []
         for directory, lease in list(self._leases.items()):
             if lease.ino in recalled:
                 self._release.add(self._leases.pop(directory).ino)
                 self._cond.notify_all()
+                lost.append(directory)
             else:
                 lease.until = sent_at + float(answer.get("seconds", 0)) - MARGIN_SECONDS
+        return lost
+
+    def _recalled(self, directories: list[str]) -> None:
+        for directory in directories:
+            if self.on_recall is not None:
+                self.on_recall(directory)
 
     def _watch(self) -> None:
         """While this mount holds leases: a request the name node answers as soon as one is
@@ -309,4 +323,5 @@ class MountLeases:
                 time.sleep(RETRY_SECONDS)
                 continue
             with self._cond:
-                self._answered(answer, sent_at)
+                lost = self._answered(answer, sent_at)
+            self._recalled(lost)
