@@ -15,6 +15,9 @@ Consistency (what another mount of the same cluster sees):
   ``attr_timeout`` seconds may still be reported missing, as a removed one may still be reported
   present. Our own changes update the cached answers (a new entry's FileStatus, the parent's times)
   instead of dropping them, so a ``cp -r`` does not re-ask for every directory after every file.
+- leases (``leases.py``): in a directory this mount made and still holds the lease of, nobody else
+  looks or changes, so its names are exact here and ``create``/``unlink`` are queued blind; any
+  other client's look waits until they are in.
 
 Identity: the mount talks to the name node as its superuser and records the *caller's* uid/gid on
 create, mkdir and symlink; the kernel enforces permissions (``default_permissions``).

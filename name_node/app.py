@@ -38,10 +38,10 @@ from .handlers.status import StatusOps
 from .handlers.storagepolicy import STORAGE_POLICY_OPERATIONS, StoragePolicyOps
 from .handlers.tree import TreeOps
 from .heal import Healer
+from . import namespace
 from .identity import Identity
 from .leases import DirLeases
 from .members import Members
-from . import namespace
 from .metrics import namenode_metrics
 from .permissions import Caller, GroupMapping
 from .placement import Placement
@@ -134,7 +134,7 @@ class NameNode:
                              self.groups, self.audit, self.admit_change)
         internal = InternalOps(self.store, self.members, self.placement, self.healer, self.groups, settings,
                                safemode=self.safemode, balancer=self.balancer, commit=content.commit_for_writer)
-        leased = LeaseOps(self.store, self.leases, settings, content._first_block)
+        leased = LeaseOps(self.store, self.leases, settings, content.first_block)
         resources = [leased, StatusOps(self.store, self.members, self.identity), TreeOps(self.store, leased),
                      AttributeOps(self.store, self.healer),
                      content,
@@ -237,7 +237,6 @@ class NameNode:
         if sync:
             self.store.sync()  # a writer's fsync/hsync: this change is on disk before the answer
         return response
-
 
     def _recall_leases(self, call: Call, op: str) -> None:
         """Before another client's request touches a directory a session holds the lease of (the

@@ -146,7 +146,7 @@ class ContentOps:
                 coded = erasure.record_for_file(txn, ino, where.parent_ino)
                 storagepolicy.stamp_new_file(txn, ino, where.parent_ino)
                 if body.get("addBlock", False) is True and not entries and coded is None:
-                    first = self._first_block(txn, inode.replication, storagepolicy.effective(txn, ino), caller.user)
+                    first = self.first_block(txn, inode.replication, storagepolicy.effective(txn, ino), caller.user)
             else:
                 ino, inode = where.existing()
                 buffers.check_writable(txn, where.parent_ino, path)
@@ -196,7 +196,7 @@ class ContentOps:
         self.audit.record_commit(user, path, address, status)
         return answer
 
-    def _first_block(self, txn: Txn, replication: int, policy: storagepolicy.StoragePolicy,
+    def first_block(self, txn: Txn, replication: int, policy: storagepolicy.StoragePolicy,
                      user: str) -> dict[str, object] | None:
         """What a creating COMMIT with ``addBlock`` hands out beside the new file: its first block
         and pipeline, allocated in the same transaction, so the first write of a small file needs

@@ -46,7 +46,7 @@ class LeaseOps:
         self.store = store
         self.leases = leases
         self.settings = settings
-        self.first_block = first_block  # ContentOps._first_block: a new file's first block and pipeline
+        self.first_block = first_block  # ContentOps.first_block: a new file's first block and pipeline
 
     def grant(self, txn: Txn, call: Call, path: str) -> dict[str, Any] | None:
         """MKDIRS with ``lease=true``: the new directory's lease for the caller's session, with
@@ -64,6 +64,11 @@ class LeaseOps:
         ids = call.params.integer("ids", 0, minimum=0, maximum=MAX_IDS) or 0
         return {"fileId": ino, "seconds": self.leases.lease_seconds, "ids": _reserve(txn, session, ids),
                 "blockSize": self.settings.block_size, "replication": self.settings.replication}
+
+    def granted(self, call: Call, lease: dict[str, Any] | None) -> None:
+        """``grant``'s transaction committed: the lease holds from now on."""
+        if lease is not None:
+            self.leases.granted(lease["fileId"], session_of(call.request) or "")
 
     def op_batch(self, call: Call) -> Response:
         session = session_of(call.request)

@@ -16,7 +16,7 @@ from .. import namespace
 from ..filestatus import SPECIAL_KIND_OF, file_status
 from ..store import Store
 from .call import Call, boolean, boolean_at, empty
-from .leases import LeaseOps, session_of
+from .leases import LeaseOps
 
 MAX_RDEV = (1 << 64) - 1  # dev_t is 64 bits on Linux
 _RENAME_OPTIONS = ("NONE", "OVERWRITE")
@@ -41,8 +41,7 @@ class TreeOps:
             granted = self.leases.grant(txn, call, call.path) if lease else None
         if not lease:
             return boolean(True)
-        if granted is not None:
-            self.leases.leases.granted(granted["fileId"], session_of(call.request) or "")
+        self.leases.granted(call, granted)
         return json_response({"boolean": True, "Lease": granted})
 
     def op_createsymlink(self, call: Call) -> Response:
