@@ -166,7 +166,7 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
         # A FUSE mount's leases (``dfs_fuse/leases.py``): its session, sent with every request so the
         # name node tells it from other clients, and the wait for its unsent changes before any request.
         self.session: str | None = None
-        self.before_request: Callable[[], None] | None = None
+        self.before_request: Callable[..., None] | None = None
         # Client-side encryption (``sealed.py``): files under ``encrypt_under`` are stored
         # encrypted with ``key``, which never leaves this process.
         self.encryption: Encryption | None = None
@@ -179,8 +179,9 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
 
     # -- the choke point towards the name node ------------------------------------------------
 
-    def start_session(self, session: str, before_request: Callable[[], None]) -> None:
-        """Send ``session`` with every name-node request; call ``before_request`` before each."""
+    def start_session(self, session: str, before_request: Callable[..., None]) -> None:
+        """Send ``session`` with every name-node request; call ``before_request`` before each
+        (and with a file's id before it takes that file's first block)."""
         self.session, self.before_request = session, before_request
         self._auth = {**(self._auth or {}), "X-DFS-Session": session}
 
@@ -523,7 +524,7 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
         """The first block a creating COMMIT of file ``file_id`` handed out (with ``handedOut``,
         the monotonic time it came), once: the writer of a new file ships its first bytes there."""
         if self.before_request is not None:
-            self.before_request()  # (a file created blind gets its first block when its create is sent)
+            self.before_request(file_id)  # (a file created blind gets its first block when its create is sent)
         with self._executor_lock:
             return self._first_blocks.pop(file_id, None)
 

@@ -39,6 +39,7 @@ MAX_ALL_NAMES = 200_000  # names known of all leased directories (memory); beyon
 WATCH_SECONDS = 2  # the watch's wait for a recall (the name node caps it at half a lease)
 MARGIN_SECONDS = 1.0  # a lease is used only this long before the name node could expire it
 RETRY_SECONDS = 0.2
+GATHER_SECONDS = 0.02  # a change waits at most this long for others to share its batch
 STOP_ATTEMPTS = 25  # sends tried at unmount before what is queued is given up
 
 
@@ -63,6 +64,8 @@ class MountLeases:
         self._making: dict[str, bool] = {}  # directories being made: whether a name was made in one meanwhile
         self._queue: list[dict[str, Any]] = []  # blind creates and unlinks not sent yet, in their order
         self._sending = 0  # changes in the batch on its way
+        self._queued_at = 0.0  # when the oldest change in the queue was made
+        self._urgent = False  # someone waits for the queue: send without gathering
         self._release: set[int] = set()  # leases to give back with the next batch that empties the queue
         self._ids: list[int] = [0, 0]  # [next, end) reserved inode numbers
         self._refused: dict[int, OSError] = {}  # fileId -> why the name node refused its create
@@ -126,9 +129,11 @@ class MountLeases:
             self._ids[0] += 1
             lease.names.add(name)
             stamp = time.time_ns()
+            if not self._queue:
+                self._queued_at = time.monotonic()
             self._queue.append({"op": "create", "parent": lease.ino, "name": name, "fileId": file_id,
                                 "permission": template["permission"], "owner": template["owner"],
-                                "group": group, "mtimeNs": stamp, "addBlock": True})
+                                "group": group, "mtimeNs": stamp})
             self._cond.notify_all()
         status = {**template, "fileId": file_id, "type": "FILE", "length": 0, "nlink": 1, "childrenNum": 0,
                   "blockSize": self.block_size, "replication": self.replication, "storagePolicy": 0,
@@ -144,6 +149,8 @@ class MountLeases:
             if lease is None or name not in lease.names:
                 return False
             lease.names.discard(name)
+            if not self._queue:
+                self._queued_at = time.monotonic()
             self._queue.append({"op": "delete", "parent": lease.ino, "name": name, "fileId": file_id})
             self._cond.notify_all()
             return True
@@ -183,15 +190,24 @@ class MountLeases:
         with self._cond:
             return self._refused.pop(file_id, None)
 
-    def barrier(self) -> None:
-        """Return once every blind create made so far is on the name node (every request of this
-        mount but the batches themselves waits here); raise what stops them being sent."""
+    def barrier(self, first_block_of: int | None = None) -> None:
+        """Return once every blind change made so far is on the name node (every request of this
+        mount but the batches themselves waits here); raise what stops them being sent.
+        ``first_block_of``: that file (created blind) is about to ship its first bytes, so its
+        create, if not sent yet, also asks for its first block (empty files never get one)."""
         if threading.current_thread() in (self._thread, self._watcher):
             return
         with self._cond:
+            if first_block_of is not None:
+                for op in self._queue:
+                    if op["fileId"] == first_block_of and op["op"] == "create":
+                        op["addBlock"] = True
             while self._queue or self._sending:
                 if self._error is not None:
                     raise self._error
+                if self._queue and not self._urgent:
+                    self._urgent = True
+                    self._cond.notify_all()
                 self._cond.wait(RETRY_SECONDS)
 
     def close(self) -> None:
@@ -210,6 +226,10 @@ class MountLeases:
         failures = 0
         while True:
             with self._cond:
+                wait = self._gathering()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
                 work = self._next_batch()
                 if work is None:
                     if self._stop:
@@ -222,6 +242,14 @@ class MountLeases:
                 if not sent:
                     log.error("unmounting with the name node away: %d blind changes are lost", len(self._queue))
                 return
+
+    def _gathering(self) -> float:
+        """Under the lock: how long to let changes gather before sending them (0: now). Nobody
+        waits for them yet (``barrier``, a recall, unmount), so a batch may take ``GATHER_SECONDS``
+        to fill: fewer, larger batches cost the mount and the name node less per change."""
+        if not self._queue or self._urgent or self._stop or self._release or len(self._queue) >= BATCH_MAX:
+            return 0.0
+        return self._queued_at + GATHER_SECONDS - time.monotonic()
 
     def _next_batch(self) -> tuple[list[dict[str, Any]], list[int], int, bool] | None:
         """Under the lock: what to send now (None: nothing), leases idle long enough moved to
@@ -240,6 +268,7 @@ class MountLeases:
             return None
         batch = self._queue[:BATCH_MAX]
         del self._queue[:BATCH_MAX]
+        self._urgent = False
         self._sending = len(batch)
         release = sorted(self._release) if not self._queue else []  # after the last of their changes
         self._release.difference_update(release)
