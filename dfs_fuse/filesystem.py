@@ -635,7 +635,7 @@ class FileSystem:
         self._xattrs.put(path, {})
         # The parent's times are the new file's: the name node sets both in one transaction.
         self._entry_changed(path, added=True, when_ns=_ns(status, "changeTimeNs", "modificationTime"))
-        file = self._open_file(self.client, path, "r+b", status)
+        file = DeferredFile(lambda name: self._open_file(self.client, name, "r+b", status), path)
         return self._add_handle(path, status, flags, file)
 
     def open(self, path: str, flags: int) -> int:
@@ -800,6 +800,44 @@ class FileSystem:
         parent_mode = self.getattr(parent)["st_mode"]
         group = None if parent_mode & stat_mod.S_ISGID else self.identity.group(caller.gid)
         return self.identity.owner(caller.uid), group
+
+
+class DeferredFile:
+    """A new file's ``DFSFile``, made at its first use: a file created and closed without a byte
+    (``touch``, a lock file, ``cp`` of an empty file) costs none (~30% of the mount's time per
+    ``create`` of an empty file, ``py-spy``)."""
+
+    def __init__(self, make: Callable[[str], Any], path: str) -> None:
+        self._make = make
+        self._path = path  # where it is made: ``OpenFile.retarget`` follows renames
+        self._file: Any = None
+        self._lock = threading.Lock()
+
+    def _made(self) -> Any:
+        with self._lock:
+            if self._file is None:
+                self._file = self._make(self._path)
+        return self._file
+
+    def __getattr__(self, name: str) -> Any:
+        if self._file is None:
+            if name == "failed":
+                return False
+            if name == "close":
+                return lambda: None
+            if name == "path":
+                return self._path
+        return getattr(self._made(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+            return
+        with self._lock:
+            if self._file is None and name == "path":
+                self._path = value
+                return
+        setattr(self._made(), name, value)
 
 
 def default_file_opener(client: NameNodeAPI) -> Callable[[Any, str, str, Mapping[str, Any]], Any]:
