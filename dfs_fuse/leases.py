@@ -12,8 +12,8 @@ first block its create was sent with.
 A lease ends when the name node recalls it (another client touched the directory: the recall
 comes in a batch's answer, or in the answer to the watch, a request the name node holds until a
 recall or for ``WATCH_SECONDS``, so a recall waits about a round trip however idle the mount is),
-when no blind change used it for ``IDLE_SECONDS`` (or ``MAX_LEASES`` newer ones are held), or at
-unmount; the changes still queued are sent with the release.
+when nothing used it for ``IDLE_SECONDS`` (or ``MAX_LEASES`` newer ones are held, or they know
+``MAX_ALL_NAMES`` names), or at unmount; the changes still queued are sent with the release.
 """
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ log = logging.getLogger("dfs_fuse")
 BATCH_MAX = 512  # changes per BATCH request
 IDS = 4096  # inode numbers asked for at a time
 IDS_LOW = 1024  # ask for more once fewer are left
-IDLE_SECONDS = 30.0  # a lease no blind change used for this long is given back
+# A lease unused (no blind change, no lookup answered from it) for this long is given back. Long:
+# keeping one costs another client a recall's round trip, and memory within MAX_ALL_NAMES.
+IDLE_SECONDS = 300.0
 MAX_LEASES = 256  # beyond, the least recently used is given back
 MAX_NAMES = 100_000  # names known of one leased directory; beyond, files are made the ordinary way
 MAX_ALL_NAMES = 200_000  # names known of all leased directories (memory); beyond, the least recently used go
@@ -114,6 +116,7 @@ class MountLeases:
         if lease is None:
             return None
         with self._cond:
+            lease.used = time.monotonic()
             return name in lease.names
 
     def create(self, directory: str, name: str, template: dict[str, Any], group: str | None) -> dict[str, Any] | None:
