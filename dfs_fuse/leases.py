@@ -35,7 +35,7 @@ IDS_LOW = 1024  # ask for more once fewer are left
 # A lease unused (no blind change, no lookup answered from it) for this long is given back. Long:
 # keeping one costs another client a recall's round trip, and memory within MAX_ALL_NAMES.
 IDLE_SECONDS = 300.0
-MAX_LEASES = 256  # beyond, the least recently used is given back
+MAX_LEASES = 1024  # beyond, the least recently used is given back (a copied tree has hundreds)
 MAX_NAMES = 100_000  # names known of one leased directory; beyond, files are made the ordinary way
 MAX_ALL_NAMES = 200_000  # names known of all leased directories (memory); beyond, the least recently used go
 WATCH_SECONDS = 2  # the watch's wait for a recall (the name node caps it at half a lease)
