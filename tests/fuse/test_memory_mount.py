@@ -6,6 +6,7 @@ import errno
 import mmap
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,10 @@ def test_unlinked_file_stays_readable_through_its_handle(memory_mount: Path) -> 
         os.unlink(path)
         assert not path.exists()
         assert f.read() == b"still here"
+    # libfuse removes its hidden name at RELEASE, which the kernel sends after close(2) returns
+    deadline = time.monotonic() + 10
+    while os.listdir(memory_mount) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert os.listdir(memory_mount) == []
 
 
