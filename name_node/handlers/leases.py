@@ -122,13 +122,14 @@ class LeaseOps:
             raise NotADirectory(f"{parent_ino} is not a directory")
         if kind == "delete":
             return _delete(txn, caller, parent_ino, parent, name, file_id)
-        if txn.child(parent_ino, name) == file_id:  # a batch sent again
+        existing = txn.child(parent_ino, name)
+        if existing == file_id:  # a batch sent again
             return {"FileStatus": file_status("", file_id, txn.inode(file_id))}  # type: ignore[arg-type]
         if not _take_id(txn, session, file_id):
             raise Conflict(f"fileId {file_id} is not one reserved for this session")
-        where = namespace.Resolved(name, None, None, parent_ino, parent, name)
-        if txn.child(parent_ino, name) is not None:
+        if existing is not None:
             raise AlreadyExists(f"{name} already exists in directory {parent_ino}")
+        where = namespace.Resolved(name, None, None, parent_ino, parent, name)
         now = optional_int(op, "mtimeNs") or time.time_ns()
         mode = optional_mode(op.get("permission"))
         ino, inode = namespace.create_file(txn, where, caller, 0o644 if mode is None else mode,
