@@ -53,8 +53,8 @@ class Access:
         elif endpoint == "put_block":
             self.urls.check(f"block:{args['block_id']}", "write", params,
                             pipeline=request.headers.get(PIPELINE_HEADER, ""))
-        elif endpoint == "sync":
-            return  # its block ids are in the body: ``check_sync``
+        elif endpoint in ("sync", "put_bundle"):
+            return  # its block ids are in the body: ``check_sync``, ``check_bundle``
         elif endpoint == "webhdfs":
             op = (Params(request.args).text("op") or "").upper()
             self.urls.check(f"path:{normalize('/' + args['path'])}", op, params)
@@ -74,6 +74,18 @@ class Access:
         # open for writing far longer than a URL lives.
         for block_id, query in zip(block_ids, access):
             self.urls.check(f"block:{block_id}", "read", parse_qsl(query, keep_blank_values=True), expired_too=True)
+
+    def check_bundle(self, entries: list[dict[str, Any]], pipeline: str) -> None:
+        """A bundle's manifest must carry, in each block's ``access``, its signed write query for
+        the pipeline the request names: what a PUT of that block alone carries in its URL."""
+        if self.urls is None:
+            return
+        for entry in entries:
+            query = entry.get("access")
+            if not isinstance(query, str):
+                raise AccessDenied(f"Block {entry['blockId']} of the bundle has no signed \"access\"")
+            self.urls.check(f"block:{entry['blockId']}", "write", parse_qsl(query, keep_blank_values=True),
+                            pipeline=pipeline)
 
     def block_query(self, block_id: str, op: str, pipeline: str = "") -> str:
         """The signed query of a node-to-node block request (a forward, a copy, a fragment read

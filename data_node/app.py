@@ -42,6 +42,7 @@ URL_MAP = Map([
     Rule("/blocks/<path:block_id>", endpoint="put_block", methods=["PUT"]),
     Rule("/blocks/<block_id>/digests", endpoint="get_digests", methods=["GET"]),
     Rule("/blocks/<path:block_id>", endpoint="get_block", methods=["GET"]),
+    Rule("/bundle", endpoint="put_bundle", methods=["PUT"]),
     Rule("/sync", endpoint="sync", methods=["POST"]),
     Rule("/ping_alive", endpoint="ping_alive", methods=["GET"]),
     Rule("/status", endpoint="status", methods=["GET"]),
@@ -76,6 +77,7 @@ class DataNode:
         self.metrics.add(StateCollector(self._state_metrics))
         self._handlers: dict[str, Callable[..., Response]] = {
             "put_block": self.on_put_block,
+            "put_bundle": self.on_put_bundle,
             "get_block": self.on_get_block,
             "get_digests": self.on_get_digests,
             "sync": self.on_sync,
@@ -138,6 +140,9 @@ class DataNode:
 
     def on_put_block(self, request: Request, block_id: str) -> Response:
         return json_response(self.blocks.receive(request, block_id), status=201)
+
+    def on_put_bundle(self, request: Request) -> Response:
+        return json_response(self.blocks.receive_bundle(request, self.access.check_bundle), status=201)
 
     def on_get_block(self, request: Request, block_id: str) -> Response:
         return self.blocks.serve(request, block_id)

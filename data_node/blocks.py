@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import io
 import logging
+from concurrent import futures
 import threading
 import time
-from typing import Any, BinaryIO, cast
+from collections.abc import Callable
+from typing import IO, Any, BinaryIO, cast
 
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from dfs_common import crc
+from dfs_common import bundles, crc
 from dfs_common.blocks import (CHECKSUM_HEADER, COMMIT_HEADER, CONFIRM_HEADER, DIGESTS_HEADER, PIPELINE_HEADER,
                                SYNC_HEADER, chunk_count, decode_commit, parse_block_id, parse_checksum)
-from dfs_common.errors import AlreadyExists, IllegalArgument, RangeNotSatisfiable, TooLarge
+from dfs_common.errors import AlreadyExists, IllegalArgument, RangeNotSatisfiable, TooLarge, to_remote_exception
 from dfs_common.settings import Settings
 from dfs_common.web import error_response
 
@@ -123,6 +125,80 @@ class BlockService:
                 self.root.delete(block_id)  # a failed pipeline leaves nothing half-replicated here
             raise
         return {**info.as_json(), "stored": stored, **outcome}
+
+    def receive_bundle(self, request: Request, admit: Callable[[list[dict[str, Any]], str], None]) -> dict[str, Any]:
+        """``PUT /bundle``: several whole blocks on one pipeline (``dfs_common.bundles``), each
+        verified and stored as its own block, the bundle sent on down the pipeline meanwhile; the
+        head confirms them all, with their COMMITs, in one name-node call. ``admit`` checks the
+        manifest's signed access for the pipeline header. Answers ``{"stored": node ids,
+        "blocks": [each block's info and its COMMIT's outcome, or its "error"]}``; fails whole
+        (nothing kept here) when this node or a node downstream fails."""
+        pipeline_header = request.headers.get(PIPELINE_HEADER, "")
+        pipeline = self.pipelines.parse(pipeline_header)
+        length = request.content_length
+        if length is None:
+            raise IllegalArgument("PUT /bundle needs a Content-Length")
+        if length > bundles.MAX_BYTES + bundles.MAX_MANIFEST:
+            raise TooLarge(f"Bundle of {length} bytes is over the limit of {bundles.MAX_BYTES}")
+        body = _read_exactly(request.stream, length)
+        items = bundles.decode(body)
+        admit([entry for entry, _ in items], pipeline_header)
+        ids = [entry["blockId"] for entry, _ in items]
+        with self._receiving_lock:
+            if self._receiving.intersection(ids):
+                raise IllegalArgument(f"A block of this bundle is already being received here: "
+                                      f"{PIPELINE_HEADER} loops back to this node")
+            self._receiving.update(ids)
+        try:
+            head = request.headers.get(CONFIRM_HEADER, "").strip().lower() != "upstream"
+            sync = self.always_sync or request.headers.get(SYNC_HEADER, "").strip() == "1"
+            return self._receive_bundle(items, pipeline, head, sync)
+        finally:
+            with self._receiving_lock:
+                self._receiving.difference_update(ids)
+
+    def _receive_bundle(self, items: list[tuple[dict[str, Any], memoryview]], pipeline: list[str],
+                        head: bool, sync: bool) -> dict[str, Any]:
+        fresh: list[str] = []  # stored by this request: removed again if it fails
+        for entry, _ in items:
+            existing = self.root.info(entry["blockId"])
+            if existing is not None and existing.checksum != entry["checksum"]:
+                raise AlreadyExists(f"Block {entry['blockId']} is stored here with other contents")
+        downstream = self.forwarder.send_bundle(items, pipeline, sync) if pipeline else None
+        try:
+            confirmed: list[dict[str, Any]] = []
+            for entry, data in items:
+                if self.root.info(entry["blockId"]) is None:
+                    fresh.append(entry["blockId"])
+                info = self.root.store(entry["blockId"], io.BytesIO(data), self.settings.max_block_size,
+                                       entry["checksum"], sync=sync)
+                confirmed.append({**info.as_json(), "crc32c": crc.to_hex(crc.crc32c(data))})
+            if sync:
+                self._count_synced(len(items))
+            stored = [self.node_id, *(downstream.result() if downstream is not None else [])]
+            if any(self._buried(entry["blockId"]) for entry, _ in items):
+                raise IllegalArgument("A block of this bundle was abandoned by its writer")
+            answers: list[dict[str, Any]] = [{} for _ in items]
+            rejected: list[str] = []
+            if head:
+                commits = [entry.get("commit") for entry, _ in items]
+                rejected, answers = self.namenode.bundle_received(
+                    self.node_id, [{**item, "holders": stored} for item in confirmed], commits)
+                for block_id in rejected:  # unknown to the name node: the writer writes it again
+                    log.warning("name node rejected block %s of a bundle; deleting it", block_id)
+                    if block_id in fresh:
+                        self.root.delete(block_id)
+        except BaseException:
+            if downstream is not None:  # answered once the nodes below are done too (they fail alike)
+                futures.wait([downstream])
+            for block_id in fresh:
+                self.root.delete(block_id)
+            raise
+        for item, answer in zip(confirmed, answers):
+            item.update(answer)
+            if item["blockId"] in rejected:
+                item["error"] = to_remote_exception(IllegalArgument(f"Name node rejected block {item['blockId']}"))
+        return {"stored": stored, "blocks": confirmed}
 
     def sync(self, block_ids: list[str]) -> int:
         """``POST /sync``: fsync blocks stored earlier without it (a writer's fsync or hsync of
@@ -293,6 +369,18 @@ class _BoundedFile(io.RawIOBase):
             self._file.close()
         finally:
             super().close()
+
+
+def _read_exactly(stream: IO[bytes], length: int) -> bytes:
+    """A request body of ``length`` bytes, whole; IllegalArgument if it ends early."""
+    parts, left = [], length
+    while left > 0:
+        chunk = stream.read(min(left, 1 << 20))
+        if not chunk:
+            raise IllegalArgument(f"Body ended after {length - left} of its {length} bytes")
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
 
 
 class _CrcReader:

@@ -55,5 +55,17 @@ class NameNodeLink:
                     for entry in answer.get("rejected", []) or []]
         return rejected, {key: answer[key] for key in ("commit", "commitError") if key in answer}
 
+    def bundle_received(self, node_id: str, blocks: list[dict[str, Any]],
+                        commits: list[Any]) -> tuple[list[str], list[dict[str, Any]]]:
+        """``block_received`` for a bundle's blocks, each with the COMMIT its writer sent along
+        (or None): the ids rejected and, per block, its COMMIT's outcome (``{}`` for none)."""
+        answer = self.call("block_received", {"id": node_id, "blocks": blocks, "commits": commits})
+        rejected = [str(entry.get("blockId") if isinstance(entry, dict) else entry)
+                    for entry in answer.get("rejected", []) or []]
+        outcomes = answer.get("commits")
+        if not isinstance(outcomes, list) or len(outcomes) != len(blocks):
+            outcomes = [{} for _ in blocks]
+        return rejected, [outcome if isinstance(outcome, dict) else {} for outcome in outcomes]
+
     def bad_block(self, node_id: str, block_id: str, reason: str) -> None:
         self.call("bad_block", {"id": node_id, "blockId": block_id, "reason": reason})

@@ -22,11 +22,13 @@ import queue
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from dfs_client.liveness import Liveness
 from dfs_client.transport import CONNECT_TIMEOUT, READ_TIMEOUT, Transport
+from dfs_common import bundles
 from dfs_common.blocks import CHECKSUM_HEADER, CONFIRM_HEADER, PIPELINE_HEADER, SYNC_HEADER
 from dfs_common.errors import DFSError, IllegalArgument, PipelineFailed
 from dfs_common.settings import Settings
@@ -131,12 +133,17 @@ class Forwarder:
         self.transport = transport
         self.liveness = liveness
         self.access = access
+        self._executor: ThreadPoolExecutor | None = None  # bundles sent on downstream
+        self._pool_lock = threading.Lock()
 
     def put(self, target: str, block_id: str, body: Any, headers: dict[str, str],
             length: int | None) -> list[str]:
         """One block PUT to ``target``: the node ids stored from there on, or PipelineFailed.
         Every node-to-node PUT leaves through here, signed for its block and pipeline."""
-        url = self.block_url(target, block_id, "write", headers.get(PIPELINE_HEADER, ""))
+        return self._put(self.block_url(target, block_id, "write", headers.get(PIPELINE_HEADER, "")),
+                         target, body, headers, length)
+
+    def _put(self, url: str, target: str, body: Any, headers: dict[str, str], length: int | None) -> list[str]:
         try:
             with self.liveness.watch([target]) as cut:
                 answer = self.transport.put_block(url, body, headers, length, cut=cut, timeout=self.TIMEOUT)
@@ -169,6 +176,28 @@ class Forwarder:
             return self.put(target, block_id, _Body(file, length), headers, length)
         finally:
             file.close()
+
+    def send_bundle(self, items: list[tuple[dict[str, Any], memoryview]], pipeline: list[str],
+                    sync: bool) -> Future[list[str]]:
+        """Start sending a bundle (``dfs_common.bundles``) on to ``pipeline[0]``, its blocks'
+        access signed afresh for the rest of the pipeline: answers the node ids that then hold
+        it downstream (or raises PipelineFailed, as ``put``)."""
+        target, rest = pipeline[0], ",".join(pipeline[1:])
+        entries = [({key: value for key, value in entry.items() if key in ("blockId", "checksum")}
+                    | ({"access": query} if (query := self.access.block_query(entry["blockId"], "write", rest)) else {}),
+                    data) for entry, data in items]
+        body = bundles.encode(entries)
+        headers = {PIPELINE_HEADER: rest, CONFIRM_HEADER: "upstream", "Content-Type": "application/octet-stream"}
+        if sync:
+            headers[SYNC_HEADER] = "1"
+        url = f"{str(target).rstrip('/')}/bundle"
+        return self._pool().submit(self._put, url, target, body, headers, len(body))
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="bundle")
+            return self._executor
 
     def relay(self, block_id: str, checksum: str, pipeline: list[str],
               length: int | None, sync: bool = False) -> Relay:

@@ -17,13 +17,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
+from dfs_common import bundles
 from dfs_common.blocks import (CHECKSUM_HEADER, COMMIT_HEADER, DIGEST_SIZE, DIGESTS_HEADER, MAX_COMMIT_HEADER,
                                PIPELINE_HEADER, SYNC_HEADER, checksum, chunk_count, chunk_span, digests_checksum,
                                encode_commit, parse_digests, verify_span)
 from dfs_common.errors import (AccessDenied, ChecksumMismatch, DFSError, IllegalArgument, NoSpace, NotFound,
-                               PipelineFailed, Unavailable)
+                               PipelineFailed, Unavailable, from_remote_exception)
 from dfs_common.hosts import is_local, url_host
 
 from .transport import NodeUnreachable
@@ -161,25 +163,9 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
             with nn.liveness.watch(str(node["id"]) for node in pipeline) as cut:
                 answer = nn.transport.put_block(block_url(pipeline[0], block_id, block.get("access")), data,
                                                 headers, cut=cut)
-        except PipelineFailed as error:
-            culprit = _node_with_url(pipeline, error.extra.get("failed")) or pipeline[-1]
-            last_error = error
-        except ChecksumMismatch as error:
-            last_error, culprit = error, None  # corrupted in transit: the same nodes may do next time
-        except NodeUnreachable as error:
-            dead = error.extra.get("dead")
-            culprit = next((node for node in pipeline if str(node["id"]) == dead), pipeline[0])
-            last_error = error
-        except (Unavailable, NoSpace) as error:
-            last_error, culprit = error, pipeline[0]
-        except AccessDenied as error:  # its signed URL expired (a block handed out long ago): a fresh one
-            last_error, culprit = error, None
-        except (IllegalArgument, NotFound):
-            raise  # a block too large, a bad request: trying again cannot help
         except DFSError as error:
-            if error.status < 500:
-                raise
-            last_error, culprit = error, pipeline[0]
+            culprit = _blame(error, pipeline)
+            last_error = error
         else:
             answer = answer if isinstance(answer, dict) else {}
             stored = set(answer.get("stored") or [node["id"] for node in pipeline])
@@ -201,19 +187,162 @@ def write_block(nn: HttpNameNode, path: str, data: bytes | bytearray | memoryvie
     raise last_error
 
 
+def _blame(error: DFSError, pipeline: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The node of ``pipeline`` a failed block write is laid to, left out of the next pipeline
+    (None: the same nodes may do next time); raises ``error`` itself when no retry can help."""
+    if isinstance(error, PipelineFailed):
+        return _node_with_url(pipeline, error.extra.get("failed")) or pipeline[-1]
+    if isinstance(error, (ChecksumMismatch, AccessDenied)):
+        return None  # corrupted in transit, or its signed URL expired (a block handed out long ago)
+    if isinstance(error, NodeUnreachable):
+        dead = error.extra.get("dead")
+        return next((node for node in pipeline if str(node["id"]) == dead), pipeline[0])
+    if isinstance(error, (Unavailable, NoSpace)):
+        return pipeline[0]
+    if isinstance(error, (IllegalArgument, NotFound)) or error.status < 500:
+        raise error  # a block too large, a bad request: trying again cannot help
+    return pipeline[0]
+
+
 def _attach_commit(nn: HttpNameNode, headers: dict[str, str], path: str, options: dict[str, Any],
                    block: dict[str, Any]) -> bool:
     """Add the ``COMMIT_HEADER`` for ``block`` to ``headers``; False when it cannot go along: a
     secured name node handed out no ``commitGrant`` for it, or the header would be too long."""
-    grant = block.get("commitGrant")
-    if grant is None and nn.token:
-        return False
-    commit = {"path": path, "body": commit_body([], options), "grant": grant, "user": nn.user}
-    header = encode_commit(commit)
-    if len(header) > MAX_COMMIT_HEADER:
+    commit = _commit_for(nn, path, options, block)
+    header = encode_commit(commit) if commit is not None else ""
+    if not header or len(header) > MAX_COMMIT_HEADER:
         return False
     headers[COMMIT_HEADER] = header
     return True
+
+
+def _commit_for(nn: HttpNameNode, path: str, options: dict[str, Any], block: dict[str, Any]) -> dict[str, Any] | None:
+    """The COMMIT making ``block`` the whole of ``path`` that its pipeline's head may make when it
+    confirms the block; None without the ``commitGrant`` a secured name node hands out with it."""
+    grant = block.get("commitGrant")
+    if grant is None and nn.token:
+        return None
+    return {"path": path, "body": commit_body([], options), "grant": grant, "user": nn.user}
+
+
+@dataclass(slots=True)
+class SmallFile:
+    """A whole file of one block, to be written and committed (``write_bundle``)."""
+
+    path: str
+    data: bytes
+    options: dict[str, Any]  # its COMMIT's
+    block: dict[str, Any] | None = None  # handed out already: a create's ``addBlock``
+
+
+def write_bundle(nn: HttpNameNode, files: list[SmallFile]) -> list[dict[str, Any] | DFSError]:
+    """Write and commit many small files in few requests: those whose blocks share a pipeline go
+    in one ``PUT /bundle`` (``dfs_common.bundles``), the head committing each as it confirms the
+    lot; a file without a block, or whose bundle failed, is written alone (``write_block``, which
+    routes around failed nodes). Answers, per file, its new FileStatus or what refused it."""
+    results: list[dict[str, Any] | DFSError | None] = [None] * len(files)
+    suspects = nn.suspects.current()
+    groups: dict[tuple[str, ...], list[int]] = {}
+    alone: list[int] = []
+    for index, file in enumerate(files):
+        pipeline = (file.block or {}).get("pipeline") or []
+        if pipeline and not suspects.intersection(str(node["id"]) for node in pipeline):
+            groups.setdefault(tuple(str(node["id"]) for node in pipeline), []).append(index)
+        else:
+            alone.append(index)
+    chunks = [chunk for group in groups.values() for chunk in _chunks(group, files)]
+    bundled = [nn.executor.submit(_put_bundle, nn, [files[i] for i in chunk]) for chunk in chunks]
+    for chunk, future in zip(chunks, bundled):
+        outcomes = future.result()
+        for index, outcome in zip(chunk, outcomes):
+            if outcome is None:
+                alone.append(index)
+            else:
+                results[index] = outcome
+    singles = {index: nn.executor.submit(_write_alone, nn, files[index]) for index in alone}
+    for index, single in singles.items():
+        try:
+            results[index] = single.result()
+        except DFSError as error:
+            results[index] = error
+    assert all(result is not None for result in results)
+    return cast("list[dict[str, Any] | DFSError]", results)
+
+
+def _chunks(indices: list[int], files: list[SmallFile]) -> Iterator[list[int]]:
+    """``indices`` cut into bundles within ``bundles.MAX_BLOCKS`` and ``bundles.MAX_BYTES``."""
+    chunk: list[int] = []
+    size = 0
+    for index in indices:
+        length = len(files[index].data)
+        if chunk and (len(chunk) >= bundles.MAX_BLOCKS or size + length > bundles.MAX_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(index)
+        size += length
+    if chunk:
+        yield chunk
+
+
+def _put_bundle(nn: HttpNameNode, files: list[SmallFile]) -> list[dict[str, Any] | DFSError | None]:
+    """One bundle to the head of the pipeline its files' blocks share: per file, its FileStatus,
+    the COMMIT's refusal, or None (to be written alone: the bundle or its block failed)."""
+    pipeline = list((files[0].block or {})["pipeline"])
+    items = []
+    for file in files:
+        assert file.block is not None
+        entry: dict[str, Any] = {"blockId": file.block["blockId"]}
+        if file.block.get("access"):
+            entry["access"] = file.block["access"]
+        commit = _commit_for(nn, file.path, file.options, file.block)
+        if commit is not None:
+            entry["commit"] = commit
+        items.append((entry, file.data))
+    body = bundles.encode(items)
+    headers = {PIPELINE_HEADER: ",".join(str(node["url"]).rstrip("/") for node in pipeline[1:]),
+               "Content-Type": "application/octet-stream"}
+    try:
+        with nn.liveness.watch(str(node["id"]) for node in pipeline) as cut:
+            answer = nn.transport.put_block(str(pipeline[0]["url"]).rstrip("/") + "/bundle", body, headers,
+                                            cut=cut)
+        blocks = answer.get("blocks") if isinstance(answer, dict) else None
+        if not isinstance(blocks, list) or len(blocks) != len(files):
+            raise Unavailable(f"{pipeline[0]['url']}: a bundle's answer without its {len(files)} blocks")
+    except DFSError as error:
+        try:
+            culprit = _blame(error, pipeline)
+        except DFSError:
+            culprit = None
+        if culprit is not None:
+            nn.suspects.add(str(culprit["id"]))
+        log.warning("a bundle of %d files failed (%s); writing them one by one", len(files), error)
+        _abandon_all(nn, [str(file.block["blockId"]) for file in files if file.block])
+        return [None] * len(files)
+    outcomes: list[dict[str, Any] | DFSError | None] = []
+    for file, block in zip(files, blocks):
+        if not isinstance(block, dict) or "error" in block:
+            outcomes.append(None)
+        elif "commit" in block:
+            outcomes.append(block["commit"]["FileStatus"])
+        elif "commitError" in block:
+            outcomes.append(from_remote_exception(400, block["commitError"]))
+        else:  # stored, but its COMMIT could not go along: made now
+            written = {"blockId": block.get("blockId"), "length": len(file.data), "checksum": block.get("checksum")}
+            try:
+                outcomes.append(dict(nn.commit(file.path, [written], **file.options)))
+            except DFSError as error:
+                outcomes.append(error)
+    return outcomes
+
+
+def _write_alone(nn: HttpNameNode, file: SmallFile) -> dict[str, Any]:
+    """One small file the ordinary way: its block (with the COMMIT riding along), else a COMMIT."""
+    written = write_block(nn, file.path, file.data, first=file.block, commit=file.options)
+    if "commitError" in written:
+        raise from_remote_exception(400, written["commitError"])
+    if "commit" in written:
+        return written["commit"]["FileStatus"]
+    return dict(nn.commit(file.path, [written], **file.options))
 
 
 def read_block(nn: HttpNameNode, location: dict[str, Any], path: str = "/") -> bytes:
@@ -379,12 +508,16 @@ def _body(response: Any, url: str, length: int) -> bytes:
 
 
 def _abandon(nn: HttpNameNode, block_id: str) -> None:
-    """Give up a failed attempt's block at once: the name node releases its space and tells the
-    nodes it was sent to delete any copy they kept (best effort: it expires within the hour)."""
+    _abandon_all(nn, [block_id])
+
+
+def _abandon_all(nn: HttpNameNode, block_ids: list[str]) -> None:
+    """Give up a failed attempt's blocks at once: the name node releases their space and tells the
+    nodes they were sent to delete any copy they kept (best effort: they expire within the hour)."""
     try:
-        nn.abandon_blocks([block_id])
+        nn.abandon_blocks(block_ids)
     except DFSError as error:
-        log.warning("could not abandon failed block %s: %s", block_id, error)
+        log.warning("could not abandon failed blocks %s: %s", block_ids, error)
 
 
 def _report(nn: HttpNameNode, block_id: str, node: dict[str, Any], path: str) -> None:

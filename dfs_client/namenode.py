@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from dfs_common.errors import IllegalArgument, SafeMode
+from dfs_common.errors import DFSError, IllegalArgument, SafeMode
 from dfs_common.filestatus import FileStatus
 from dfs_common.paths import normalize
 
@@ -437,6 +437,11 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
             return write_group(self, path, data, ec_policy, exclude=frozenset(exclude), sync=sync)
         return blockio.write_block(self, path, data, replication=replication, exclude=exclude, sync=sync,
                                    first=first, commit=commit)
+
+    def write_bundle(self, files: list[blockio.SmallFile]) -> list[dict[str, Any] | DFSError]:
+        """Write and commit many small files (one block each) in a few bundles, one per pipeline
+        their blocks share (``blockio.write_bundle``): per file, its new FileStatus or its error."""
+        return blockio.write_bundle(self, files)
 
     def sync_blocks(self, datanode_url: str, blocks: list[dict[str, Any]]) -> int:
         """fsync stored blocks (locations: ``blockId`` and the signed ``access`` the name node

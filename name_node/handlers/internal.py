@@ -80,7 +80,8 @@ class InternalOps:
         confirms every copy the pipeline stored); holders the name node does not know are skipped
         and the block is then healed like any other short one. With ``commit`` (one block: the
         COMMIT its writer sent along, ``X-DFS-Commit``) the file is committed with it once it is
-        confirmed, and the answer carries the COMMIT's (``commit`` or ``commitError``)."""
+        confirmed, and the answer carries the COMMIT's (``commit`` or ``commitError``). A bundle's
+        head sends ``commits`` instead, a COMMIT or null per block, and gets each one's outcome."""
         body = read_json(request)
         node_id = self._known(body)
         blocks = body.get("blocks")
@@ -88,6 +89,9 @@ class InternalOps:
             raise IllegalArgument('"blocks" must be a list of objects')
         if "commit" in body and len(blocks) != 1:
             raise IllegalArgument('"commit" goes with exactly one block')
+        commits = body.get("commits")
+        if commits is not None and (not isinstance(commits, list) or len(commits) != len(blocks)):
+            raise IllegalArgument('"commits" (a bundle\'s) has one entry, a COMMIT or null, per block')
         confirmed = [(item, self._holders(item, node_id)) for item in blocks]
         rejected: list[Any] = []
         accepted: list[tuple[str, int]] = []
@@ -107,6 +111,11 @@ class InternalOps:
             self.placement.confirmed(number, holders, length)
         self.balancer.confirmed(accepted)  # before the healer sees a surplus: it picks the copy to drop
         self.healer.confirmed(accepted)
+        if commits is not None:  # a bundle: each accepted block's COMMIT, whatever became of the others
+            outcomes = [self.commit(commit, item, request.remote_addr)
+                        if commit is not None and item.get("blockId") not in rejected else {}
+                        for item, commit in zip(blocks, commits)]
+            return json_response({"rejected": rejected, "commits": outcomes})
         if rejected:
             return json_response({"rejected": rejected})
         return json_response(self.commit(body["commit"], blocks[0], request.remote_addr) if "commit" in body else {})
