@@ -16,6 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -235,11 +236,14 @@ class SmallFile:
     block: dict[str, Any] | None = None  # handed out already: a create's ``addBlock``
 
 
-def write_bundle(nn: HttpNameNode, files: list[SmallFile]) -> list[dict[str, Any] | DFSError]:
+def write_bundle(nn: HttpNameNode, files: list[SmallFile],
+                 executor: Executor | None = None) -> list[dict[str, Any] | DFSError]:
     """Write and commit many small files in few requests: those whose blocks share a pipeline go
     in one ``PUT /bundle`` (``dfs_common.bundles``), the head committing each as it confirms the
     lot; a file without a block, or whose bundle failed, is written alone (``write_block``, which
-    routes around failed nodes). Answers, per file, its new FileStatus or what refused it."""
+    routes around failed nodes), the requests running on ``executor`` (default: the client's).
+    Answers, per file, its new FileStatus or what refused it."""
+    pool = executor or nn.executor
     results: list[dict[str, Any] | DFSError | None] = [None] * len(files)
     suspects = nn.suspects.current()
     groups: dict[tuple[str, ...], list[int]] = {}
@@ -251,7 +255,7 @@ def write_bundle(nn: HttpNameNode, files: list[SmallFile]) -> list[dict[str, Any
         else:
             alone.append(index)
     chunks = [chunk for group in groups.values() for chunk in _chunks(group, files)]
-    bundled = [nn.executor.submit(_put_bundle, nn, [files[i] for i in chunk]) for chunk in chunks]
+    bundled = [pool.submit(_put_bundle, nn, [files[i] for i in chunk]) for chunk in chunks]
     for chunk, future in zip(chunks, bundled):
         outcomes = future.result()
         for index, outcome in zip(chunk, outcomes):
@@ -259,7 +263,7 @@ def write_bundle(nn: HttpNameNode, files: list[SmallFile]) -> list[dict[str, Any
                 alone.append(index)
             else:
                 results[index] = outcome
-    singles = {index: nn.executor.submit(_write_alone, nn, files[index]) for index in alone}
+    singles = {index: pool.submit(_write_alone, nn, files[index]) for index in alone}
     for index, single in singles.items():
         try:
             results[index] = single.result()

@@ -275,6 +275,27 @@ class DFSFile(PositionedFile):
         super().close()
         self._drop_cache()
 
+    def detach_small(self, limit: int) -> tuple[bytes, dict[str, Any]] | None:
+        """Close-behind (``dfs_fuse/leases.py``): when the whole file is one block of at most
+        ``limit`` bytes written since its last commit and not shipped, answer those bytes and the
+        COMMIT options that make them the file, and close this handle WITHOUT committing: the
+        caller writes and commits them later (``blockio.write_bundle``). Else None, and nothing
+        changes."""
+        with self._flush_lock, self._lock:
+            self._reap()
+            options = self._first_commit or dict(create=False, overwrite=True, fileId=self.file_id)
+            if self.closed or self._done or self._aborted or self._failure is not None or self._ship_error \
+                    or self.ec_policy or self._inflight or self._version == self._committed \
+                    or (options.get("create") and not options.get("overwrite")):
+                return None
+            segments = [segment for segment in self._layout.segments if segment.length]
+            if len(segments) != 1 or segments[0] not in self._layout.dirty or segments[0].buffer is None \
+                    or segments[0].length > limit:
+                return None
+            data = bytes(segments[0].buffer[:segments[0].length])
+        self.abort()
+        return data, options
+
     def close(self) -> None:
         if self.closed or not hasattr(self, "_cache"):  # closed, or __init__ failed (from __del__)
             super().close()

@@ -11,7 +11,7 @@ import os
 import pwd
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -438,10 +438,11 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
         return blockio.write_block(self, path, data, replication=replication, exclude=exclude, sync=sync,
                                    first=first, commit=commit)
 
-    def write_bundle(self, files: list[blockio.SmallFile]) -> list[dict[str, Any] | DFSError]:
+    def write_bundle(self, files: list[blockio.SmallFile],
+                     executor: Executor | None = None) -> list[dict[str, Any] | DFSError]:
         """Write and commit many small files (one block each) in a few bundles, one per pipeline
         their blocks share (``blockio.write_bundle``): per file, its new FileStatus or its error."""
-        return blockio.write_bundle(self, files)
+        return blockio.write_bundle(self, files, executor)
 
     def sync_blocks(self, datanode_url: str, blocks: list[dict[str, Any]]) -> int:
         """fsync stored blocks (locations: ``blockId`` and the signed ``access`` the name node

@@ -13,7 +13,9 @@ attributes up to ``attr_timeout`` old; each open decides itself instead (``coher
 ``cache_size=SIZE`` (bytes, or with a K/M/G suffix; default ``default_cache_size()``) is ours alone:
 the verified blocks the mount keeps for all its files (``dfs_client.cache``); ``0`` keeps none
 beyond each open file's own. ``leases=0`` (also ours): create every file with a request of its own,
-never blind under a directory lease (``leases.py``).
+never blind under a directory lease (``leases.py``). ``closebehind=0`` (ours): every ``close(2)``
+waits for its file to be stored and committed, also a small file created blind (by default, it
+returns at once and the file is stored with the others closed around it, ``leases.py``).
 """
 from __future__ import annotations
 
@@ -276,6 +278,7 @@ def run(args: argparse.Namespace) -> int:
     attr_timeout = min(timeout_option(options, "attr_timeout"), timeout_option(options, "entry_timeout"))
     cache_size = cache_size_option(options)
     leases = options.pop("leases", "1") not in ("0", "no", "false")  # ours alone, like cache_size
+    close_behind = options.pop("closebehind", "1") not in ("0", "no", "false")
     key = content_key(args)
     # Insecure mode: the superuser, each entry's owner the caller (see filesystem). With DFS_SECRET the
     # token's user, whom the name node checks every operation for.
@@ -303,15 +306,16 @@ def run(args: argparse.Namespace) -> int:
         def ready() -> None:
             threading.Thread(target=raise_read_ahead, args=(mount_point,), daemon=True).start()
         return serve(client, mount_point, fuse_options(options, url, read_only), attr_timeout, read_only,
-                     ready=ready, debug=args.debug, leases=leases)
+                     ready=ready, debug=args.debug, leases=leases, close_behind=close_behind)
     return daemonize(client, mount_point, fuse_options(options, url, read_only), attr_timeout, read_only,
-                     log_file=log_file, leases=leases)
+                     log_file=log_file, leases=leases, close_behind=close_behind)
 
 
 def serve(client: NameNodeAPI, mount_point: str, options: dict[str, Any], attr_timeout: float, read_only: bool,
-          *, ready: Any, debug: bool = False, leases: bool = True) -> int:
+          *, ready: Any, debug: bool = False, leases: bool = True, close_behind: bool = True) -> int:
     """Mount and answer requests until unmounted (``fusermount -u``); returns the exit status.
-    ``leases``: create files blind in directories this mount made (``leases.py``)."""
+    ``leases``: create files blind in directories this mount made (``leases.py``), and with
+    ``close_behind`` close the small ones without waiting for them to be stored."""
     from dfs_client import HttpNameNode
 
     from .binding import DFSFuse
@@ -321,7 +325,7 @@ def serve(client: NameNodeAPI, mount_point: str, options: dict[str, Any], attr_t
 
     blind = leases and not read_only and isinstance(client, HttpNameNode) and client.encryption is None
     fs = FileSystem(client, attr_timeout=attr_timeout, read_only=read_only,
-                    leases=MountLeases(client) if blind else None)
+                    leases=MountLeases(client, close_behind=close_behind) if blind else None)
     options = dict(options)
     debug = bool(options.pop("debug", False)) or debug
     try:
@@ -333,7 +337,7 @@ def serve(client: NameNodeAPI, mount_point: str, options: dict[str, Any], attr_t
 
 
 def daemonize(client: NameNodeAPI, mount_point: str, options: dict[str, Any], attr_timeout: float, read_only: bool,
-              *, log_file: str | None, leases: bool = True) -> int:
+              *, log_file: str | None, leases: bool = True, close_behind: bool = True) -> int:
     """Fork; the parent returns 0 once the child's mount is live, or 1 with the child's reason."""
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -366,7 +370,8 @@ def daemonize(client: NameNodeAPI, mount_point: str, options: dict[str, Any], at
 
     code = 1
     try:
-        code = serve(client, mount_point, options, attr_timeout, read_only, ready=ready, leases=leases)
+        code = serve(client, mount_point, options, attr_timeout, read_only, ready=ready, leases=leases,
+                     close_behind=close_behind)
     except UsageError as error:
         if not reported:
             os.write(write_end, f"{error}\n".encode())

@@ -42,7 +42,7 @@ from .cache import Listings, TTLCache
 from .coherence import Coherence
 from .handles import DirHandle, FileHandle, HandleTable, OpenFile
 from .identity import IdentityMap
-from .leases import MountLeases
+from .leases import CLOSE_BEHIND_BYTES, MountLeases
 
 SNAPSHOT_DIR = ".snapshot"  # a snapshottable directory's read-only snapshots (name_node/snapshots.py)
 log = logging.getLogger("dfs_fuse")
@@ -82,7 +82,7 @@ class Caller:
 class FileSystem:
     def __init__(self, client: NameNodeAPI, *, attr_timeout: float = 1.0, read_only: bool = False,
                  identity: IdentityMap | None = None,
-                 open_file: Callable[[Any, str, str, Mapping[str, Any]], Any] | None = None,
+                 open_file: Callable[[Any, str, str, Mapping[str, Any] | None], Any] | None = None,
                  leases: MountLeases | None = None) -> None:
         self.client = client
         self.leases = leases  # directories this mount made, where it creates files blind
@@ -461,6 +461,8 @@ class FileSystem:
         self.client.link(existing, new)
         self._forget(existing, new)
         self._forget_links()
+        if self.leases is not None:  # two names now: a close behind one would not be waited for by the other
+            self.leases.linked(int((attrs or self.getattr(new))["st_ino"]))
         self._entry_changed(new, added=True, when_ns=self._ctime_of_new(new))
         if attrs is not None:  # the kernel has ``new``'s answer; every older name is stale
             self.coherence.changed(attrs["st_ino"], keep=new, also=(existing,))
@@ -635,8 +637,15 @@ class FileSystem:
         self._xattrs.put(path, {})
         # The parent's times are the new file's: the name node sets both in one transaction.
         self._entry_changed(path, added=True, when_ns=_ns(status, "changeTimeNs", "modificationTime"))
-        file = DeferredFile(lambda name: self._open_file(self.client, name, "r+b", status), path)
+        file = DeferredFile(lambda name: self._first_use(name, status), path)
         return self._add_handle(path, status, flags, file)
+
+    def _first_use(self, path: str, status: Mapping[str, Any]) -> Any:
+        """The new file's DFSFile, at its first read or write: a file created blind then asks,
+        with its create, for the block its first bytes go to."""
+        if self.leases is not None:
+            self.leases.first_block(int(status.get("fileId", 0)))
+        return self._open_file(self.client, path, "r+b", status)
 
     def open(self, path: str, flags: int) -> int:
         generation = self._listings.generation
@@ -709,11 +718,43 @@ class FileSystem:
         return len(data)
 
     def flush(self, fh: int) -> None:
-        """Every ``close(2)``: commit, so another mount that opens the file next sees our bytes."""
+        """Every ``close(2)``: commit, so another mount that opens the file next sees our bytes
+        (a small new file under a lease: once the lease is recalled, ``_close_behind``)."""
         handle = self._handle(fh)
         self._check_refused(handle.open_file)
+        if self._close_behind(handle.open_file):
+            return
         if handle.open_file.commit():
             self._committed(handle.open_file)
+
+    def _close_behind(self, open_file: OpenFile) -> bool:
+        """Hand a small file created blind to the lease's queue, written and committed with the
+        files closed around it (``leases.py``): True if it was, and its open file is then a fresh
+        one, opened (after the queue is sent) at its next use."""
+        made = open_file.file.made() if self.leases is not None and isinstance(open_file.file, DeferredFile) else None
+        detach = getattr(made, "detach_small", None)
+        if detach is None or not open_file.dirty:
+            return False
+        assert self.leases is not None
+        with open_file.lock:
+            generation, size, mtime = open_file.generation, open_file.size, open_file.mtime_ns
+
+        def take() -> tuple[bytes, dict[str, Any]] | None:
+            taken = detach(CLOSE_BEHIND_BYTES)
+            return None if taken is None else (taken[0], {**taken[1], "mtimeNs": mtime})
+
+        if not self.leases.store(open_file.path, open_file.file_id, take):
+            return False
+        open_file.file = DeferredFile(lambda name: self._open_file(self.client, name, "r+b", None), open_file.path)
+        with open_file.lock:
+            if open_file.generation == generation:
+                open_file.dirty = False
+        with self._cache_lock:  # what the name node will answer once the file is stored
+            self._listings.note_change()
+            self._attrs.update(open_file.path, lambda attrs: dict(attrs, st_size=size, st_blocks=(size + 511) // 512,
+                                                                  st_mtime=mtime, st_ctime=mtime))
+        self.coherence.pages_are(open_file.file_id, size, mtime)
+        return True
 
     def _check_refused(self, open_file: OpenFile) -> None:
         """A file created blind that the name node then refused (``leases.py``): its close fails."""
@@ -813,6 +854,10 @@ class DeferredFile:
         self._file: Any = None
         self._lock = threading.Lock()
 
+    def made(self) -> Any:
+        """The DFSFile, if made yet (else None)."""
+        return self._file
+
     def _made(self) -> Any:
         with self._lock:
             if self._file is None:
@@ -840,7 +885,7 @@ class DeferredFile:
         setattr(self._made(), name, value)
 
 
-def default_file_opener(client: NameNodeAPI) -> Callable[[Any, str, str, Mapping[str, Any]], Any]:
+def default_file_opener(client: NameNodeAPI) -> Callable[[Any, str, str, Mapping[str, Any] | None], Any]:
     """How the mount opens a file whose FileStatus it has just been answered: a ``DFSFile`` (an
     empty one then costs no request) for a real cluster, the client's own ``open`` otherwise."""
     from dfs_client import HttpNameNode

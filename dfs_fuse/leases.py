@@ -9,6 +9,13 @@ is sent (``barrier``, called before every request of the client), so the name no
 mount's changes in the order it made them, and a file written after its blind create gets the
 first block its create was sent with.
 
+A small file created blind and closed is closed behind (``store``): ``close(2)`` returns at once
+and the file's bytes join the queue; the sending thread writes the files of a batch in bundles,
+one request per pipeline their first blocks share, each committed by the pipeline's head as it
+confirms them (``blockio.write_bundle``), so a tree of small files costs a few requests per batch,
+not several per file. What another client sees is unchanged: it must recall the lease first, and
+the lease goes back only after the files closed under it are stored and committed.
+
 A lease ends when the name node recalls it (another client touched the directory: the recall
 comes in a batch's answer, or in the answer to the watch, a request the name node holds until a
 recall or for ``WATCH_SECONDS``, so a recall waits about a round trip however idle the mount is),
@@ -17,15 +24,18 @@ when nothing used it for ``IDLE_SECONDS`` (or ``MAX_LEASES`` newer ones are held
 """
 from __future__ import annotations
 
+import errno
 import logging
 import secrets
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from dfs_common.errors import IllegalArgument, from_remote_exception, to_remote_exception
+from dfs_client.blockio import SmallFile
+from dfs_common.errors import DFSError, IllegalArgument, NoSpace, from_remote_exception, to_remote_exception
 
 log = logging.getLogger("dfs_fuse")
 
@@ -43,6 +53,9 @@ MARGIN_SECONDS = 1.0  # a lease is used only this long before the name node coul
 RETRY_SECONDS = 0.2
 GATHER_SECONDS = 0.02  # a change waits at most this long for others to share its batch
 STOP_ATTEMPTS = 25  # sends tried at unmount before what is queued is given up
+CLOSE_BEHIND_BYTES = 1 << 20  # the largest file closed behind (one small block)
+STORE_THREADS = 8  # bundles (one per pipeline) and lone files written at once
+PENDING_BYTES = 32 << 20  # of files closed behind, not stored yet: beyond, a close stores its own
 
 
 @dataclass(slots=True)
@@ -52,14 +65,17 @@ class DirLease:
     until: float  # monotonic: used for blind changes only before this
     used: float  # monotonic: the last create made under it
     names: set[str] = field(default_factory=set)
+    blind: set[int] = field(default_factory=set)  # files created blind in it, one name each: may close behind
 
 
 class MountLeases:
     """This mount's leases, its queue of blind changes and the threads that send them and watch for recalls."""
 
-    def __init__(self, client: Any, *, idle: float = IDLE_SECONDS) -> None:
+    def __init__(self, client: Any, *, idle: float = IDLE_SECONDS, close_behind: bool = True) -> None:
         self.client = client
         self.idle = idle
+        self.close_behind = close_behind
+        self._pending_bytes = 0  # of the stores queued or on their way
         self.session = secrets.token_hex(16)
         self._cond = threading.Condition()
         self._leases: dict[str, DirLease] = {}  # by directory path
@@ -77,6 +93,10 @@ class MountLeases:
         # Called with a directory whose lease another client recalled: what this mount cached of
         # its names (exact until then) is no longer (``FileSystem`` drops its listing).
         self.on_recall: Callable[[str], None] | None = None
+        # The threads that send this mount's changes: their own requests must not wait for them.
+        self._local = threading.local()
+        self._stores = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="dfs-store",
+                                          initializer=self._sender)
         self._thread = threading.Thread(target=self._run, name="dfs-leases", daemon=True)
         self._watcher = threading.Thread(target=self._watch, name="dfs-lease-watch", daemon=True)
         client.start_session(self.session, self.barrier)
@@ -131,6 +151,7 @@ class MountLeases:
             file_id = self._ids[0]
             self._ids[0] += 1
             lease.names.add(name)
+            lease.blind.add(file_id)
             stamp = time.time_ns()
             if not self._queue:
                 self._queued_at = time.monotonic()
@@ -152,11 +173,49 @@ class MountLeases:
             if lease is None or name not in lease.names:
                 return False
             lease.names.discard(name)
+            lease.blind.discard(file_id)
             if not self._queue:
                 self._queued_at = time.monotonic()
             self._queue.append({"op": "delete", "parent": lease.ino, "name": name, "fileId": file_id})
             self._cond.notify_all()
             return True
+
+    def first_block(self, file_id: int) -> None:
+        """File ``file_id`` (created blind) has its first bytes: its create, if not sent yet, also
+        asks for the block they will go to (``barrier``'s ``first_block_of``, without the wait)."""
+        with self._cond:
+            self._want_block(file_id)
+
+    def _want_block(self, file_id: int) -> None:
+        for op in self._queue:
+            if op["fileId"] == file_id and op["op"] == "create":
+                op["addBlock"] = True
+
+    def store(self, path: str, file_id: int, take: Callable[[], tuple[bytes, dict[str, Any]] | None]) -> bool:
+        """Close behind: queue the write and commit of file ``file_id``, created blind at ``path``
+        under a lease still usable, with the bytes and COMMIT options ``take`` detaches from its
+        open file (None: not a small file, nothing detached). True if queued, and ``close(2)`` may
+        return; False: the caller commits as usual."""
+        directory = path.rsplit("/", 1)[0] or "/"
+        with self._cond:
+            lease = self._usable(directory)
+            if not self.close_behind or lease is None or file_id not in lease.blind \
+                    or self._pending_bytes >= PENDING_BYTES:
+                return False
+            self._pending_bytes += CLOSE_BEHIND_BYTES  # held while ``take`` runs (outside the lock)
+        taken = take()
+        with self._cond:
+            self._pending_bytes -= CLOSE_BEHIND_BYTES
+            if taken is None:
+                return False
+            data, options = taken
+            self._pending_bytes += len(data)
+            self._want_block(file_id)
+            if not self._queue:
+                self._queued_at = time.monotonic()
+            self._queue.append({"op": "store", "fileId": file_id, "path": path, "data": data, "options": options})
+            self._cond.notify_all()
+        return True
 
     def _usable(self, directory: str) -> DirLease | None:
         """Under the lock: ``directory``'s lease if blind changes may be made under it now."""
@@ -180,6 +239,13 @@ class MountLeases:
                 if removed is not None:
                     lease.names.discard(removed)
 
+    def linked(self, file_id: int) -> None:
+        """File ``file_id`` got another name: it is no longer closed behind (a client opening it
+        by the other name would recall no lease of ours)."""
+        with self._cond:
+            for lease in self._leases.values():
+                lease.blind.discard(file_id)
+
     def drop_tree(self, path: str) -> None:
         """``path`` was renamed or removed: leases at or below it are given back."""
         prefix = path.rstrip("/") + "/"
@@ -198,13 +264,11 @@ class MountLeases:
         mount but the batches themselves waits here); raise what stops them being sent.
         ``first_block_of``: that file (created blind) is about to ship its first bytes, so its
         create, if not sent yet, also asks for its first block (empty files never get one)."""
-        if threading.current_thread() in (self._thread, self._watcher):
+        if getattr(self._local, "sender", False):
             return
         with self._cond:
             if first_block_of is not None:
-                for op in self._queue:
-                    if op["fileId"] == first_block_of and op["op"] == "create":
-                        op["addBlock"] = True
+                self._want_block(first_block_of)
             while self._queue or self._sending:
                 if self._error is not None:
                     raise self._error
@@ -222,10 +286,15 @@ class MountLeases:
             self._cond.notify_all()
         self._thread.join(timeout=30)
         self._watcher.join(timeout=WATCH_SECONDS + 5)
+        self._stores.shutdown(wait=False)
 
     # -- the sending thread ----------------------------------------------------------------
 
+    def _sender(self) -> None:
+        self._local.sender = True
+
     def _run(self) -> None:
+        self._sender()
         failures = 0
         while True:
             with self._cond:
@@ -273,18 +342,41 @@ class MountLeases:
         del self._queue[:BATCH_MAX]
         self._urgent = False
         self._sending = len(batch)
-        release = sorted(self._release) if not self._queue else []  # after the last of their changes
+        # Leases go back after the last of their changes, the files closed behind stored too (so
+        # with the next batch when this one has any); the session ends with the last batch.
+        stores = any(op["op"] == "store" for op in batch)
+        end = end and not stores
+        release = sorted(self._release) if not self._queue and not stores else []
         self._release.difference_update(release)
         return batch, release, ids, end
 
     def _send(self, batch: list[dict[str, Any]], release: list[int], ids: int, end: bool) -> bool:
+        """One batch: its creates and unlinks in one BATCH, then the files closed behind among
+        them; the whole batch goes back to the queue, in order, if the BATCH could not be sent."""
+        changes = [op for op in batch if op["op"] != "store"]
+        stores = [op for op in batch if op["op"] == "store"]
+        if changes or release or ids or end:
+            error = self._send_changes(changes, release, ids, end)
+            if error is not None:
+                return self._failed(batch, release, error)
+        again, error = self._store(stores, {op["fileId"] for op in changes if op["op"] == "delete"})
+        if error is not None:
+            return self._failed(again, [], error)
+        with self._cond:
+            self._sending = 0
+            self._error = None
+            self._cond.notify_all()
+        return True
+
+    def _send_changes(self, batch: list[dict[str, Any]], release: list[int], ids: int, end: bool) -> OSError | None:
+        """One BATCH of the queue's creates and unlinks; the error that kept it from the name node."""
         sent_at = time.monotonic()
         try:
             answer = self.client.batch(batch, release=release, ids=ids, end=end)
         except IllegalArgument as error:  # refused whole (a bug of ours): sending it again cannot help
             answer = {"results": [to_remote_exception(error)] * len(batch)}
         except OSError as error:  # away, restarting, in safe mode: try again
-            return self._failed(batch, release, error)
+            return error
         with self._cond:
             for op, result in zip(batch, answer.get("results") or []):
                 if isinstance(result, dict) and "RemoteException" in result:
@@ -299,14 +391,41 @@ class MountLeases:
                 self._ids = [int(answer["ids"][0]), int(answer["ids"][1])]
             elif end:
                 self._ids = [0, 0]
-            self._sending = 0
-            self._error = None
-            self._cond.notify_all()
         self._recalled(lost)
-        return True
+        return None
+
+    def _store(self, stores: list[dict[str, Any]], deleted: set[int]) -> tuple[list[dict[str, Any]], OSError | None]:
+        """Write and commit the files closed behind (``blockio.write_bundle``); answers those to
+        try again (the name node or every pipeline away) and why. A file removed meanwhile, or
+        whose create was refused, is not written; one the name node refuses (its quota, a
+        permission changed, a full cluster) is logged, and its refusal reported at its next close."""
+        with self._cond:
+            wanted = [op for op in stores if op["fileId"] not in deleted and op["fileId"] not in self._refused]
+            self._pending_bytes -= sum(len(op["data"]) for op in stores if op not in wanted)
+        files = [SmallFile(op["path"], op["data"], op["options"], self.client.take_first_block(op["fileId"]))
+                 for op in wanted]
+        try:
+            results = self.client.write_bundle(files, executor=self._stores) if files else []
+        except Exception as failure:  # noqa: BLE001 - never drop what a close was promised: keep it, log, retry
+            log.exception("storing %d files closed behind failed; trying again", len(files))
+            return wanted, failure if isinstance(failure, OSError) else OSError(errno.EIO, str(failure))
+        again: list[dict[str, Any]] = []
+        error: OSError | None = None
+        with self._cond:
+            for op, result in zip(wanted, results):
+                if isinstance(result, DFSError) and _passing(result):
+                    again.append(op)
+                    error = error or result
+                    continue
+                self._pending_bytes -= len(op["data"])
+                if isinstance(result, DFSError):
+                    log.error("the name node refused the file %r closed behind (fileId %d): %s", op["path"],
+                              op["fileId"], result)
+                    self._refused[op["fileId"]] = result
+        return again, error
 
     def _failed(self, batch: list[dict[str, Any]], release: list[int], error: OSError) -> bool:
-        """The name node is away: keep the changes, in order, and try again."""
+        """The name node (or every pipeline) is away: keep the changes, in order, and try again."""
         log.warning("sending %d blind changes failed (%s); trying again", len(batch), error)
         with self._cond:
             self._queue[:0] = batch
@@ -340,10 +459,13 @@ class MountLeases:
     def _watch(self) -> None:
         """While this mount holds leases: a request the name node answers as soon as one is
         recalled (or after ``WATCH_SECONDS``, renewing them all), so another client waits for a
-        recall about one round trip, however idle this mount is."""
+        recall about one round trip, however idle this mount is. It goes on for a lease recalled
+        but not given back yet (the files closed under it being stored): renewed, not let expire
+        under the client waiting for it, at a slower pace (the name node answers it at once)."""
+        self._sender()
         while True:
             with self._cond:
-                while not self._leases and not self._stop:
+                while not self._leases and not self._release and not self._stop:
                     self._cond.wait()
                 if self._stop:
                     return
@@ -357,3 +479,11 @@ class MountLeases:
             with self._cond:
                 lost = self._answered(answer, sent_at)
             self._recalled(lost)
+            if answer.get("recalled") and not lost:  # recalled before, still being given back
+                time.sleep(RETRY_SECONDS)
+
+
+def _passing(error: DFSError) -> bool:
+    """An error that goes away by itself (a node away or restarting, the pipelines down): what
+    failed with it is tried again. A full cluster is not: its files are refused, not held forever."""
+    return (error.status >= 500 or error.status == 429) and not isinstance(error, NoSpace)

@@ -196,17 +196,24 @@ class ContentOps:
         self.audit.record_commit(user, path, address, status)
         return answer
 
-    def first_block(self, txn: Txn, replication: int, policy: storagepolicy.StoragePolicy,
-                     user: str) -> dict[str, object] | None:
+    def first_block(self, txn: Txn, replication: int, policy: storagepolicy.StoragePolicy, user: str,
+                    chosen: dict[tuple[int, str], list[Member]] | None = None) -> dict[str, object] | None:
         """What a creating COMMIT with ``addBlock`` hands out beside the new file: its first block
         and pipeline, allocated in the same transaction, so the first write of a small file needs
         no ADDBLOCK (the mount's create). It reserves no space, since it may never be written
         (``touch``; an unwritten one expires with the other pending blocks): a node that turns out
-        to have no room fails the PUT, and the writer asks ADDBLOCK for another pipeline."""
-        try:
-            pipeline = self.placement.choose(min(replication, 32), 0, policy=policy)
-        except NoSpace:
-            return None
+        to have no room fails the PUT, and the writer asks ADDBLOCK for another pipeline.
+        ``chosen``: pipelines picked already for this request's other files, reused, so a batch
+        of small files shares one pipeline and travels in one bundle (``dfs_common.bundles``)."""
+        key = (min(replication, 32), policy.name)
+        pipeline = chosen.get(key) if chosen is not None else None
+        if pipeline is None:
+            try:
+                pipeline = self.placement.choose(key[0], 0, policy=policy)
+            except NoSpace:
+                return None
+            if chosen is not None:
+                chosen[key] = pipeline
         return self._signed(blockmap.allocate(txn, time.time_ns(), self.block_ids), pipeline, user)
 
     def _check_commit(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:

@@ -84,11 +84,12 @@ class LeaseOps:
         if ids > MAX_IDS:
             raise IllegalArgument(f'BATCH "ids" is at most {MAX_IDS}')
         results: list[Any] = []
+        pipelines: dict[tuple[int, str], Any] = {}  # the first blocks of this batch's files share them
         with self.store.write() as txn:
             for op in ops:
                 child = Txn(self.store.env.begin(write=True, parent=txn.txn), txn.db)
                 try:
-                    results.append(self._apply(child, call.caller, session, op))
+                    results.append(self._apply(child, call.caller, session, op, pipelines))
                     child.txn.commit()
                 except DFSError as error:
                     child.txn.abort()
@@ -106,7 +107,8 @@ class LeaseOps:
             answer["ids"] = reserved
         return json_response(answer)
 
-    def _apply(self, txn: Txn, caller: Caller, session: str, op: Any) -> dict[str, Any]:
+    def _apply(self, txn: Txn, caller: Caller, session: str, op: Any,
+               pipelines: dict[tuple[int, str], Any]) -> dict[str, Any]:
         kind = op.get("op") if isinstance(op, dict) else None
         if kind not in ("create", "delete"):
             raise IllegalArgument('A BATCH op is {"op": "create" or "delete", "parent", "name", "fileId", ...}')
@@ -139,7 +141,8 @@ class LeaseOps:
         storagepolicy.stamp_new_file(txn, ino, parent_ino)
         answer: dict[str, Any] = {"FileStatus": file_status("", ino, inode)}
         if op.get("addBlock") is True:
-            block = self.first_block(txn, inode.replication, storagepolicy.effective(txn, ino), caller.user)
+            block = self.first_block(txn, inode.replication, storagepolicy.effective(txn, ino), caller.user,
+                                     pipelines)
             if block is not None:
                 answer["Block"] = block
         return answer

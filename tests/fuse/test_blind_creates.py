@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.cluster import wait_for
-from tests.integration.sync_counters import QUIET, durability
+from tests.integration.sync_counters import QUIET, durability, synced_blocks
 from tests.ops.test_fsck_and_metrics import metrics, value
 
 FILES = 200
@@ -53,23 +53,26 @@ def test_empty_files_cost_a_share_of_a_batch_each(mount: Path, cluster: Any) -> 
     assert ids == {s["fileId"] for s in nn.list_status("/blind-empty")}  # the numbers the mount showed
 
 
-def test_small_files_cost_one_pipeline_each_and_no_commit(mount: Path, cluster: Any) -> None:
+def test_small_files_closed_behind_cost_a_share_of_a_bundle_each(mount: Path, cluster: Any) -> None:
     directory = mount / "blind-small"
     directory.mkdir()
-    data = {i: os.urandom(65536 + i) for i in range(10)}
+    data = {i: os.urandom(65536 + i) for i in range(FILES // 4)}
 
-    def write() -> None:
+    def write_then_read_elsewhere() -> None:
         for i, payload in data.items():
-            (directory / f"f{i}").write_bytes(payload)
-    spent = spent_on(cluster, write)
-    # the first block comes with the blind create's batch (or, when the batch left before the file's
-    # close, from ADDBLOCK), the commit with the block's confirmation
-    assert spent["COMMIT"] == 0 and spent["/internal/block_received"] == 10, spent
-    assert spent["BATCH"] <= 10 and spent["BATCH"] + spent["ADDBLOCK"] <= 20, spent
-    nn = cluster.client()
+            (directory / f"f{i}").write_bytes(payload)  # each close(2) returns at once
+        nn = cluster.client()  # another client: its first look recalls the lease, after the files are in
+        for i, payload in data.items():
+            assert nn.cat(f"/blind-small/f{i}") == payload
+    spent = spent_on(cluster, write_then_read_elsewhere)
+    # the first blocks come with the blind creates' batch, on one pipeline per batch; one bundle
+    # each, whose confirmation commits its files (ADDBLOCK: a file whose create left before it was
+    # written, sent alone)
+    assert spent["COMMIT"] == 0 and spent["ADDBLOCK"] <= 5, spent
+    assert 1 <= spent["/internal/block_received"] <= 10 and spent["BATCH"] <= 12, spent
     for i, payload in data.items():
-        assert nn.cat(f"/blind-small/f{i}") == payload
         assert (directory / f"f{i}").read_bytes() == payload
+        assert (directory / f"f{i}").stat().st_size == len(payload)
 
 
 def test_another_mount_sees_files_created_blind_at_once(mount: Path, second_mount: Path) -> None:
@@ -191,3 +194,91 @@ def test_unlinks_in_a_leased_directory_are_blind_too(mount: Path, cluster: Any) 
     assert deletes == 0 and spent["GETFILESTATUS"] == 0 and 1 <= spent["BATCH"] <= FILES / 2, spent
     assert os.listdir(directory) == ["kept"]
     assert [s["pathSuffix"] for s in cluster.client().list_status("/blind-unlink")] == ["kept"]
+
+
+def write_files(directory: Path, count: int, size: int = 20_000) -> dict[str, bytes]:
+    if not directory.exists():
+        directory.mkdir()
+    written = {f"s{i:03d}": os.urandom(size + i) for i in range(count)}
+    for name, payload in written.items():
+        (directory / name).write_bytes(payload)
+    return written
+
+
+def test_files_closed_behind_survive_a_name_node_kill_9(make_cluster: Callable[..., Any],
+                                                        mount_of: Callable[..., Path]) -> None:
+    cluster = make_cluster()
+    mnt = mount_of(cluster)
+    (mnt / "d").mkdir()
+    cluster.namenode.pause()  # closes return while their files wait in the queue
+    written = write_files(mnt / "d", 40)
+    cluster.namenode.resume()
+    cluster.namenode.kill()
+    cluster.namenode.restart()
+    nn = cluster.client()
+    for name, payload in written.items():  # the mount sent them again once the name node was back
+        assert nn.cat(f"/d/{name}") == payload
+    assert {name: (mnt / "d" / name).read_bytes() for name in written} == written
+
+
+def test_files_closed_behind_survive_a_data_node_kill_9(make_cluster: Callable[..., Any],
+                                                        mount_of: Callable[..., Path]) -> None:
+    cluster = make_cluster(datanodes=4)
+    mnt = mount_of(cluster)
+    (mnt / "warm").mkdir()
+    cluster.datanodes[1].kill()  # the name node still places blocks on it for a few heartbeats
+    written = write_files(mnt / "d", 40)
+    nn = cluster.client()
+    for name, payload in written.items():
+        assert nn.cat(f"/d/{name}") == payload
+        for location in nn.block_locations(f"/d/{name}")["BlockLocation"]:
+            assert cluster.datanodes[1].node_id not in [node["id"] for node in location["dataNodes"]]
+
+
+def test_fsync_after_close_behind_puts_the_file_on_every_disk(make_cluster: Callable[..., Any],
+                                                              mount_of: Callable[..., Path]) -> None:
+    cluster = make_cluster(env=QUIET)
+    mnt = mount_of(cluster)
+    written = write_files(mnt / "d", 5)
+    fd = os.open(mnt / "d" / "s002", os.O_RDONLY)
+    syncs, blocks = durability(cluster.namenode)["syncs"], synced_blocks(cluster)
+    os.fsync(fd)  # the file was closed behind: fsync of a later handle waits for it, then syncs it
+    os.close(fd)
+    assert durability(cluster.namenode)["syncs"] >= syncs + 1
+    after = synced_blocks(cluster)
+    assert all(after[name] == blocks[name] + 1 for name in blocks), (blocks, after)  # (replication 3)
+    mount_pid = _mount_pid(mnt)
+    os.kill(mount_pid, signal.SIGKILL)
+    wait_for(lambda: not _alive(mount_pid), timeout=10)
+    subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
+    assert cluster.client().cat("/d/s002") == written["s002"]
+
+
+def test_a_file_closed_behind_then_changed_removed_or_renamed(mount: Path, cluster: Any) -> None:
+    directory = mount / "behind-churn"
+    written = write_files(directory, 6)
+    with open(directory / "s000", "r+b") as handle:  # reopened at once: the close behind goes first
+        assert handle.read() == written["s000"]
+        handle.seek(0)
+        handle.write(b"CHANGED")
+    os.unlink(directory / "s001")
+    os.rename(directory / "s002", directory / "renamed")
+    with open(directory / "s003", "ab") as handle:
+        handle.write(b"+tail")
+    os.link(directory / "s004", directory / "linked")
+    (directory / "linked").write_bytes(b"through the second name")
+    nn = cluster.client()
+    assert nn.cat("/behind-churn/s000") == b"CHANGED" + written["s000"][7:]
+    with pytest.raises(FileNotFoundError):
+        nn.get_status("/behind-churn/s001")
+    assert nn.cat("/behind-churn/renamed") == written["s002"]
+    assert nn.cat("/behind-churn/s003") == written["s003"] + b"+tail"
+    assert nn.cat("/behind-churn/s004") == b"through the second name"
+    assert nn.cat("/behind-churn/s005") == written["s005"]
+    assert sorted(os.listdir(directory)) == ["linked", "renamed", "s000", "s003", "s004", "s005"]
+
+
+def test_without_close_behind_every_close_waits_for_its_file(cluster: Any, mount_of: Callable[..., Path]) -> None:
+    mnt = mount_of(cluster, name="nobehind", extra=["-o", "closebehind=0"])
+    spent = spent_on(cluster, lambda: write_files(mnt / "plain-behind", 10))
+    assert spent["/internal/block_received"] == 10, spent  # one pipeline per file, as it closed

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from posix_model import OPS, assert_behaves_like
+from tests.cluster import wait_for
 
 STDLIB = Path(os.__file__).parent
 USER = "dfsfusetest"
@@ -31,6 +32,8 @@ def sh(*args: str, cwd: Path | None = None, user: str | None = None) -> subproce
 def test_cp_r_of_a_source_tree_diffs_clean_from_the_other_mount(mount: Path, second_mount: Path) -> None:
     for package in ("json", "email"):
         assert sh("cp", "-r", str(STDLIB / package), str(mount / package)).returncode == 0
+        # a name new to a directory the other mount listed shows within its attribute timeout
+        wait_for(lambda: (second_mount / package).exists(), timeout=5)
         done = sh("diff", "-r", str(STDLIB / package), str(second_mount / package))
         assert done.returncode == 0, done.stdout + done.stderr
 
