@@ -181,13 +181,14 @@ class HttpNameNode(SeedCommands, BufferCommands, SnapshotCommands):
 
     def start_session(self, session: str, before_request: Callable[..., None]) -> None:
         """Send ``session`` with every name-node request; call ``before_request`` before each
-        (and with a file's id before it takes that file's first block)."""
+        (with ``reading=path`` before one that only reads that path's status, and with a file's
+        id before it takes that file's first block)."""
         self.session, self.before_request = session, before_request
         self._auth = {**(self._auth or {}), "X-DFS-Session": session}
 
     def _call(self, operation: Operation, path: str, json_body: Any, params: dict[str, Any]) -> Any:
         if self.before_request is not None:
-            self.before_request()
+            self.before_request(reading=path if operation.op == "GETFILESTATUS" else None)
         url = self.url + _WEBHDFS + quote(normalize(path).encode("utf-8", "surrogateescape"), safe="/")
         query = encode_query({"op": operation.op, "user.name": self.user})
         if params:

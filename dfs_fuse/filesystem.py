@@ -124,8 +124,12 @@ class FileSystem:
         is worth fetching now), else from the name node."""
         split_path(path)  # ENAMETOOLONG / EINVAL without a round trip
         parent, name = os.path.split(path)
-        if self.leases is not None and self.leases.contains(parent, name) is False:
-            raise errors.NotFound(path)  # a directory we hold the lease of: we know every name in it
+        if self.leases is not None:
+            if self.leases.contains(parent, name) is False:
+                raise errors.NotFound(path)  # a directory we hold the lease of: we know every name in it
+            made = self.leases.status_of(path)  # one we made: we know its attributes
+            if made is not None:
+                return self._remember(path, made, since=self._listings.generation)
         if name and name != SNAPSHOT_DIR:  # (listings never show a snapshottable directory's .snapshot)
             present = self._listings.contains(parent, name)
             # Also when the names are fresh but this entry's attributes expired (a long ``ls -l``
@@ -255,10 +259,11 @@ class FileSystem:
         a directory's attributes after every change in it) needs no request."""
         parent, name = os.path.split(path)
         self._listings.changed(parent, added=name if added else None, removed=None if added else name)
-        if self.leases is not None:
-            self.leases.changed(parent, added=name if added else None, removed=None if added else name)
-        self._children.update(parent, lambda count: max(count + (1 if added else -1), 0))
         when = time.time_ns() if when_ns is None else when_ns
+        if self.leases is not None:
+            self.leases.changed(parent, added=name if added else None, removed=None if added else name,
+                                when_ns=when, nlink=nlink)
+        self._children.update(parent, lambda count: max(count + (1 if added else -1), 0))
         self._attrs.update(parent, lambda attrs: dict(attrs, st_mtime=when, st_ctime=when,
                                                       st_nlink=attrs["st_nlink"] + nlink))
 
@@ -275,6 +280,8 @@ class FileSystem:
     def _attributes_changed(self, path: str) -> None:
         """``path``'s inode changed (mode, owner, times, size): if other names share it, they are
         stale here and in the kernel."""
+        if self.leases is not None:
+            self.leases.attributes_changed(path)
         attrs = self._attrs_or_none(path)
         if attrs is not None and attrs["st_nlink"] > 1 and not stat_mod.S_ISDIR(attrs["st_mode"]):
             for other in self.coherence.changed(attrs["st_ino"], keep=path):
@@ -615,7 +622,8 @@ class FileSystem:
             parent, name = os.path.split(path)
             if self.leases.contains(parent, name) and flags & os.O_EXCL:
                 raise errors.AlreadyExists(path)
-            shown_group = group or self.identity.group(self.getattr(parent)["st_gid"])
+            made = self.leases.status_of(parent)
+            shown_group = group or (made["group"] if made else self.identity.group(self.getattr(parent)["st_gid"]))
             blind = self.leases.create(parent, name, {"permission": f"{mode & 0o7777:o}", "owner": owner,
                                                       "group": shown_group}, group)
             if blind is not None:
@@ -838,7 +846,8 @@ class FileSystem:
     def _creator(self, path: str, caller: Caller) -> tuple[str, str | None]:
         """Owner and group for a new entry; in a setgid directory the name node picks the group."""
         parent = os.path.dirname(path)
-        parent_mode = self.getattr(parent)["st_mode"]
+        made = self.leases.status_of(parent) if self.leases is not None else None  # a lookup saved
+        parent_mode = _permission(made["permission"]) if made else self.getattr(parent)["st_mode"]
         group = None if parent_mode & stat_mod.S_ISGID else self.identity.group(caller.gid)
         return self.identity.owner(caller.uid), group
 

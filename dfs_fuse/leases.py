@@ -66,6 +66,10 @@ class DirLease:
     used: float  # monotonic: the last create made under it
     names: set[str] = field(default_factory=set)
     blind: set[int] = field(default_factory=set)  # files created blind in it, one name each: may close behind
+    # Its FileStatus, made when this mount made it and kept by its own changes in it, exact while
+    # the lease holds (None once this mount changed its attributes: asked for again): its
+    # attributes and its new files' group without a lookup.
+    status: dict[str, Any] | None = None
 
 
 class MountLeases:
@@ -81,6 +85,7 @@ class MountLeases:
         self._leases: dict[str, DirLease] = {}  # by directory path
         self._making: dict[str, bool] = {}  # directories being made: whether a name was made in one meanwhile
         self._queue: list[dict[str, Any]] = []  # blind creates and unlinks not sent yet, in their order
+        self._busy: dict[str, int] = {}  # directory -> its changes queued or on their way (``barrier``)
         self._sending = 0  # changes in the batch on its way
         self._queued_at = 0.0  # when the oldest change in the queue was made
         self._urgent = False  # someone waits for the queue: send without gathering
@@ -127,7 +132,7 @@ class MountLeases:
                 self._cond.notify_all()
                 return
             self._leases[path] = DirLease(path, int(lease["fileId"]), sent_at + float(lease["seconds"]) - MARGIN_SECONDS,
-                                          time.monotonic())
+                                          time.monotonic(), status=lease.get("FileStatus"))
             self._cond.notify_all()  # the watch starts
 
     def contains(self, directory: str, name: str) -> bool | None:
@@ -153,11 +158,9 @@ class MountLeases:
             lease.names.add(name)
             lease.blind.add(file_id)
             stamp = time.time_ns()
-            if not self._queue:
-                self._queued_at = time.monotonic()
-            self._queue.append({"op": "create", "parent": lease.ino, "name": name, "fileId": file_id,
-                                "permission": template["permission"], "owner": template["owner"],
-                                "group": group, "mtimeNs": stamp})
+            self._enqueue({"op": "create", "parent": lease.ino, "name": name, "fileId": file_id,
+                           "permission": template["permission"], "owner": template["owner"],
+                           "group": group, "mtimeNs": stamp, "dir": directory})
             self._cond.notify_all()
         status = {**template, "fileId": file_id, "type": "FILE", "length": 0, "nlink": 1, "childrenNum": 0,
                   "blockSize": self.block_size, "replication": self.replication, "storagePolicy": 0,
@@ -174,9 +177,7 @@ class MountLeases:
                 return False
             lease.names.discard(name)
             lease.blind.discard(file_id)
-            if not self._queue:
-                self._queued_at = time.monotonic()
-            self._queue.append({"op": "delete", "parent": lease.ino, "name": name, "fileId": file_id})
+            self._enqueue({"op": "delete", "parent": lease.ino, "name": name, "fileId": file_id, "dir": directory})
             self._cond.notify_all()
             return True
 
@@ -211,11 +212,25 @@ class MountLeases:
             data, options = taken
             self._pending_bytes += len(data)
             self._want_block(file_id)
-            if not self._queue:
-                self._queued_at = time.monotonic()
-            self._queue.append({"op": "store", "fileId": file_id, "path": path, "data": data, "options": options})
+            self._enqueue({"op": "store", "fileId": file_id, "path": path, "data": data, "options": options,
+                           "dir": directory})
             self._cond.notify_all()
         return True
+
+    def _enqueue(self, op: dict[str, Any]) -> None:
+        """Under the lock: queue a blind change of ``op["dir"]``."""
+        if not self._queue:
+            self._queued_at = time.monotonic()
+        self._queue.append(op)
+        self._busy[op["dir"]] = self._busy.get(op["dir"], 0) + 1
+        self._cond.notify_all()
+
+    def _settled(self, ops: list[dict[str, Any]]) -> None:
+        """Under the lock: these changes are on the name node (or given up)."""
+        for op in ops:
+            left = self._busy.pop(op["dir"], 1) - 1
+            if left > 0:
+                self._busy[op["dir"]] = left
 
     def _usable(self, directory: str) -> DirLease | None:
         """Under the lock: ``directory``'s lease if blind changes may be made under it now."""
@@ -226,8 +241,10 @@ class MountLeases:
         lease.used = now
         return lease
 
-    def changed(self, directory: str, added: str | None = None, removed: str | None = None) -> None:
-        """This mount changed ``directory`` the ordinary way: its leased names follow."""
+    def changed(self, directory: str, added: str | None = None, removed: str | None = None,
+                when_ns: int | None = None, nlink: int = 0) -> None:
+        """This mount changed ``directory`` (at ``when_ns``, its link count by ``nlink``): its
+        leased names and status follow."""
         lease = self._leases.get(directory)
         if directory in self._making:
             with self._cond:
@@ -238,6 +255,21 @@ class MountLeases:
                     lease.names.add(added)
                 if removed is not None:
                     lease.names.discard(removed)
+                if lease.status is not None and when_ns is not None:
+                    lease.status = dict(lease.status, modificationTimeNs=when_ns, changeTimeNs=when_ns,
+                                        modificationTime=when_ns // 1_000_000, nlink=int(lease.status.get("nlink") or 2) + nlink,
+                                        childrenNum=len(lease.names))
+
+    def status_of(self, directory: str) -> dict[str, Any] | None:
+        """The FileStatus ``directory`` had when this mount made it, while it holds its lease and
+        changed neither its mode nor its owner (``attributes_changed``)."""
+        lease = self._leases.get(directory)
+        return lease.status if lease is not None and lease.until > time.monotonic() else None
+
+    def attributes_changed(self, path: str) -> None:
+        lease = self._leases.get(path)
+        if lease is not None:
+            lease.status = None
 
     def linked(self, file_id: int) -> None:
         """File ``file_id`` got another name: it is no longer closed behind (a client opening it
@@ -259,16 +291,22 @@ class MountLeases:
         with self._cond:
             return self._refused.pop(file_id, None)
 
-    def barrier(self, first_block_of: int | None = None) -> None:
+    def barrier(self, first_block_of: int | None = None, reading: str | None = None) -> None:
         """Return once every blind change made so far is on the name node (every request of this
         mount but the batches themselves waits here); raise what stops them being sent.
         ``first_block_of``: that file (created blind) is about to ship its first bytes, so its
-        create, if not sent yet, also asks for its first block (empty files never get one)."""
+        create, if not sent yet, also asks for its first block (empty files never get one).
+        ``reading``: the request only reads the status of that path, which no change queued
+        outside it can alter: it waits only for changes at or below it (``stat`` of ``/`` during
+        a copy into a leased directory does not wait for the copy)."""
         if getattr(self._local, "sender", False):
             return
         with self._cond:
             if first_block_of is not None:
                 self._want_block(first_block_of)
+            if reading is not None and not any(reading == d or reading.startswith(d.rstrip("/") + "/")
+                                               for d in self._busy):
+                return
             while self._queue or self._sending:
                 if self._error is not None:
                     raise self._error
@@ -360,6 +398,9 @@ class MountLeases:
             if error is not None:
                 return self._failed(batch, release, error)
         again, error = self._store(stores, {op["fileId"] for op in changes if op["op"] == "delete"})
+        with self._cond:
+            kept = {id(op) for op in again}
+            self._settled([op for op in batch if id(op) not in kept])
         if error is not None:
             return self._failed(again, [], error)
         with self._cond:
@@ -372,7 +413,8 @@ class MountLeases:
         """One BATCH of the queue's creates and unlinks; the error that kept it from the name node."""
         sent_at = time.monotonic()
         try:
-            answer = self.client.batch(batch, release=release, ids=ids, end=end)
+            answer = self.client.batch([{k: v for k, v in op.items() if k != "dir"} for op in batch],
+                                       release=release, ids=ids, end=end)
         except IllegalArgument as error:  # refused whole (a bug of ours): sending it again cannot help
             answer = {"results": [to_remote_exception(error)] * len(batch)}
         except OSError as error:  # away, restarting, in safe mode: try again

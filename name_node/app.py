@@ -133,7 +133,7 @@ class NameNode:
         content = ContentOps(self.store, self.members, self.placement, self.healer, settings, self.identity,
                              self.groups, self.audit, self.admit_change)
         internal = InternalOps(self.store, self.members, self.placement, self.healer, self.groups, settings,
-                               safemode=self.safemode, balancer=self.balancer, commit=content.commit_for_writer)
+                               safemode=self.safemode, balancer=self.balancer, commit=content.commit_for_writers)
         leased = LeaseOps(self.store, self.leases, settings, content.first_block)
         resources = [leased, StatusOps(self.store, self.members, self.identity), TreeOps(self.store, leased),
                      AttributeOps(self.store, self.healer),

@@ -110,7 +110,7 @@ class ContentOps:
     def _signed(self, number: int, pipeline: list[Member], user: str) -> dict[str, object]:
         """A block as ADDBLOCK answers it: its pipeline, the signed URL its head takes, and (with
         ``DFS_SECRET``) ``commitGrant``, with which the head may commit ``user``'s file when it
-        confirms the block (``commit_for_writer``)."""
+        confirms the block (``commit_for_writers``)."""
         block_id = format_block_id(number)
         block: dict[str, object] = {"blockId": block_id,
                                     "pipeline": [{"id": m.id, "url": m.client_url} for m in pipeline]}
@@ -126,9 +126,15 @@ class ContentOps:
 
     def commit_file(self, caller: Caller, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """A COMMIT (``body`` as WebHDFS clients send it) by ``caller``: the file's whole block list
-        in one transaction; answers ``{"FileStatus"}`` (and a create's first ``Block``). Also what
-        a pipeline's confirmation commits for a writer that sent its COMMIT with its last block
-        (``InternalOps.on_block_received``)."""
+        in one transaction; answers ``{"FileStatus"}`` (and a create's first ``Block``)."""
+        with self.store.write() as txn:
+            answer, short = self._commit_in(txn, caller, path, body)
+        if short:
+            self.healer.suspect(short)
+        return answer
+
+    def _commit_in(self, txn: Txn, caller: Caller, path: str, body: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
+        """``commit_file`` within ``txn``: its answer, and the blocks it adopted that lack replicas."""
         settings = self.settings
         entries = blockmap.parse_extents(body.get("blocks"), settings.max_block_size, settings.max_file_size)
         crcs = blockmap.parse_crcs(body.get("blocks"))
@@ -137,64 +143,87 @@ class ContentOps:
         mtime = optional_int(body, "mtimeNs")
         now = time.time_ns()
         first: dict[str, object] | None = None
-        with self.store.write() as txn:
-            where = namespace.resolve(txn, path, caller, follow=True)
-            if not _writes_existing(path, caller, where, create, overwrite, file_id):
-                ino, inode = namespace.create_file(
-                    txn, where, caller, 0o644 if mode is None else mode, replication,
-                    block_size, now, optional_str(body, "owner"), optional_str(body, "group"))
-                coded = erasure.record_for_file(txn, ino, where.parent_ino)
-                storagepolicy.stamp_new_file(txn, ino, where.parent_ino)
-                if body.get("addBlock", False) is True and not entries and coded is None:
-                    first = self.first_block(txn, inode.replication, storagepolicy.effective(txn, ino), caller.user)
-            else:
-                ino, inode = where.existing()
-                buffers.check_writable(txn, where.parent_ino, path)
-            old_size = inode.size
-            _, inode.size, adopted = blockmap.swap_extents(txn, ino, entries, crcs)
-            buffers.resized(txn, where.parent_ino, old_size, inode.size)
-            inode.mtime = mtime if mtime is not None else now
-            inode.ctime = now
-            txn.put_inode(ino, inode)
-            short = [n for n in adopted if len(txn.block(n).replicas) < inode.replication]  # type: ignore[union-attr]
-            status = file_status("", ino, inode)
-            coding = erasure.policy_of(txn, ino)
-            if coding is not None:
-                status["ecPolicy"] = coding
+        where = namespace.resolve(txn, path, caller, follow=True)
+        if not _writes_existing(path, caller, where, create, overwrite, file_id):
+            ino, inode = namespace.create_file(
+                txn, where, caller, 0o644 if mode is None else mode, replication,
+                block_size, now, optional_str(body, "owner"), optional_str(body, "group"))
+            coded = erasure.record_for_file(txn, ino, where.parent_ino)
+            storagepolicy.stamp_new_file(txn, ino, where.parent_ino)
+            if body.get("addBlock", False) is True and not entries and coded is None:
+                first = self.first_block(txn, inode.replication, storagepolicy.effective(txn, ino), caller.user)
+        else:
+            ino, inode = where.existing()
+            buffers.check_writable(txn, where.parent_ino, path)
+        old_size = inode.size
+        _, inode.size, adopted = blockmap.swap_extents(txn, ino, entries, crcs)
+        buffers.resized(txn, where.parent_ino, old_size, inode.size)
+        inode.mtime = mtime if mtime is not None else now
+        inode.ctime = now
+        txn.put_inode(ino, inode)
+        short = [n for n in adopted if len(txn.block(n).replicas) < inode.replication]  # type: ignore[union-attr]
+        status = file_status("", ino, inode)
+        coding = erasure.policy_of(txn, ino)
+        if coding is not None:
+            status["ecPolicy"] = coding
+        return {"FileStatus": status, **({"Block": first} if first is not None else {})}, short
+
+    def commit_for_writers(self, commits: list[tuple[Any, dict[str, Any]]], address: str | None) -> list[dict[str, Any]]:
+        """The COMMITs writers sent with their files' one block each (``X-DFS-Commit``, or a
+        bundle's manifest), made when the head of the pipeline confirms those blocks: one request
+        of each writer's saved, and a bundle's files committed in one transaction (each in a
+        nested one of its own, so one refused leaves the others). Each acts for the user its
+        block's ``commitGrant`` names (in insecure mode, the ``user`` it claims) and commits
+        exactly the block the data nodes verified. Answers, per COMMIT, ``{"commit": its answer}``
+        or ``{"commitError": its RemoteException}``; a block stays confirmed either way (pending,
+        like one whose COMMIT failed)."""
+        outcomes: list[dict[str, Any]] = [{} for _ in commits]
+        users: list[str | None] = [None] * len(commits)
+        paths = ["?"] * len(commits)
+        prepared: list[tuple[int, dict[str, Any]]] = []
+        for index, (commit, block) in enumerate(commits):
+            try:
+                paths[index], users[index], body = self._writer_commit(commit, block)
+                prepared.append((index, body))
+            except DFSError as error:
+                outcomes[index] = {"commitError": to_remote_exception(error), "status": error.status}
+        short: list[int] = []
+        if prepared:
+            with self.store.write() as txn:
+                for index, body in prepared:
+                    child = Txn(self.store.env.begin(write=True, parent=txn.txn), txn.db)
+                    try:
+                        answer, lacking = self._commit_in(child, self.groups.caller(users[index]), paths[index], body)
+                        child.txn.commit()
+                    except DFSError as error:
+                        child.txn.abort()
+                        outcomes[index] = {"commitError": to_remote_exception(error), "status": error.status}
+                    else:
+                        outcomes[index] = {"commit": answer}
+                        short += lacking
         if short:
             self.healer.suspect(short)
-        return {"FileStatus": status, **({"Block": first} if first is not None else {})}
+        for index, outcome in enumerate(outcomes):
+            self.audit.record_commit(users[index], paths[index], address, outcome.pop("status", 200))
+        return outcomes
 
-    def commit_for_writer(self, commit: Any, block: dict[str, Any], address: str | None) -> dict[str, Any]:
-        """The COMMIT a writer sent with its file's one block (``X-DFS-Commit``), made when the
-        head of the pipeline confirms that block: one request of the writer's saved. It acts for
-        the user the block's ``commitGrant`` names (in insecure mode, the ``user`` it claims) and
-        commits exactly the block the data nodes verified. Answers ``{"commit": the COMMIT's
-        answer}`` or ``{"commitError": its RemoteException}``; the block stays confirmed either way
-        (pending, like one whose COMMIT failed)."""
-        user: str | None = None
-        path = "?"
-        try:
-            if not isinstance(commit, dict) or not isinstance(commit.get("path"), str) \
-                    or not isinstance(commit.get("body"), dict):
-                raise IllegalArgument('"commit" needs a "path" and a COMMIT "body"')
-            path = normalize(commit["path"])
-            self.admit_change(path, "COMMIT")
-            if self.identity.tokens is not None:
-                grant = commit.get("grant")
-                if not isinstance(grant, str):
-                    raise Unauthenticated("A commit sent with a block needs the block's commitGrant")
-                user = self.identity.tokens.commit_principal(grant, str(block["blockId"])).name
-            else:
-                user = valid_user_name(commit.get("user"))
-            body = {key: value for key, value in commit["body"].items() if key not in ("blocks", "check", "addBlock")}
-            body["blocks"] = [{"blockId": block["blockId"], "length": block["length"], "checksum": block["checksum"]}]
-            answer: dict[str, Any] = {"commit": self.commit_file(self.groups.caller(user), path, body)}
-            status = 200
-        except DFSError as error:
-            answer, status = {"commitError": to_remote_exception(error)}, error.status
-        self.audit.record_commit(user, path, address, status)
-        return answer
+    def _writer_commit(self, commit: Any, block: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        """A COMMIT sent with ``block``, checked: its path, the user it acts for, its body."""
+        if not isinstance(commit, dict) or not isinstance(commit.get("path"), str) \
+                or not isinstance(commit.get("body"), dict):
+            raise IllegalArgument('"commit" needs a "path" and a COMMIT "body"')
+        path = normalize(commit["path"])
+        self.admit_change(path, "COMMIT")
+        if self.identity.tokens is not None:
+            grant = commit.get("grant")
+            if not isinstance(grant, str):
+                raise Unauthenticated("A commit sent with a block needs the block's commitGrant")
+            user = self.identity.tokens.commit_principal(grant, str(block["blockId"])).name
+        else:
+            user = valid_user_name(commit.get("user"))
+        body = {key: value for key, value in commit["body"].items() if key not in ("blocks", "check", "addBlock")}
+        body["blocks"] = [{"blockId": block["blockId"], "length": block["length"], "checksum": block["checksum"]}]
+        return path, user, body
 
     def first_block(self, txn: Txn, replication: int, policy: storagepolicy.StoragePolicy, user: str,
                     chosen: dict[tuple[int, str], list[Member]] | None = None) -> dict[str, object] | None:

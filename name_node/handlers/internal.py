@@ -46,9 +46,10 @@ class InternalOps:
 
     def __init__(self, store: Store, members: Members, placement: Placement, healer: Healer,
                  groups: GroupMapping, settings: Settings, *, safemode: SafeModeState,
-                 balancer: Balancer, commit: Callable[[Any, dict[str, Any], str | None], dict[str, Any]]) -> None:
+                 balancer: Balancer,
+                 commit: Callable[[list[tuple[Any, dict[str, Any]]], str | None], list[dict[str, Any]]]) -> None:
         self.safemode = safemode
-        self.commit = commit  # ContentOps.commit_for_writer: a COMMIT that came with its block
+        self.commit = commit  # ContentOps.commit_for_writers: COMMITs that came with their blocks
         self.balancer = balancer
         self.store = store
         self.members = members
@@ -112,13 +113,16 @@ class InternalOps:
         self.balancer.confirmed(accepted)  # before the healer sees a surplus: it picks the copy to drop
         self.healer.confirmed(accepted)
         if commits is not None:  # a bundle: each accepted block's COMMIT, whatever became of the others
-            outcomes = [self.commit(commit, item, request.remote_addr)
-                        if commit is not None and item.get("blockId") not in rejected else {}
-                        for item, commit in zip(blocks, commits)]
+            wanted = [index for index, (item, commit) in enumerate(zip(blocks, commits))
+                      if commit is not None and item.get("blockId") not in rejected]
+            made = self.commit([(commits[index], blocks[index]) for index in wanted], request.remote_addr)
+            outcomes: list[dict[str, Any]] = [{} for _ in blocks]
+            for index, outcome in zip(wanted, made):
+                outcomes[index] = outcome
             return json_response({"rejected": rejected, "commits": outcomes})
         if rejected:
             return json_response({"rejected": rejected})
-        return json_response(self.commit(body["commit"], blocks[0], request.remote_addr) if "commit" in body else {})
+        return json_response(self.commit([(body["commit"], blocks[0])], request.remote_addr)[0] if "commit" in body else {})
 
     def _holders(self, item: dict[str, Any], sender: str) -> list[str]:
         holders = item.get("holders", [sender])

@@ -63,7 +63,8 @@ class LeaseOps:
         self.leases.grant(txn, ino, session)
         ids = call.params.integer("ids", 0, minimum=0, maximum=MAX_IDS) or 0
         return {"fileId": ino, "seconds": self.leases.lease_seconds, "ids": _reserve(txn, session, ids),
-                "blockSize": self.settings.block_size, "replication": self.settings.replication}
+                "blockSize": self.settings.block_size, "replication": self.settings.replication,
+                "FileStatus": file_status("", ino, inode)}
 
     def granted(self, call: Call, lease: dict[str, Any] | None) -> None:
         """``grant``'s transaction committed: the lease holds from now on."""

@@ -16,7 +16,7 @@ from name_node.leases import LEASE_SECONDS
 
 def session_client(cluster: Any, session: str) -> Any:
     client = cluster.client()
-    client.start_session(session, lambda: None)
+    client.start_session(session, lambda *_, **__: None)
     return client
 
 
